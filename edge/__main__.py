@@ -1,0 +1,5 @@
+"""`python -m edge` runs the smarteye CLI."""
+
+from edge.cli import app
+
+app()

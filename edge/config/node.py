@@ -1,0 +1,97 @@
+"""The whole configuration of one edge node, and loading it with errors that name the field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge.config.detector import DetectorConfig
+from edge.config.mqtt import MqttConfig
+from edge.config.source import SourceConfig
+from edge.config.tracking import EventsConfig, TrackerConfig
+
+_NODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class EdgeConfig(BaseModel):
+    """An edge node: its sources, detector, tracker, event rules and MQTT output."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    node: str = Field("edge-1", title="Node name", description="Unique in the deployment; used in MQTT topics.")
+    sources: list[SourceConfig] = Field(min_length=1, title="Sources", description="Cameras and drone feeds.")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, title="Detector")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker")
+    events: EventsConfig = Field(default_factory=EventsConfig, title="Events")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT")
+    status_interval_s: float = Field(
+        5.0, gt=0, le=3600, title="Status interval", description="How often per-stream status is refreshed."
+    )
+
+    @field_validator("node")
+    @classmethod
+    def _node_name(cls, node: str) -> str:
+        if not _NODE_RE.match(node):
+            raise ValueError(f"{node!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
+        return node
+
+    @model_validator(mode="after")
+    def _check(self) -> EdgeConfig:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the operator (file, field, problem)."""
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def format_validation_error(error: ValidationError, origin: str) -> str:
+    """One line per problem: `origin: sources[1].url: message`."""
+    lines = []
+    for item in error.errors(include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{origin}: {_location(item['loc'])}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, origin: str = "config") -> EdgeConfig:
+    """Validate an already-parsed mapping, turning pydantic's errors into ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, origin)) from None
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Read and validate a YAML config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    return parse_config(data if data is not None else {}, str(path))

@@ -1,0 +1,128 @@
+"""Configuration of one video source: where frames come from and how to keep it alive."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class SourceKind(StrEnum):
+    """How a source is opened; `auto` infers it from the URL."""
+
+    AUTO = "auto"
+    RTSP = "rtsp"
+    MPEGTS_UDP = "mpegts_udp"
+    FILE = "file"
+    CAMERA = "camera"
+
+
+class RtspTransport(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def redact_url(url: str) -> str:
+    """Hide the password (and user) of a URL so it can be logged or published."""
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def infer_kind(url: str) -> SourceKind:
+    """Guess the source kind from a URL (rtsp://, udp://, a device index/path, or a file)."""
+    lowered = url.lower()
+    if lowered.startswith(("rtsp://", "rtsps://")):
+        return SourceKind.RTSP
+    if lowered.startswith(("udp://", "srt://", "tcp://")):
+        return SourceKind.MPEGTS_UDP
+    if url.isdigit() or lowered.startswith("/dev/video"):
+        return SourceKind.CAMERA
+    return SourceKind.FILE
+
+
+class ReconnectConfig(BaseModel):
+    """Capped exponential backoff between attempts to reopen a source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial_s: float = Field(1.0, gt=0, le=60, title="Initial delay", description="Delay before the first retry.")
+    max_s: float = Field(30.0, gt=0, le=3600, title="Maximum delay", description="Cap of the backoff delay.")
+    factor: float = Field(2.0, ge=1.0, le=10.0, title="Factor", description="Multiplier per failed attempt.")
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        title="Maximum attempts",
+        description="Consecutive failures after which the source is marked `failed` and given up; "
+        "None retries forever (a camera that comes back is picked up).",
+    )
+
+
+class SourceConfig(BaseModel):
+    """One camera or drone feed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        title="Stream name",
+        description="Unique per node; used in MQTT topics and events (letters, digits, '_' and '-').",
+    )
+    url: str = Field(
+        title="URL",
+        description="rtsp://…, udp://@:5600 (MPEG-TS), a file path, or a camera index such as 0.",
+        repr=False,  # may hold credentials; logs use safe_url
+    )
+    kind: SourceKind = Field(SourceKind.AUTO, title="Kind", description="How to open the URL; auto infers it.")
+    rtsp_transport: RtspTransport = Field(
+        RtspTransport.TCP, title="RTSP transport", description="TCP survives lossy links; UDP has less latency."
+    )
+    loop: bool = Field(False, title="Loop", description="Files only: start again at the end (demos).")
+    realtime: bool = Field(
+        True,
+        title="Real time",
+        description="Files only: deliver frames at their own rate like a camera (frames dropped when "
+        "detection is slower). False processes every frame as fast as detection allows (offline analysis).",
+    )
+    open_timeout_s: float = Field(
+        10.0, gt=0, le=120, title="Open timeout", description="Give up opening or reading after this long."
+    )
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, title="Reconnect")
+    enabled: bool = Field(True, title="Enabled", description="Disabled sources are not opened.")
+
+    @field_validator("name")
+    @classmethod
+    def _stream_name(cls, name: str) -> str:
+        if not _NAME_RE.match(name):
+            raise ValueError(f"{name!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
+        return name
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if not self.url.strip():
+            raise ValueError("url must not be empty")
+        kind = self.resolved_kind
+        if kind is SourceKind.RTSP and not self.url.lower().startswith(("rtsp://", "rtsps://")):
+            raise ValueError(f"url {redact_url(self.url)!r} is not an rtsp:// URL but kind is rtsp")
+        if kind is SourceKind.RTSP and not urlsplit(self.url).hostname:
+            raise ValueError(f"url {redact_url(self.url)!r} has no host")
+        if self.loop and kind is not SourceKind.FILE:
+            raise ValueError("loop only applies to files")
+        return self
+
+    @property
+    def resolved_kind(self) -> SourceKind:
+        return infer_kind(self.url) if self.kind is SourceKind.AUTO else self.kind
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without credentials, for logs and status messages."""
+        return redact_url(self.url)

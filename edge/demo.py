@@ -1,0 +1,141 @@
+"""`smarteye demo`: a broker (if none is reachable), a GStreamer RTSP "site camera" playing the
+sample video, a second camera from a file, and an edge node — with the events shown live in the
+terminal exactly as an MQTT subscriber receives them."""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from edge.assets import sample_media
+from edge.config.node import EdgeConfig
+from edge.messages import DetectionEvent, StreamStatus
+from edge.node import EdgeNode
+from edge.sim.broker import MosquittoBroker, broker_reachable
+from edge.sim.rtsp_server import RtspServer
+
+DEFAULT_BROKER = ("127.0.0.1", 1883)
+SHOWN_EVENTS = 18
+
+
+class _EventBoard:
+    """What the terminal shows: the latest events and each stream's status, fed by MQTT."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: collections.deque[DetectionEvent] = collections.deque(maxlen=SHOWN_EVENTS)
+        self.status: dict[str, StreamStatus] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            data = json.loads(message.payload)
+        except ValueError:
+            return
+        with self.lock:
+            if data.get("kind") == "event":
+                event = DetectionEvent.model_validate(data)
+                self.events.appendleft(event)
+                self.counts[event.type.value] += 1
+            elif data.get("kind") == "status":
+                status = StreamStatus.model_validate(data)
+                self.status[status.stream] = status
+
+    def render(self, broker_url: str) -> Group:
+        with self.lock:
+            streams = Table(title=f"streams (broker {broker_url})", expand=True)
+            for column in ("stream", "state", "source", "size", "fps in", "fps detect", "dropped", "latency"):
+                streams.add_column(column)
+            for s in sorted(self.status.values(), key=lambda s: s.stream):
+                streams.add_row(
+                    s.stream,
+                    s.state.value + (f" ({s.reason})" if s.reason and s.state != "live" else ""),
+                    s.url,
+                    f"{s.width}x{s.height}" if s.width else "-",
+                    f"{s.fps:.1f}",
+                    f"{s.processed_fps:.1f}",
+                    str(s.dropped),
+                    f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-",
+                )
+            totals = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "waiting for events…"
+            events = Table(title=f"events ({totals})", expand=True)
+            for column in ("time", "type", "stream", "track", "label", "score", "box (px)", "latency"):
+                events.add_column(column)
+            for e in self.events:
+                style = {"new": "green", "end": "red"}.get(e.type.value, "")
+                events.add_row(
+                    datetime.fromtimestamp(e.capture_time).strftime("%H:%M:%S.%f")[:-3],
+                    e.type.value,
+                    e.stream,
+                    str(e.track_id),
+                    e.label,
+                    f"{e.score:.2f}",
+                    f"{e.box.x1:.0f},{e.box.y1:.0f} {e.box.x2 - e.box.x1:.0f}x{e.box.y2 - e.box.y1:.0f}",
+                    f"{(e.publish_time - e.capture_time) * 1000:.0f} ms",
+                    style=style,
+                )
+            return Group(streams, events)
+
+
+def run_demo(duration: float | None = None, console: Console | None = None) -> None:
+    console = console or Console()
+    broker: MosquittoBroker | None = None
+    if broker_reachable(*DEFAULT_BROKER):
+        broker_url = f"mqtt://{DEFAULT_BROKER[0]}:{DEFAULT_BROKER[1]}"
+    else:
+        broker = MosquittoBroker()
+        broker.start()
+        broker_url = broker.url
+    camera = RtspServer({"/cam1": sample_media("vtest.avi")}, loop=True)
+    node: EdgeNode | None = None
+    subscriber: mqtt.Client | None = None
+    try:
+        camera.start()
+        config = EdgeConfig.model_validate(
+            {
+                "node": "demo-edge",
+                "sources": [
+                    {"name": "site-cam", "url": camera.url("/cam1")},
+                    {"name": "parking", "url": str(sample_media("intel_car-detection.mp4")), "loop": True},
+                ],
+                "mqtt": {"url": broker_url},
+                "status_interval_s": 2.0,
+            }
+        )
+        board = _EventBoard()
+        subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"smarteye-demo-{time.time_ns()}")
+        subscriber.on_message = board.on_message
+        subscriber.on_connect = lambda c, *_: c.subscribe(f"{config.mqtt.topic_prefix}/{config.node}/#", qos=1)
+        subscriber.connect(config.mqtt.host, config.mqtt.port)
+        subscriber.loop_start()
+        console.print(
+            f"[bold]SmartEye demo[/] — RTSP site camera at {camera.url('/cam1')}, broker {broker_url}, "
+            f"events on {config.mqtt.topic_prefix}/{config.node}/events/#. Ctrl-C to stop."
+        )
+        console.print("loading the model…")
+        node = EdgeNode(config)
+        node.start()
+        deadline = time.monotonic() + duration if duration else None
+        with Live(board.render(broker_url), console=console, refresh_per_second=2) as live:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.5)
+                live.update(board.render(broker_url))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.stop()
+        if subscriber is not None:
+            subscriber.loop_stop()
+            subscriber.disconnect()
+        camera.stop()
+        if broker is not None:
+            broker.stop()

@@ -1,0 +1,130 @@
+"""Wire messages published over MQTT; the same models validate them at the ground station
+and generate the JSON Schema files in docs/schemas/."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class EventType(StrEnum):
+    NEW = "new"
+    UPDATE = "update"
+    END = "end"
+
+
+class EndReason(StrEnum):
+    GONE = "gone"  # not seen for events.end_after_s while the stream was live
+    STREAM_LOST = "stream_lost"  # the stream stopped delivering frames
+    EVICTED = "evicted"  # more live objects than events.max_tracks_per_stream
+    SHUTDOWN = "shutdown"  # the node stopped
+
+
+class SourceState(StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    FINISHED = "finished"  # a file without loop reached its end
+    STOPPED = "stopped"
+
+
+class Box(BaseModel):
+    """An axis-aligned box: pixels of the frame, or fractions of its width/height."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Bumped on incompatible changes.")
+    node: str = Field(description="Edge node that produced the message.")
+
+
+class DetectionEvent(_Message):
+    """A tracked object's lifecycle: `new` once, rate-limited `update`s, `end` once."""
+
+    kind: Literal["event"] = "event"
+    id: str = Field(description="Unique per message; QoS-1 redelivery repeats it, so receivers dedup on it.")
+    event_id: str = Field(description="Stable for the whole life of one tracked object.")
+    seq: int = Field(ge=0, description="Message number within the event: 0 for `new`.")
+    type: EventType
+    stream: str
+    track_id: int = Field(description="Tracker id, stable within the stream while the object is tracked.")
+    label: str
+    class_id: int
+    score: float = Field(ge=0, le=1, description="Score of the detection in this frame.")
+    top_score: float = Field(ge=0, le=1, description="Best score seen over the object's life.")
+    box: Box = Field(description="Box in pixels of the frame.")
+    box_norm: Box = Field(description="Box as fractions of frame width and height (0..1).")
+    frame_width: int
+    frame_height: int
+    capture_time: float = Field(description="Wall clock (epoch s) when the frame was received at the edge.")
+    pts: float | None = Field(None, description="Stream presentation time (s) of that frame.")
+    first_seen: float = Field(description="Capture time of the object's first frame.")
+    last_seen: float = Field(description="Capture time of the object's latest frame.")
+    detect_time: float = Field(description="Wall clock when detection of that frame finished.")
+    publish_time: float = Field(description="Wall clock when the message was handed to MQTT.")
+    model: str = Field(description="Model that detected the object.")
+    end_reason: EndReason | None = Field(None, description="Only on `end`.")
+
+
+class StreamStatus(_Message):
+    """Health of one stream (retained, so a new subscriber sees the current state)."""
+
+    kind: Literal["status"] = "status"
+    stream: str
+    state: SourceState
+    reason: str | None = Field(None, description="Why the stream is not live (the last error).")
+    url: str = Field(description="Source URL with credentials removed.")
+    source_kind: str
+    width: int | None = None
+    height: int | None = None
+    fps: float = Field(0.0, description="Frames per second received from the source.")
+    processed_fps: float = Field(0.0, description="Frames per second that went through detection.")
+    frames: int = Field(0, description="Frames received since the node started.")
+    dropped: int = Field(0, description="Frames replaced before detection took them (latest-frame-wins).")
+    reconnects: int = 0
+    latency_ms: float | None = Field(None, description="Recent capture → detection-done latency (median).")
+    last_frame_time: float | None = None
+    time: float
+
+
+class NodeAvailability(_Message):
+    """Whether a node is up (retained; the broker publishes `offline` as the node's last will)."""
+
+    kind: Literal["availability"] = "availability"
+    state: Literal["online", "offline"]
+    time: float | None = Field(None, description="When the node said so; absent in the last will.")
+
+
+MESSAGE_MODELS: dict[str, type[BaseModel]] = {
+    "event": DetectionEvent,
+    "status": StreamStatus,
+    "availability": NodeAvailability,
+}
+
+
+def write_json_schemas(directory: Path) -> list[Path]:
+    """Write one JSON Schema file per message type (shipped in docs/schemas/ for other systems)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in MESSAGE_MODELS.items():
+        path = directory / f"{name}.v{SCHEMA_VERSION}.schema.json"
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://smarteye.invalid/schemas/{path.name}"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

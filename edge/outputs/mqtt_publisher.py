@@ -1,0 +1,461 @@
+"""MQTT output of the edge node: events that are never lost once accepted, plus latest-value state.
+
+Design, and why:
+
+* `publish_event` only appends to an on-disk `Spool` and returns, so the video pipeline never waits
+  on the network.  A sender thread feeds spooled events to paho in spool order, at most
+  `max_inflight` unacknowledged, and deletes an event from the spool only when its PUBACK arrives.
+  A crash or a broker outage therefore costs at most duplicates (QoS-1 redelivery), never losses;
+  the only loss is the spool's own bound, which drops (and counts) the oldest.
+* Ordering across reconnects: paho keeps unacknowledged QoS-1 messages in memory and re-sends them,
+  in their original order, right after `on_connect` returns.  To keep new events behind those
+  re-sends, the sender waits after every (re)connect until the `online` message published inside
+  `on_connect` is acknowledged (the PUBACK is read only after paho has queued its re-sends) before
+  sending anything new.  The same barrier keeps a stale state re-sent by paho from overwriting the
+  current one, which is re-published only after it.
+* Lock discipline: paho calls `on_publish` while holding its own message lock, so this class never
+  calls into paho while holding `self._cond` (that would deadlock).  Acks are handed to the sender
+  thread through a small deque (bounded by the number of messages in flight).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sqlite3
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.config.mqtt import MqttConfig, validate_topic_name
+from edge.outputs.spool import Spool
+
+log = logging.getLogger("edge.outputs.mqtt")
+
+ONLINE = "online"
+OFFLINE = "offline"
+_MAX_PAYLOAD = 268_435_455  # MQTT's largest remaining-length
+_IDLE_WAIT_S = 0.5
+
+
+class MqttPublisher:
+    """Reliable QoS-1 event publisher with an on-disk spool, retained state and an availability topic."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        availability_topic: str,
+        spool_name: str,
+        availability_payload: Callable[[str], bytes] = str.encode,
+    ) -> None:
+        """`availability_payload` renders `online`/`offline` (called at each connect, so it may stamp a time)."""
+        validate_topic_name(availability_topic, "availability_topic")
+        if not spool_name or any(c in spool_name for c in "/\\\x00") or spool_name in (".", ".."):
+            raise ValueError(f"spool_name {spool_name!r} must be a plain file name")
+        if not client_id:
+            raise ValueError("client_id must not be empty")
+        self.config = config
+        self.client_id = client_id
+        self.availability_topic = availability_topic
+        self._availability_payload = availability_payload
+        self._url = config.redacted_url
+        self._max_inflight = config.max_inflight
+        self._spool = Spool(config.spool_dir / f"{spool_name}.sqlite", config.spool_max_messages)
+
+        # Shared state, guarded by _cond.  Never call paho while holding it (see module docstring).
+        self._cond = threading.Condition()
+        self._connected = False
+        self._ready = False  # connected and paho's re-sends are queued ahead of anything new
+        self._barrier_mid: int | None = None
+        self._epoch = 0  # bumped on every connect/disconnect, so a batch notices a changed link
+        self._acks: collections.deque[int] = collections.deque()
+        self._last_appended = self._spool.last_seq
+        self._states_dirty = False
+        self._delivered = 0
+        self._connections = 0
+        self._reconnects = 0
+        self._spool_errors = 0
+        self._started = False
+        self._stopping = False
+        self._closed = False
+        self._drain_deadline = 0.0
+        self._down_since: float | None = None
+        self._unreachable_logged = False
+        self._last_error: str | None = None
+
+        # Latest-value-wins state; _state_lock serialises "store + publish" so the newest value is
+        # also the last one on the wire.
+        self._state_lock = threading.Lock()
+        self._states: dict[str, tuple[bytes, bool]] = {}
+
+        # Owned by the sender thread only.
+        self._inflight: dict[int, int] = {}  # paho mid -> spool seq
+        self._sent_seq = 0  # everything <= this has been handed to paho (or was dropped)
+
+        try:
+            self._client = self._make_client()
+        except (OSError, ssl.SSLError) as error:
+            self._spool.close()
+            raise ValueError(f"MQTT TLS setup failed for {self._url}: {error}") from error
+        except BaseException:
+            self._spool.close()
+            raise
+        self._sender = threading.Thread(target=self._run, name=f"mqtt-sender-{spool_name}", daemon=True)
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config
+        client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        client.enable_logger(logging.getLogger("edge.outputs.mqtt.paho"))
+        # A bug in a callback must not kill paho's network thread (and with it all reconnects).
+        client.suppress_exceptions = True
+        if cfg.username is not None:
+            secret = cfg.password.get_secret_value() if cfg.password is not None else None
+            client.username_pw_set(cfg.username, secret)
+        if cfg.use_tls:
+            client.tls_set_context(self._ssl_context())
+        client.will_set(self.availability_topic, self._availability_payload(OFFLINE), qos=1, retain=True)
+        client.reconnect_delay_set(1, 30)
+        # Our sender enforces the window; an unlimited paho window means paho never parks messages
+        # in its "queued" state, which its reconnect logic does not re-send in order.
+        client.max_inflight_messages_set(0)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        tls = self.config.tls
+        cafile = str(tls.ca_file) if tls is not None and tls.ca_file is not None else None
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+        if tls is not None and tls.cert_file is not None:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+        if tls is not None and tls.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Begin connecting in the background; never fails because the broker is down."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("MqttPublisher was stopped; create a new one")
+            if self._started:
+                raise RuntimeError("MqttPublisher already started")
+            self._started = True
+        pending = len(self._spool)
+        log.info(
+            "MQTT publisher %s connecting to %s (%d events pending in spool)",
+            self.client_id,
+            self._url,
+            pending,
+        )
+        self._sender.start()
+        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Flush the spool while connected (within half the timeout), publish retained `offline`,
+        disconnect, close the spool.
+
+        Undelivered events stay in the spool file and are sent by the next publisher using it.
+        """
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping = True
+            self._drain_deadline = time.monotonic() + timeout / 2
+            started = self._started
+            self._cond.notify_all()
+        if started:
+            self._sender.join(timeout / 2 + 5.0)
+            if self.connected:
+                try:
+                    info = self._client.publish(
+                        self.availability_topic, self._availability_payload(OFFLINE), qos=1, retain=True
+                    )
+                    info.wait_for_publish(timeout=timeout / 2)
+                except (RuntimeError, ValueError):
+                    pass  # the link dropped meanwhile; the broker then publishes the will instead
+            self._client.disconnect()
+            self._client.loop_stop()
+        pending = len(self._spool)
+        self._spool.close()
+        log.info("MQTT publisher %s stopped (%d events left in spool)", self.client_id, pending)
+
+    def __enter__(self) -> MqttPublisher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def connected(self) -> bool:
+        """True while a broker session is up."""
+        return self._connected
+
+    def publish_event(self, topic: str, payload: bytes) -> None:
+        """Accept an event for QoS-1 delivery: it is on disk when this returns; no network wait."""
+        validate_topic_name(topic)
+        if len(payload) > _MAX_PAYLOAD:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds the MQTT maximum")
+        if self._closed:
+            raise RuntimeError("MqttPublisher is stopped")
+        try:
+            seq = self._spool.append(topic, payload, qos=1)
+        except sqlite3.Error as error:
+            with self._cond:
+                self._spool_errors += 1
+            log.error("MQTT event on %s lost: cannot write spool %s: %s", topic, self._spool.path, error)
+            return
+        with self._cond:
+            if seq > self._last_appended:
+                self._last_appended = seq
+            self._cond.notify_all()
+
+    def publish_state(self, topic: str, payload: bytes, retain: bool = True) -> None:
+        """Set the latest value of a state topic; sent now if connected and again after every reconnect."""
+        validate_topic_name(topic)
+        if len(payload) > _MAX_PAYLOAD:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds the MQTT maximum")
+        data = bytes(payload)
+        with self._state_lock:
+            self._states[topic] = (data, retain)
+            with self._cond:
+                send_now = self._ready and not self._closed
+            if send_now:
+                self._client.publish(topic, data, qos=1, retain=retain)
+
+    def stats(self) -> dict[str, Any]:
+        """For status reports: connected, pending, delivered, dropped, reconnects, inflight, last_error..."""
+        with self._cond:
+            return {
+                "connected": self._connected,
+                "pending": len(self._spool),
+                "delivered": self._delivered,
+                "dropped": self._spool.dropped,
+                "reconnects": self._reconnects,
+                "inflight": len(self._inflight),
+                "spool_errors": self._spool_errors,
+                "last_error": self._last_error,
+            }
+
+    # ------------------------------------------------------------------ paho callbacks (network thread)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            with self._cond:
+                self._last_error = f"connection refused: {reason_code}"
+            log.warning("MQTT broker %s refused connection: %s; retrying", self._url, reason_code)
+            return
+        if self._stopping:
+            # Connected while stop() is disconnecting: don't leave a retained `online` behind.
+            client.publish(self.availability_topic, self._availability_payload(OFFLINE), qos=1, retain=True)
+            return
+        # Published before paho re-sends old messages; its PUBACK is the ordering barrier.
+        info = client.publish(self.availability_topic, self._availability_payload(ONLINE), qos=1, retain=True)
+        with self._cond:
+            self._connected = True
+            self._ready = False
+            self._barrier_mid = info.mid
+            self._epoch += 1
+            self._states_dirty = True
+            self._connections += 1
+            if self._connections > 1:
+                self._reconnects += 1
+            down_for = time.monotonic() - self._down_since if self._down_since is not None else None
+            self._down_since = None
+            self._unreachable_logged = False
+            self._last_error = None
+            pending = len(self._spool)
+            self._cond.notify_all()
+        if down_for is None:
+            log.info("MQTT connected to %s as %s (%d events pending)", self._url, self.client_id, pending)
+        else:
+            log.info("MQTT reconnected to %s after %.1f s (%d events pending)", self._url, down_for, pending)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError:`, so the cause is still at hand.
+        error = sys.exc_info()[1]
+        with self._cond:
+            self._last_error = f"{type(error).__name__}: {error}" if error else "connect failed"
+            if self._unreachable_logged or self._stopping:
+                return
+            self._unreachable_logged = True
+            pending = len(self._spool)
+        log.warning(
+            "MQTT broker %s unreachable (%s); retrying every <=30 s, events are spooled (%d pending)",
+            self._url,
+            self._last_error,
+            pending,
+        )
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._cond:
+            was_connected = self._connected
+            self._connected = False
+            self._ready = False
+            self._barrier_mid = None
+            self._epoch += 1
+            stopping = self._stopping
+            if was_connected:
+                self._last_error = f"connection lost: {reason_code}"
+                self._down_since = time.monotonic()
+                self._unreachable_logged = True  # this line already tells the operator
+            pending = len(self._spool)
+            self._cond.notify_all()
+        if was_connected and not stopping:
+            log.warning(
+                "MQTT connection to %s lost (%s); reconnecting, %d events pending",
+                self._url,
+                reason_code,
+                pending,
+            )
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        # Runs under paho's message lock: only touch our own state, never call back into paho.
+        with self._cond:
+            if mid == self._barrier_mid:
+                self._barrier_mid = None
+                self._ready = self._connected
+            self._acks.append(mid)
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ sender thread
+
+    def _run(self) -> None:
+        """Sender loop: settle acks, then hand the next spooled events to paho in order."""
+        while True:
+            try:
+                if not self._step():
+                    return
+            except Exception:
+                log.exception("MQTT sender error; retrying in 1 s (events stay spooled)")
+                time.sleep(1.0)
+
+    def _work_available(self) -> bool:
+        """Caller holds _cond."""
+        if self._acks:
+            return True
+        can_send = len(self._inflight) < self._max_inflight and self._last_appended > self._sent_seq
+        if self._stopping:
+            return self._flushed_or_out_of_time() or (self._ready and can_send)
+        if not self._ready:
+            return False
+        return self._states_dirty or can_send
+
+    def _flushed_or_out_of_time(self) -> bool:
+        """Caller holds _cond. A stopping sender flushes the spool while it can, within the deadline."""
+        if not self._connected or time.monotonic() >= self._drain_deadline:
+            return True
+        return not self._inflight and self._sent_seq >= self._last_appended
+
+    def _step(self) -> bool:
+        """One round of the sender; False when it should exit."""
+        with self._cond:
+            while not self._work_available():
+                self._cond.wait(_IDLE_WAIT_S)
+            acks = list(self._acks)
+            self._acks.clear()
+            ready = self._ready
+            republish = ready and not self._stopping and self._states_dirty
+            if republish:
+                self._states_dirty = False
+            epoch = self._epoch
+            target = self._last_appended
+        if acks:
+            self._settle(acks)
+        with self._cond:
+            if self._stopping and not self._acks and self._flushed_or_out_of_time():
+                return False  # flushed, disconnected or out of time
+        if republish:
+            self._republish_states(epoch)
+        if ready:
+            self._send_batch(epoch, target)
+        return True
+
+    def _settle(self, mids: list[int]) -> None:
+        """Delete acknowledged events from the spool (acks of state/availability messages are ignored)."""
+        seqs = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
+        if not seqs:
+            return
+        self._spool.ack_many(seqs)
+        with self._cond:
+            self._delivered += len(seqs)
+
+    def _republish_states(self, epoch: int) -> None:
+        with self._state_lock:
+            for topic, (payload, retain) in list(self._states.items()):
+                if self._epoch != epoch:
+                    return  # link changed; the next connect marks states dirty again
+                self._client.publish(topic, payload, qos=1, retain=retain)
+
+    def _send_batch(self, epoch: int, target: int) -> None:
+        room = self._max_inflight - len(self._inflight)
+        if room <= 0:
+            return
+        batch = self._spool.peek(room, after_seq=self._sent_seq)
+        for msg in batch:
+            if self._epoch != epoch:
+                return  # stop feeding a link that changed under us; resume on the next round
+            try:
+                info = self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+            except ValueError as error:
+                # Cannot ever be sent (e.g. written by an older, laxer version): don't block the queue.
+                log.error("MQTT dropping unsendable spooled event %d on %r: %s", msg.seq, msg.topic, error)
+                self._spool.ack(msg.seq)
+                self._sent_seq = msg.seq
+                continue
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                time.sleep(0.05)  # paho did not take it (mid clash); try again shortly, don't spin
+                return
+            # MQTT_ERR_SUCCESS, or MQTT_ERR_NO_CONN: paho keeps it and sends it on reconnect, in order.
+            self._inflight[info.mid] = msg.seq
+            self._sent_seq = msg.seq
+        if len(batch) < room:
+            # The spool had nothing more when peeked, so every seq up to `target` is settled
+            # (sent or dropped) and need not be looked for again.
+            self._sent_seq = max(self._sent_seq, target)

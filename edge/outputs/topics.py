@@ -1,0 +1,15 @@
+"""The versioned MQTT topic scheme (documented in docs/mqtt.md)."""
+
+from __future__ import annotations
+
+
+def events_topic(prefix: str, node: str, stream: str) -> str:
+    return f"{prefix}/{node}/events/{stream}"
+
+
+def status_topic(prefix: str, node: str, stream: str) -> str:
+    return f"{prefix}/{node}/status/{stream}"
+
+
+def availability_topic(prefix: str, node: str) -> str:
+    return f"{prefix}/{node}/availability"

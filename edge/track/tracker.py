@@ -1,0 +1,55 @@
+"""Multi-object tracking per stream with ultralytics' ByteTrack / BoT-SORT (ids are per tracker,
+so each stream numbers its own objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ultralytics.trackers.bot_sort import BOTSORT
+from ultralytics.trackers.byte_tracker import BYTETracker
+from ultralytics.utils import IterableSimpleNamespace
+
+from edge.config.tracking import TrackerConfig, TrackerType
+from edge.detect.detector import Detections
+
+
+@dataclass(slots=True)
+class TrackedBox:
+    track_id: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    class_id: int
+
+
+class StreamTracker:
+    """Assigns stable ids to one stream's detections, frame after frame."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        args = IterableSimpleNamespace(
+            tracker_type=config.type.value,
+            track_high_thresh=config.track_high_thresh,
+            track_low_thresh=config.track_low_thresh,
+            new_track_thresh=config.new_track_thresh,
+            track_buffer=config.track_buffer,
+            match_thresh=config.match_thresh,
+            fuse_score=True,
+            # BoT-SORT extras: no appearance model (CPU budget); motion compensation off, because
+            # latest-frame-wins gaps make optical flow between processed frames unreliable.
+            gmc_method="none",
+            proximity_thresh=0.5,
+            appearance_thresh=0.8,
+            with_reid=False,
+            model="auto",
+        )
+        self._tracker = BOTSORT(args) if config.type is TrackerType.BOTSORT else BYTETracker(args)
+
+    def update(self, detections: Detections, image: np.ndarray | None = None) -> list[TrackedBox]:
+        rows = self._tracker.update(detections.boxes, image)
+        return [
+            TrackedBox(int(r[4]), float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[5]), int(r[6]))
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""Ground station: aggregator, store, API and web UI for every edge node (built on edge.messages)."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: real assets from $SMARTEYE_ASSETS (default ../shared), never copies."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edge.assets import assets_root
+
+
+def _asset(kind: str, name: str) -> Path:
+    root = assets_root()
+    path = root / kind / name if root else None
+    if path is None or not path.exists():
+        pytest.skip(f"asset {kind}/{name} not found: set SMARTEYE_ASSETS to the folder with media/ and models/")
+    return path
+
+
+@pytest.fixture(scope="session")
+def media():
+    return lambda name: _asset("media", name)
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    return _asset("models", "yolov8n.pt")
+
+
+@pytest.fixture(scope="session")
+def gst_available() -> None:
+    ok = (
+        shutil.which("gst-launch-1.0")
+        and subprocess.run(
+            ["/usr/bin/python3", "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    if not ok:
+        pytest.skip("GStreamer RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0) is not installed")
