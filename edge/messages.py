@@ -95,6 +95,7 @@ class StreamStatus(_Message):
     fps: float = Field(0.0, description="Frames per second received from the source.")
     processed_fps: float = Field(0.0, description="Frames per second that went through detection.")
     frames: int = Field(0, description="Frames received since the node started.")
+    processed: int = Field(0, description="Frames that went through detection since the node started.")
     dropped: int = Field(0, description="Frames replaced before detection took them (latest-frame-wins).")
     reconnects: int = 0
     latency_ms: float | None = Field(None, description="Recent capture → detection-done latency (median).")

@@ -38,6 +38,7 @@ class _Stream:
         self.tracker = tracker
         self.lifecycle = lifecycle
         self.processed: collections.deque[float] = collections.deque(maxlen=60)
+        self.frames_processed = 0
         self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
 
 
@@ -132,6 +133,7 @@ class EdgeNode:
         tracks = stream.tracker.update(detections, image)
         detect_time = time.time()
         stream.processed.append(detect_time)
+        stream.frames_processed += 1
         stream.latencies.append(detect_time - frame.capture_time)
         self._publish_events(stream.lifecycle.observe(frame, tracks, detect_time))
 
@@ -180,6 +182,7 @@ class EdgeNode:
             fps=round(stream.supervisor.current_fps(), 2),
             processed_fps=round(processed_fps, 2),
             frames=health.frames,
+            processed=stream.frames_processed,
             dropped=self.board.dropped.get(name, 0),
             reconnects=health.reconnects,
             latency_ms=round(latency, 1) if latency is not None else None,

@@ -50,9 +50,7 @@ def test_events_during_broker_outage_are_delivered_after_reconnect(media, model_
             )
         finally:
             node.stop()
-        recorder.wait_for(
-            lambda: {e.id for e in published} <= {e["id"] for e in recorder.events()}, 30, "every event"
-        )
+        recorder.wait_for(lambda: {e.id for e in published} <= {e["id"] for e in recorder.events()}, 30, "every event")
         recorder.close()
 
     received = recorder.events()

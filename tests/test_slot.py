@@ -23,13 +23,21 @@ def test_latest_frame_wins_and_drops_are_counted() -> None:
     assert board.take(0.01) is None
 
 
-def test_oldest_pending_stream_is_served_first() -> None:
+def test_streams_are_served_round_robin() -> None:
+    """A camera that always has a fresh frame cannot starve the others."""
     board = FrameBoard()
-    board.put(_frame("late", 1, 5.0))
-    board.put(_frame("early", 1, 1.0))
-    first, second = board.take(0.1), board.take(0.1)
-    assert first is not None and second is not None
-    assert (first.stream, second.stream) == ("early", "late")
+    served = []
+    for seq in range(6):
+        board.put(_frame("fast", seq, float(seq)))
+        board.put(_frame("fast", seq, float(seq) + 0.5))  # twice the rate
+        if seq % 2 == 0:
+            board.put(_frame("slow", seq, float(seq)))
+        board.put(_frame("mid", seq, float(seq)))
+        taken = board.take(0.1)
+        assert taken is not None
+        served.append(taken.stream)
+    assert served[:3] == ["fast", "slow", "mid"]
+    assert served.count("fast") == 2 and served.count("mid") == 2 and served.count("slow") == 2
 
 
 def test_blocking_put_loses_nothing() -> None:

@@ -37,6 +37,8 @@ class DataPacket:
 
 def _describe(error: BaseException, config: SourceConfig) -> str:
     """A one-line reason with the URL's credentials removed."""
+    if isinstance(error, av.ExitError):
+        return f"no data within {config.open_timeout_s:g} s"  # our timeout interrupted FFmpeg
     if isinstance(error, av.FFmpegError) and error.strerror:
         text = error.strerror  # without FFmpeg's "[Errno N]" and the echoed URL
     else:
@@ -64,7 +66,15 @@ class AvReader:
                 "max_delay": "500000",
             }
         if self.kind is SourceKind.MPEGTS_UDP:
-            return {"fflags": "nobuffer", "overrun_nonfatal": "1", "fifo_size": "1000000"}
+            # Probe briefly: a live feed has no index to read, and long probing delays the first frame.
+            # No `nobuffer` here: it discards the packets read while probing, and a drone feed with a
+            # long GOP may have sent its only keyframe for seconds among them.
+            return {
+                "overrun_nonfatal": "1",
+                "fifo_size": "1000000",
+                "analyzeduration": "2000000",
+                "probesize": "1000000",
+            }
         return {}
 
     def open(self) -> None:
@@ -90,7 +100,9 @@ class AvReader:
         """Decoded frames, each stamped with the wall clock when its packet arrived."""
         container = self.container
         video = container.streams.video[0]
-        video.thread_type = "AUTO" if self.kind is SourceKind.FILE else "SLICE"
+        # Slice threading only: frame threading adds a frame of latency per thread and its extra
+        # threads compete with inference for the few cores an edge box has.
+        video.thread_type = "SLICE"
         data_streams = list(container.streams.data)
         pace = self.kind is SourceKind.FILE and self.config.realtime
         seq = seq_start

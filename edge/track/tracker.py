@@ -49,6 +49,13 @@ class StreamTracker:
 
     def update(self, detections: Detections, image: np.ndarray | None = None) -> list[TrackedBox]:
         rows = self._tracker.update(detections.boxes, image)
+        if len(rows) == 0:
+            return []
+        if image is not None:
+            # Tracks report Kalman-filtered boxes, which can overshoot the frame edge.
+            height, width = image.shape[:2]
+            np.clip(rows[:, 0:4:2], 0, width, out=rows[:, 0:4:2])
+            np.clip(rows[:, 1:4:2], 0, height, out=rows[:, 1:4:2])
         return [
             TrackedBox(int(r[4]), float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[5]), int(r[6]))
             for r in rows

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Pipeline throughput vs the bare model, measured in one run on the same frames.
+
+(a) bare: `model.predict` over frames decoded beforehand (the model's own ceiling);
+(b) smarteye: an EdgeNode on the same video file, processing every frame (file source with
+    realtime=false), with decoding, ByteTrack, the event lifecycle and MQTT to a real broker on;
+(c) naive: the loop a user would write, `model.track(source=video, stream=True)`.
+Rounds alternate a, b, c so machine drift hits all three alike; the report gives each round's
+figures, the per-round ratios and their medians. Usage:
+
+    python scripts/benchmark_pipeline.py [--frames 150] [--rounds 3] [--model yolov8n.pt] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from edge.assets import sample_media
+from edge.config import DetectorConfig, parse_config
+from edge.detect.detector import Detector, resolve_model_path
+from edge.node import EdgeNode
+from edge.sim.broker import MosquittoBroker
+
+
+def decode_frames(video: Path, count: int) -> list[np.ndarray]:
+    frames = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="bgr24"))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def bare_model_fps(detector: Detector, frames: list[np.ndarray]) -> float:
+    model, args = detector.model, detector.predict_args
+    start = time.perf_counter()
+    for image in frames:
+        model.predict(image, **args)
+    return len(frames) / (time.perf_counter() - start)
+
+
+def pipeline_fps(
+    detector: Detector, video: Path, count: int, broker_url: str, spool: Path, imgsz: int
+) -> tuple[float, int]:
+    config = parse_config(
+        {
+            "node": "bench",
+            "sources": [{"name": "bench", "url": str(video), "realtime": False}],
+            "detector": {"model": detector.config.model, "imgsz": imgsz},
+            "mqtt": {"url": broker_url, "spool_dir": str(spool)},
+        },
+        "benchmark",
+    )
+    node = EdgeNode(config, detector=detector)
+    stream = node.streams["bench"]
+    start = time.perf_counter()
+    node.start()
+    while stream.frames_processed < count:
+        time.sleep(0.05)  # coarse on purpose: a tight poll would steal the GIL from the pipeline
+    elapsed = time.perf_counter() - start
+    events = node.events_published
+    node.stop()
+    return count / elapsed, events
+
+
+def naive_track_fps(model_path: str, video: Path, count: int, imgsz: int) -> float:
+    from ultralytics import YOLO
+
+    model = YOLO(model_path, task="detect")
+    for _ in range(15):  # the same warm-up as (a) and (b) got
+        model.predict(np.zeros((576, 768, 3), dtype=np.uint8), imgsz=imgsz, verbose=False)
+    start = time.perf_counter()
+    done = 0
+    for _ in model.track(source=str(video), stream=True, imgsz=imgsz, verbose=False, persist=True):
+        done += 1
+        if done == count:
+            break
+    return done / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="yolov8n.pt")
+    parser.add_argument("--video", default="vtest.avi")
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--no-naive", action="store_true", help="skip the model.track() comparison")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    video = sample_media(args.video)
+    model_path = resolve_model_path(args.model)
+    frames = decode_frames(video, args.frames)
+    if len(frames) < args.frames:
+        print(f"{video} has only {len(frames)} frames", file=sys.stderr)
+        return 2
+    detector = Detector(DetectorConfig(model=model_path, imgsz=args.imgsz))
+    for image in frames[:15]:  # first calls are slow (allocator, kernels): keep them out of every round
+        detector.detect(image)
+
+    rounds = []
+    with MosquittoBroker() as broker:
+        for index in range(args.rounds):
+            # Rotate the order each round so slow drift of the machine favours none of the three.
+            spool = Path(tempfile.mkdtemp(prefix="smarteye-bench-spool-"))
+            runs = {
+                "bare": lambda: bare_model_fps(detector, frames),
+                "pipeline": lambda s=spool: pipeline_fps(detector, video, args.frames, broker.url, s, args.imgsz),
+                "naive": lambda: None if args.no_naive else naive_track_fps(model_path, video, args.frames, args.imgsz),
+            }
+            order = list(runs)[index % 3 :] + list(runs)[: index % 3]
+            results = {name: runs[name]() for name in order}
+            bare, (pipe, events), naive = results["bare"], results["pipeline"], results["naive"]
+            row = {"bare_fps": bare, "pipeline_fps": pipe, "ratio": pipe / bare, "events": events}
+            if naive is not None:
+                row |= {"naive_track_fps": naive, "naive_ratio": naive / bare}
+            rounds.append(row)
+            naive_text = f"  naive model.track {naive:6.2f} fps ({naive / bare:.3f})" if naive else ""
+            print(
+                f"round {index + 1}: bare model {bare:6.2f} fps  smarteye pipeline {pipe:6.2f} fps "
+                f"(ratio {pipe / bare:.3f}, {events} MQTT events){naive_text}",
+                flush=True,
+            )
+
+    summary = {
+        key: statistics.median(r[key] for r in rounds)
+        for key in ("bare_fps", "pipeline_fps", "ratio", "naive_track_fps", "naive_ratio")
+        if key in rounds[0]
+    }
+    print(
+        f"median over {len(rounds)} rounds of {args.frames} frames of {video.name} ({frames[0].shape[1]}x"
+        f"{frames[0].shape[0]}), {Path(model_path).name} at imgsz {args.imgsz}: bare {summary['bare_fps']:.2f} fps, "
+        f"pipeline {summary['pipeline_fps']:.2f} fps, pipeline/bare ratio {summary['ratio']:.3f}"
+        + (f", naive model.track/bare {summary['naive_ratio']:.3f}" if "naive_ratio" in summary else "")
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "video": video.name,
+                    "model": Path(model_path).name,
+                    "imgsz": args.imgsz,
+                    "frames": args.frames,
+                    "rounds": rounds,
+                    "median": summary,
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
