@@ -48,7 +48,8 @@ def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
     assert (tmp_path / ".cache" / "smarteye" / "spool" / "edge-quick.sqlite").exists()
 
 
-def test_demo_shows_live_person_events(gst_available, tmp_path) -> None:
+def test_demo_shows_live_person_events(gst_available, media, model_path, tmp_path) -> None:
+    media("vtest.avi"), media("intel_car-detection.mp4")  # skips with the reason when assets are absent
     env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "200"}
     result = subprocess.run(
         [*smarteye_command(), "demo", "--duration", "45"],
