@@ -20,6 +20,7 @@ from edge.telemetry.klv import (
     decode_ber_length,
     encode_ber_length,
     parse_packet,
+    utm_grid_convergence_deg,
 )
 
 M_PER_DEG = 111_320.0
@@ -200,9 +201,11 @@ def test_eg0104_real_files(media, name: str, count: int) -> None:
         assert 100 < ground < 5000
         # Slant range is the sensor→centre distance: consistent with the geometry (terrain near sea level).
         assert math.hypot(ground, m.sensor_alt_m) == pytest.approx(m.slant_range_m, rel=0.03)
-        # "Angle to North" is the true bearing of the line of sight, "Obliquity" its elevation (negative = down).
+        # "Angle to North" is the line of sight's bearing from UTM grid north; corrected by the grid
+        # convergence it is the true bearing to the frame centre. "Obliquity" is its elevation (negative = down).
         bearing = math.degrees(math.atan2(east, north)) % 360
-        assert abs((m.extra["sensor_azimuth_deg"] - bearing + 180) % 360 - 180) < 3
+        assert abs((m.extra["sensor_azimuth_deg"] - bearing + 180) % 360 - 180) < 0.3
+        assert abs((m.extra["sensor_azimuth_grid_deg"] - bearing + 180) % 360 - 180) > 1.0
         depression = math.degrees(math.atan2(m.sensor_alt_m, ground))
         assert m.extra["sensor_obliquity_deg"] == pytest.approx(-depression, abs=1)
         assert m.corners is not None and len(m.corners) == 4
@@ -251,7 +254,10 @@ def test_eg0104_hand_built_packet_and_relative_pointing() -> None:
     m = parse_packet(packet)
     assert m.time == pytest.approx(1_700_000_000.25)
     assert (m.sensor_lat, m.sensor_lon, m.frame_center_elev_m) == (45.5, 7.25, 212.5)
-    assert m.sensor_rel_az_deg == pytest.approx(30.0) and m.sensor_rel_el_deg == pytest.approx(-30.0)
+    # Grid bearing 120° at 7.25°E (UTM zone 32, central meridian 9°E) is a true bearing of 120° + γ.
+    gamma = math.degrees(math.atan(math.tan(math.radians(7.25 - 9.0)) * math.sin(math.radians(45.5))))
+    assert utm_grid_convergence_deg(45.5, 7.25) == pytest.approx(gamma)
+    assert m.sensor_rel_az_deg == pytest.approx(30.0 + gamma) and m.sensor_rel_el_deg == pytest.approx(-30.0)
     assert m.extra["sensor_rel_angles_derived"] is True
     assert m.extra["ul_060e2b3401010101ffffffffffffffff"] == "0102"
     assert m.corners is None and m.checksum_ok is None
