@@ -35,6 +35,27 @@ class SourceState(StrEnum):
     STOPPED = "stopped"
 
 
+class GeoStatus(StrEnum):
+    OK = "ok"
+    NO_TELEMETRY = "no_telemetry"  # no pose for this frame (no link yet, or telemetry lacks fields)
+    STALE_TELEMETRY = "stale_telemetry"  # the nearest pose is older than telemetry.stale_after_s
+    ABOVE_HORIZON = "above_horizon"  # the footpoint's ray never meets the ground
+
+
+class GeoPosition(BaseModel):
+    """Where an object stands on the ground, and how sure that is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    uncertainty_m: float | None = Field(
+        description="1-sigma horizontal error propagated from telemetry errors; None: unbounded (grazing ray)."
+    )
+    source: Literal["klv", "mavlink", "homography"] = Field(description="Where the camera pose came from.")
+    telemetry_age_s: float | None = Field(None, description="Time between the frame and the pose used.")
+
+
 class Box(BaseModel):
     """An axis-aligned box: pixels of the frame, or fractions of its width/height."""
 
@@ -79,6 +100,8 @@ class DetectionEvent(_Message):
     publish_time: float = Field(description="Wall clock when the message was handed to MQTT.")
     model: str = Field(description="Model that detected the object.")
     end_reason: EndReason | None = Field(None, description="Only on `end`.")
+    geo: GeoPosition | None = Field(None, description="Ground position of the box's bottom-centre (footpoint).")
+    geo_status: GeoStatus | None = Field(None, description="Why `geo` is absent; None when the stream has no geo.")
 
 
 class StreamStatus(_Message):

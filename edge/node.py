@@ -13,14 +13,18 @@ import threading
 import time
 from collections.abc import Callable
 
+from edge.config.geo import TelemetrySource
 from edge.config.node import EdgeConfig
+from edge.config.source import SourceConfig
 from edge.detect.detector import Detector
 from edge.frame import Frame
+from edge.geo.locator import StreamGeolocator
 from edge.messages import DetectionEvent, EndReason, NodeAvailability, SourceState, StreamStatus
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.topics import availability_topic, events_topic, status_topic
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
+from edge.telemetry.mavlink_reader import MavlinkReader
 from edge.track.lifecycle import EventLifecycle
 from edge.track.tracker import StreamTracker
 
@@ -33,10 +37,17 @@ LATENCY_WINDOW = 50
 class _Stream:
     """Per-stream state of the detection loop."""
 
-    def __init__(self, supervisor: SourceSupervisor, tracker: StreamTracker, lifecycle: EventLifecycle) -> None:
+    def __init__(
+        self,
+        supervisor: SourceSupervisor,
+        tracker: StreamTracker,
+        lifecycle: EventLifecycle,
+        geolocator: StreamGeolocator | None,
+    ) -> None:
         self.supervisor = supervisor
         self.tracker = tracker
         self.lifecycle = lifecycle
+        self.geolocator = geolocator
         self.processed: collections.deque[float] = collections.deque(maxlen=60)
         self.frames_processed = 0
         self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
@@ -67,16 +78,30 @@ class EdgeNode:
             availability_payload=self._availability,
         )
         self.streams: dict[str, _Stream] = {}
+        self.mavlink: dict[str, MavlinkReader] = {}  # one reader per link, shared by the cameras on it
         for source in config.sources:
             if not source.enabled:
                 continue
             supervisor = SourceSupervisor(source, self.board, self._state_changed)
             lifecycle = EventLifecycle(config.node, source.name, self.detector.name, self.detector.names, config.events)
-            self.streams[source.name] = _Stream(supervisor, StreamTracker(config.tracker), lifecycle)
+            geolocator = self._geolocator(source, supervisor)
+            self.streams[source.name] = _Stream(supervisor, StreamTracker(config.tracker), lifecycle, geolocator)
         self.events_published = 0
         self._stop = threading.Event()
         self._detect_thread = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
         self._status_thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
+
+    def _geolocator(self, source: SourceConfig, supervisor: SourceSupervisor) -> StreamGeolocator | None:
+        geo = source.geo
+        if geo is None:
+            return None
+        if geo.telemetry is None or geo.telemetry.source is TelemetrySource.KLV:
+            return StreamGeolocator(geo, data_packets=supervisor.data_packets)
+        url = geo.telemetry.mavlink_url
+        assert url is not None
+        if url not in self.mavlink:
+            self.mavlink[url] = MavlinkReader(url, stale_after_s=geo.telemetry.stale_after_s)
+        return StreamGeolocator(geo, mavlink=self.mavlink[url])
 
     def _availability(self, state: str) -> bytes:
         """`online` carries when it was said; `offline` may be the broker-sent last will, so no time."""
@@ -86,6 +111,8 @@ class EdgeNode:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self.publisher.start()
+        for reader in self.mavlink.values():
+            reader.start()
         self._detect_thread.start()
         for stream in self.streams.values():
             stream.supervisor.start()
@@ -98,6 +125,8 @@ class EdgeNode:
             stream.supervisor.stop()
         self.board.close()
         self._detect_thread.join(10)
+        for reader in self.mavlink.values():
+            reader.stop()
         for stream in self.streams.values():
             self._publish_events(stream.lifecycle.end_all(EndReason.SHUTDOWN))
             self._publish_status(stream.supervisor.name)
@@ -131,11 +160,12 @@ class EdgeNode:
         image = frame.bgr()
         detections = self.detector.detect(image)
         tracks = stream.tracker.update(detections, image)
+        geo, geo_status = stream.geolocator.locate(frame, tracks) if stream.geolocator else (None, None)
         detect_time = time.time()
         stream.processed.append(detect_time)
         stream.frames_processed += 1
         stream.latencies.append(detect_time - frame.capture_time)
-        self._publish_events(stream.lifecycle.observe(frame, tracks, detect_time))
+        self._publish_events(stream.lifecycle.observe(frame, tracks, detect_time, geo, geo_status))
 
     def _expire_stalled(self, now: float) -> None:
         """End objects of streams that stopped delivering frames (they cannot be confirmed gone)."""

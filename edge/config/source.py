@@ -8,6 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.config.geo import GeoConfig, TelemetrySource
+
 
 class SourceKind(StrEnum):
     """How a source is opened; `auto` infers it from the URL."""
@@ -97,6 +99,9 @@ class SourceConfig(BaseModel):
     )
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, title="Reconnect")
     enabled: bool = Field(True, title="Enabled", description="Disabled sources are not opened.")
+    geo: GeoConfig | None = Field(
+        None, title="Geolocation", description="Give detections a ground position (drone telemetry or calibration)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -116,6 +121,9 @@ class SourceConfig(BaseModel):
             raise ValueError(f"url {redact_url(self.url)!r} has no host")
         if self.loop and kind is not SourceKind.FILE:
             raise ValueError("loop only applies to files")
+        telemetry = self.geo.telemetry if self.geo else None
+        if telemetry and telemetry.source is TelemetrySource.KLV and kind is SourceKind.CAMERA:
+            raise ValueError("geo.telemetry.source klv needs a stream that carries KLV (MPEG-TS), not a camera")
         return self
 
     @property

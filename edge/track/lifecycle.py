@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from edge.config.tracking import EventsConfig
 from edge.frame import Frame
-from edge.messages import Box, DetectionEvent, EndReason, EventType
+from edge.messages import Box, DetectionEvent, EndReason, EventType, GeoPosition, GeoStatus
 from edge.track.tracker import TrackedBox
 
 
@@ -34,6 +34,8 @@ class _Object:
     reported_label: int = -1
     reported_top: float = 0.0
     reported_at: float = 0.0
+    geo: GeoPosition | None = None
+    geo_status: GeoStatus | None = None
 
     @property
     def class_id(self) -> int:
@@ -51,11 +53,22 @@ class EventLifecycle:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def observe(self, frame: Frame, tracks: list[TrackedBox], detect_time: float) -> list[DetectionEvent]:
-        """Events caused by one processed frame, including `end`s of objects gone too long."""
+    def observe(
+        self,
+        frame: Frame,
+        tracks: list[TrackedBox],
+        detect_time: float,
+        geo: list[GeoPosition | None] | None = None,
+        geo_status: GeoStatus | None = None,
+    ) -> list[DetectionEvent]:
+        """Events caused by one processed frame, including `end`s of objects gone too long.
+
+        `geo` (aligned with `tracks`) and `geo_status` come from the geolocation stage when the
+        stream has one; an object keeps the position of the frame it was last seen in.
+        """
         events: list[DetectionEvent] = []
         cfg = self.config
-        for box in tracks:
+        for index, box in enumerate(tracks):
             obj = self._objects.get(box.track_id)
             if obj is None:
                 if len(self._objects) >= cfg.max_tracks_per_stream:
@@ -65,6 +78,11 @@ class EventLifecycle:
             obj.last_seen = frame.capture_time
             obj.box, obj.pts, obj.detect_time = box, frame.pts, detect_time
             obj.frame_width, obj.frame_height = frame.width, frame.height
+            if geo_status is not None:
+                obj.geo = geo[index] if geo else None
+                obj.geo_status = geo_status
+                if geo_status is GeoStatus.OK and obj.geo is None:
+                    obj.geo_status = GeoStatus.ABOVE_HORIZON
             obj.top_score = max(obj.top_score, box.score)
             obj.class_scores[box.class_id] = obj.class_scores.get(box.class_id, 0.0) + box.score
             if not obj.published:
@@ -135,6 +153,8 @@ class EventLifecycle:
             publish_time=time.time(),
             model=self.model,
             end_reason=reason,
+            geo=obj.geo,
+            geo_status=obj.geo_status,
         )
         obj.seq += 1
         obj.reported_center = _center(obj)
