@@ -12,8 +12,16 @@ from edge.geo.projection import CameraPose, project_pixels
 W, H = 1280, 720
 # A mast camera 12 m up, looking 30° down towards north-east: ground truth comes from the
 # independent ray-casting projection.
-POSE = CameraPose(lat=48.1, lon=11.5, alt_m=12.0, platform_yaw_deg=45, platform_pitch_deg=0, platform_roll_deg=0,
-                  gimbal_pitch_deg=-30, hfov_deg=70)
+POSE = CameraPose(
+    lat=48.1,
+    lon=11.5,
+    alt_m=12.0,
+    platform_yaw_deg=45,
+    platform_pitch_deg=0,
+    platform_roll_deg=0,
+    gimbal_pitch_deg=-30,
+    hfov_deg=70,
+)
 
 
 def _truth(pixels):

@@ -20,8 +20,17 @@ def _ned(point) -> tuple[float, float]:
 
 
 def _pose(**kw) -> CameraPose:
-    base = dict(lat=LAT, lon=LON, alt_m=100.0, platform_yaw_deg=0, platform_pitch_deg=0, platform_roll_deg=0,
-                gimbal_pitch_deg=-90, hfov_deg=90.0, vfov_deg=90.0)
+    base = dict(
+        lat=LAT,
+        lon=LON,
+        alt_m=100.0,
+        platform_yaw_deg=0,
+        platform_pitch_deg=0,
+        platform_roll_deg=0,
+        gimbal_pitch_deg=-90,
+        hfov_deg=90.0,
+        vfov_deg=90.0,
+    )
     return CameraPose(**{**base, **kw})
 
 
@@ -53,8 +62,14 @@ def test_platform_pitch_tilts_a_body_fixed_camera() -> None:
 
 
 def test_stabilised_gimbal_ignores_airframe_pitch_and_roll() -> None:
-    pose = _pose(gimbal_pitch_deg=-45, gimbal_yaw_deg=0, platform_pitch_deg=-20, platform_roll_deg=30,
-                 platform_yaw_deg=90, gimbal_frame=GimbalFrame.VEHICLE_YAW)
+    pose = _pose(
+        gimbal_pitch_deg=-45,
+        gimbal_yaw_deg=0,
+        platform_pitch_deg=-20,
+        platform_roll_deg=30,
+        platform_yaw_deg=90,
+        gimbal_frame=GimbalFrame.VEHICLE_YAW,
+    )
     (point,) = project_pixels(pose, [[500, 500]], W, H)
     assert _ned(point) == pytest.approx((0, 100), abs=0.05)  # yaw follows the heading (east)
     earth = _pose(gimbal_pitch_deg=-45, gimbal_yaw_deg=0, platform_yaw_deg=90, gimbal_frame=GimbalFrame.EARTH)
