@@ -1,6 +1,7 @@
 """`smarteye demo`: a broker (if none is reachable), a GStreamer RTSP "site camera" playing the
-sample video, a second camera from a file, and an edge node — with the events shown live in the
-terminal exactly as an MQTT subscriber receives them."""
+sample video, a second camera from a file, a simulated drone (real aerial video with KLV metadata
+as MPEG-TS over UDP) and an edge node — with the events shown live in the terminal exactly as an
+MQTT subscriber receives them, geolocated for the drone."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from edge.config.node import EdgeConfig
 from edge.messages import DetectionEvent, StreamStatus
 from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker, broker_reachable
-from edge.sim.rtsp_server import RtspServer
+from edge.sim.drone import DroneSimulator
+from edge.sim.rtsp_server import RtspServer, free_tcp_port
 
 DEFAULT_BROKER = ("127.0.0.1", 1883)
 SHOWN_EVENTS = 18
@@ -34,6 +36,7 @@ class _EventBoard:
         self.events: collections.deque[DetectionEvent] = collections.deque(maxlen=SHOWN_EVENTS)
         self.status: dict[str, StreamStatus] = {}
         self.counts: collections.Counter[str] = collections.Counter()
+        self.located: dict[str, DetectionEvent] = {}  # latest geolocated event per stream
 
     def on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         try:
@@ -45,6 +48,8 @@ class _EventBoard:
                 event = DetectionEvent.model_validate(data)
                 self.events.appendleft(event)
                 self.counts[event.type.value] += 1
+                if event.geo is not None:
+                    self.located[event.stream] = event
             elif data.get("kind") == "status":
                 status = StreamStatus.model_validate(data)
                 self.status[status.stream] = status
@@ -67,7 +72,17 @@ class _EventBoard:
                 )
             totals = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "waiting for events…"
             events = Table(title=f"events ({totals})", expand=True)
-            for column in ("time", "type", "stream", "track", "label", "score", "box (px)", "latency"):
+            for column in (
+                "time",
+                "type",
+                "stream",
+                "track",
+                "label",
+                "score",
+                "box (px)",
+                "latency",
+                "ground position",
+            ):
                 events.add_column(column)
             for e in self.events:
                 style = {"new": "green", "end": "red"}.get(e.type.value, "")
@@ -80,9 +95,18 @@ class _EventBoard:
                     f"{e.score:.2f}",
                     f"{e.box.x1:.0f},{e.box.y1:.0f} {e.box.x2 - e.box.x1:.0f}x{e.box.y2 - e.box.y1:.0f}",
                     f"{(e.publish_time - e.capture_time) * 1000:.0f} ms",
+                    _geo_text(e),
                     style=style,
                 )
-            return Group(streams, events)
+            located = Table(title="latest ground positions", expand=True)
+            for column in ("stream", "label", "track", "ground position", "telemetry age"):
+                located.add_column(column)
+            for e in sorted(self.located.values(), key=lambda e: e.stream):
+                age = e.geo.telemetry_age_s if e.geo else None
+                located.add_row(
+                    e.stream, e.label, str(e.track_id), _geo_text(e), f"{age:.2f} s" if age is not None else "-"
+                )
+            return Group(streams, located, events)
 
 
 def run_demo(duration: float | None = None, console: Console | None = None) -> None:
@@ -95,6 +119,8 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         broker.start()
         broker_url = broker.url
     camera = RtspServer({"/cam1": sample_media("vtest.avi")}, loop=True)
+    drone_port = free_tcp_port()
+    drone = DroneSimulator(sample_media("kwiver_aphill_short.ts"), "127.0.0.1", drone_port)
     node: EdgeNode | None = None
     subscriber: mqtt.Client | None = None
     try:
@@ -105,7 +131,13 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
                 "sources": [
                     {"name": "site-cam", "url": camera.url("/cam1")},
                     {"name": "parking", "url": str(sample_media("intel_car-detection.mp4")), "loop": True},
+                    {
+                        "name": "drone",
+                        "url": f"udp://127.0.0.1:{drone_port}",
+                        "geo": {"telemetry": {"source": "klv"}},
+                    },
                 ],
+                "detector": {"conf": 0.2},
                 "mqtt": {"url": broker_url},
                 "status_interval_s": 2.0,
             }
@@ -123,6 +155,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         console.print("loading the model…")
         node = EdgeNode(config)
         node.start()
+        drone.start()
         deadline = time.monotonic() + duration if duration else None
         with Live(board.render(broker_url), console=console, refresh_per_second=2) as live:
             while deadline is None or time.monotonic() < deadline:
@@ -136,6 +169,14 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         if subscriber is not None:
             subscriber.loop_stop()
             subscriber.disconnect()
+        drone.stop()
         camera.stop()
         if broker is not None:
             broker.stop()
+
+
+def _geo_text(event: DetectionEvent) -> str:
+    if event.geo is not None:
+        error = f" ±{event.geo.uncertainty_m:.0f} m" if event.geo.uncertainty_m is not None else ""
+        return f"{event.geo.lat:.5f}, {event.geo.lon:.5f}{error}"
+    return event.geo_status.value if event.geo_status else ""

@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.telemetry.klv import SensorMetadata
+from edge.telemetry.vehicle import VehicleState
+
 SCHEMA_VERSION = 1
 
 
@@ -134,10 +137,26 @@ class NodeAvailability(_Message):
     time: float | None = Field(None, description="When the node said so; absent in the last will.")
 
 
+class Telemetry(_Message):
+    """A drone stream's platform and camera state (retained, at most every telemetry_interval_s)."""
+
+    kind: Literal["telemetry"] = "telemetry"
+    stream: str
+    source: Literal["klv", "mavlink"]
+    geo_status: GeoStatus | None = Field(None, description="Whether the latest frame had usable telemetry.")
+    vehicle: VehicleState | None = Field(None, description="MAVLink vehicle state (source mavlink).")
+    sensor: SensorMetadata | None = Field(None, description="Latest KLV sensor/platform metadata (source klv).")
+    footprint: list[tuple[float, float]] | None = Field(
+        None, description="Camera ground footprint, (lat, lon) of the image corners: UL, UR, LR, LL."
+    )
+    time: float
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "event": DetectionEvent,
     "status": StreamStatus,
     "availability": NodeAvailability,
+    "telemetry": Telemetry,
 }
 
 

@@ -19,9 +19,9 @@ from edge.config.source import SourceConfig
 from edge.detect.detector import Detector
 from edge.frame import Frame
 from edge.geo.locator import StreamGeolocator
-from edge.messages import DetectionEvent, EndReason, NodeAvailability, SourceState, StreamStatus
+from edge.messages import DetectionEvent, EndReason, NodeAvailability, SourceState, StreamStatus, Telemetry
 from edge.outputs.mqtt_publisher import MqttPublisher
-from edge.outputs.topics import availability_topic, events_topic, status_topic
+from edge.outputs.topics import availability_topic, events_topic, status_topic, telemetry_topic
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
@@ -90,6 +90,7 @@ class EdgeNode:
         self._stop = threading.Event()
         self._detect_thread = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
         self._status_thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
+        self._telemetry_thread = threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True)
 
     def _geolocator(self, source: SourceConfig, supervisor: SourceSupervisor) -> StreamGeolocator | None:
         geo = source.geo
@@ -117,6 +118,8 @@ class EdgeNode:
         for stream in self.streams.values():
             stream.supervisor.start()
         self._status_thread.start()
+        if any(stream.geolocator and stream.geolocator.config.telemetry for stream in self.streams.values()):
+            self._telemetry_thread.start()
 
     def stop(self) -> None:
         """Stop sources, end every open event, flush what can be flushed and go offline."""
@@ -190,6 +193,26 @@ class EdgeNode:
         while not self._stop.wait(self.config.status_interval_s):
             for name in self.streams:
                 self._publish_status(name)
+
+    def _telemetry_loop(self) -> None:
+        """Publish each drone stream's telemetry at a bounded rate (latest value wins, retained)."""
+        prefix, node = self.config.mqtt.topic_prefix, self.config.node
+        while not self._stop.wait(self.config.telemetry_interval_s):
+            for name, stream in self.streams.items():
+                locator = stream.geolocator
+                if locator is None or locator.config.telemetry is None:
+                    continue
+                vehicle, sensor = locator.latest_telemetry()
+                if vehicle is None and sensor is None:
+                    continue
+                health = stream.supervisor.health
+                footprint = locator.footprint(health.width, health.height) if health.width and health.height else None
+                message = Telemetry(
+                    node=node, stream=name, source=locator.config.telemetry.source.value,
+                    geo_status=locator.last_status, vehicle=vehicle, sensor=sensor, footprint=footprint,
+                    time=time.time(),
+                )  # fmt: skip
+                self.publisher.publish_state(telemetry_topic(prefix, node, name), message.model_dump_json().encode())
 
     def stream_status(self, name: str) -> StreamStatus:
         stream = self.streams[name]

@@ -49,10 +49,11 @@ def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
 
 
 def test_demo_shows_live_person_events(gst_available, media, model_path, tmp_path) -> None:
-    media("vtest.avi"), media("intel_car-detection.mp4")  # skips with the reason when assets are absent
+    for name in ("vtest.avi", "intel_car-detection.mp4", "kwiver_aphill_short.ts"):
+        media(name)  # skips with the reason when assets are absent
     env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "200"}
     result = subprocess.run(
-        [*smarteye_command(), "demo", "--duration", "45"],
+        [*smarteye_command(), "demo", "--duration", "50"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -66,3 +67,6 @@ def test_demo_shows_live_person_events(gst_available, media, model_path, tmp_pat
     rows = [line for line in screen.splitlines() if " new " in line or "│ new" in line]
     assert any("person" in row for row in rows), screen
     assert any("car" in row for row in screen.splitlines()), screen
+    # The simulated drone's detections are geolocated (aphill flight, Virginia: 38.2°N 77.3°W).
+    located = screen[screen.index("latest ground positions") :].splitlines()
+    assert any("drone" in row and "38.2" in row and "-77.3" in row and "±" in row for row in located), screen

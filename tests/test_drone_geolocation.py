@@ -16,6 +16,7 @@ from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker
 from edge.sim.drone import DroneSimulator, read_klv_track
 from edge.sim.rtsp_server import free_tcp_port
+from tests.mqtt_recorder import MqttRecorder
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]
 
@@ -32,10 +33,12 @@ def _footprint_distance_m(video, lat: float, lon: float) -> float:
     return best
 
 
-def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: float = 90) -> list[DetectionEvent]:
+def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: float = 90):
+    """Events the node published, and the telemetry messages a real subscriber received."""
     port = free_tcp_port()
     events: list[DetectionEvent] = []
     with MosquittoBroker() as broker:
+        recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/+/telemetry/#")
         config = parse_config(
             {
                 "node": "drone-edge",
@@ -57,13 +60,14 @@ def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: fl
         finally:
             simulator.stop()
             node.stop()
-    return events
+        recorder.close()
+    return events, recorder.snapshot("telemetry")
 
 
 def test_klv_drone_events_are_geolocated_inside_the_footprint(media, model_path, tmp_path) -> None:
     video = media(CLIP)
-    events = _run(tmp_path, video, {"telemetry": {"source": "klv"}}, None,
-                  lambda ev, _: sum(1 for e in ev if e.geo) >= 5)  # fmt: skip
+    events, telemetry = _run(tmp_path, video, {"telemetry": {"source": "klv"}}, None,
+                             lambda ev, _: sum(1 for e in ev if e.geo) >= 5)  # fmt: skip
     located = [e for e in events if e.geo is not None]
     assert len(located) >= 5, [(e.type, e.label, e.geo_status) for e in events]
     for event in located:
@@ -72,6 +76,14 @@ def test_klv_drone_events_are_geolocated_inside_the_footprint(media, model_path,
         assert event.geo.telemetry_age_s is not None and event.geo.telemetry_age_s < 0.2
         # The footprint is ~60 m across at ~1.7 km slant range; objects lie within it.
         assert _footprint_distance_m(video, event.geo.lat, event.geo.lon) < 80
+    # Telemetry for the pilot map: the platform state and the camera footprint, at a bounded rate.
+    assert telemetry, "no telemetry messages"
+    last = telemetry[-1].data
+    assert last["source"] == "klv" and last["sensor"]["sensor_lat"] == pytest.approx(38.25, abs=0.05)
+    assert len(last["footprint"]) == 4
+    assert all(_footprint_distance_m(video, lat, lon) < 80 for lat, lon in last["footprint"])
+    span = telemetry[-1].time - telemetry[0].time
+    assert len(telemetry) <= span / 0.5 + 3  # telemetry_interval_s 0.5 s
 
 
 def test_mavlink_drone_events_are_geolocated_and_stale_telemetry_is_flagged(media, model_path, tmp_path) -> None:
@@ -85,7 +97,7 @@ def test_mavlink_drone_events_are_geolocated_and_stale_telemetry_is_flagged(medi
         return any(e.geo_status is GeoStatus.STALE_TELEMETRY for e in events)
 
     geo = {"telemetry": {"source": "mavlink", "mavlink_url": f"udpin:127.0.0.1:{mav_port}", "stale_after_s": 1.0}}
-    events = _run(tmp_path, video, geo, f"udpout:127.0.0.1:{mav_port}", until)
+    events, telemetry = _run(tmp_path, video, geo, f"udpout:127.0.0.1:{mav_port}", until)
     located = [e for e in events if e.geo is not None]
     assert len(located) >= 5, [(e.type, e.label, e.geo_status) for e in events]
     for event in located:
@@ -94,3 +106,5 @@ def test_mavlink_drone_events_are_geolocated_and_stale_telemetry_is_flagged(medi
         assert _footprint_distance_m(video, event.geo.lat, event.geo.lon) < 150
     stale = [e for e in events if e.geo_status is GeoStatus.STALE_TELEMETRY]
     assert stale and all(e.geo is None for e in stale)
+    vehicles = [m.data["vehicle"] for m in telemetry if m.data["vehicle"]]
+    assert vehicles and vehicles[0]["system_id"] == 1 and vehicles[0]["camera_hfov_deg"] == pytest.approx(0.8, abs=0.01)

@@ -31,6 +31,9 @@ class EdgeConfig(BaseModel):
     status_interval_s: float = Field(
         5.0, gt=0, le=3600, title="Status interval", description="How often per-stream status is refreshed."
     )
+    telemetry_interval_s: float = Field(
+        0.5, ge=0.05, le=60, title="Telemetry interval", description="Minimum time between telemetry messages."
+    )
 
     @field_validator("node")
     @classmethod

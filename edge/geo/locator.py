@@ -144,6 +144,12 @@ class StreamGeolocator:
         found = geolocate(pose, feet, frame.width, frame.height, self.config.ground_elevation_m, self._sigma(state))
         return [_position(g, source, age) for g in found], status
 
+    def latest_telemetry(self) -> tuple[VehicleState | None, SensorMetadata | None]:
+        """The newest vehicle state (MAVLink) or KLV sample, for publishing."""
+        if self.mavlink is not None:
+            return self.mavlink.state(self.config.telemetry.system_id), None  # type: ignore[union-attr]
+        return None, (self._klv_history[-1] if self._klv_history else None)
+
     def footprint(self, width: int, height: int) -> list[tuple[float, float]] | None:
         """The camera's ground footprint (image corners) at the last located frame, for the pilot map."""
         if self.last_pose is None:

@@ -13,3 +13,7 @@ def status_topic(prefix: str, node: str, stream: str) -> str:
 
 def availability_topic(prefix: str, node: str) -> str:
     return f"{prefix}/{node}/availability"
+
+
+def telemetry_topic(prefix: str, node: str, stream: str) -> str:
+    return f"{prefix}/{node}/telemetry/{stream}"
