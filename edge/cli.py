@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -132,6 +132,88 @@ def schemas(
     config_path.write_text(json.dumps(EdgeConfig.model_json_schema(), indent=2, sort_keys=True) + "\n")
     for path in [*paths, config_path]:
         typer.echo(str(path))
+
+
+ground_station_app = typer.Typer(help="The ground station: store, API and web UI for every edge node.",
+                                  no_args_is_help=True)  # fmt: skip
+app.add_typer(ground_station_app, name="ground-station")
+
+
+def _ground_config(config: Path | None, database: str | None, mqtt: str | None, port: int | None) -> Any:
+    from edge.config.node import load_model, parse_model
+    from ground_station.config import GroundStationConfig
+
+    cfg = load_model(GroundStationConfig, config) if config else GroundStationConfig()
+    overrides = {k: v for k, v in (("database_url", database), ("mqtt", {"url": mqtt} if mqtt else None)) if v}
+    if port:
+        overrides["web"] = {**cfg.web.model_dump(), "port": port}
+    if overrides:
+        cfg = parse_model(GroundStationConfig, {**cfg.model_dump(mode="json", exclude_unset=True), **overrides},
+                          f"{config or 'defaults'} + command line")  # fmt: skip
+    return cfg
+
+
+@ground_station_app.command("run")
+def ground_station_run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    mqtt: Annotated[str | None, typer.Option(help="Broker URL, mqtt://HOST:PORT.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port of the web UI and API.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run the ground station: aggregate every node over MQTT, store, serve the API and web UI."""
+    _setup_logging(log_level)
+    try:
+        cfg = _ground_config(config, database, mqtt, port)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    from ground_station.service import GroundStation
+
+    station = GroundStation(cfg)
+    if station.accounts.count_admins() == 0:
+        typer.echo(
+            "note: no admin yet; create one with: smarteye ground-station create-user NAME --role admin", err=True
+        )
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        station.run_forever()
+
+
+@ground_station_app.command("create-user")
+def ground_station_create_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, pilot, supervisor or viewer.")] = "viewer",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a user (the first admin too). The password is asked for, never defaulted."""
+    from ground_station.auth.accounts import AccountError, Accounts
+    from ground_station.auth.roles import Role
+    from ground_station.store.store import Store
+
+    try:
+        cfg = _ground_config(config, database, None, None)
+        chosen = Role(role)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    except ValueError:
+        _fail(f"--role {role!r}: choose one of {', '.join(r.value for r in Role)}")
+        return
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    store = Store(cfg.database_url)
+    try:
+        Accounts(store.engine).create_user(username, password, chosen)
+    except AccountError as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    typer.echo(f"created {chosen.value} {username!r} in {cfg.redacted_database_url}")
 
 
 def main() -> None:  # pragma: no cover - entry point

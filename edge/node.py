@@ -13,15 +13,18 @@ import threading
 import time
 from collections.abc import Callable
 
+import cv2
+import numpy as np
+
 from edge.config.geo import TelemetrySource
 from edge.config.node import EdgeConfig
 from edge.config.source import SourceConfig
 from edge.detect.detector import Detector
 from edge.frame import Frame
 from edge.geo.locator import StreamGeolocator
-from edge.messages import DetectionEvent, EndReason, NodeAvailability, SourceState, StreamStatus, Telemetry
+from edge.messages import DetectionEvent, EndReason, EventType, NodeAvailability, SourceState, StreamStatus, Telemetry
 from edge.outputs.mqtt_publisher import MqttPublisher
-from edge.outputs.topics import availability_topic, events_topic, status_topic, telemetry_topic
+from edge.outputs.topics import availability_topic, events_topic, snapshot_topic, status_topic, telemetry_topic
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
@@ -168,7 +171,24 @@ class EdgeNode:
         stream.processed.append(detect_time)
         stream.frames_processed += 1
         stream.latencies.append(detect_time - frame.capture_time)
-        self._publish_events(stream.lifecycle.observe(frame, tracks, detect_time, geo, geo_status))
+        events = stream.lifecycle.observe(frame, tracks, detect_time, geo, geo_status)
+        self._publish_events(events)
+        if self.config.snapshots.enabled:
+            for event in events:
+                if event.type is EventType.NEW:
+                    self._publish_snapshot(event, image)
+
+    def _publish_snapshot(self, event: DetectionEvent, image: np.ndarray) -> None:
+        """The frame that confirmed an object, downscaled and JPEG-encoded, sent through the spool."""
+        settings = self.config.snapshots
+        height, width = image.shape[:2]
+        scale = min(1.0, settings.max_width / width)
+        if scale < 1.0:
+            image = cv2.resize(image, (settings.max_width, round(height * scale)), interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, settings.quality])
+        if ok:
+            topic = snapshot_topic(self.config.mqtt.topic_prefix, self.config.node, event.stream, event.event_id)
+            self.publisher.publish_event(topic, jpeg.tobytes())
 
     def _expire_stalled(self, now: float) -> None:
         """End objects of streams that stopped delivering frames (they cannot be confirmed gone)."""

@@ -41,3 +41,30 @@ def gst_available() -> None:
     )
     if not ok:
         pytest.skip("GStreamer RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0) is not installed")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    from ground_station.testing import postgres_admin_url
+
+    url = postgres_admin_url()
+    if url is None:
+        pytest.skip("PostgreSQL unreachable (127.0.0.1:5432, db `test`, user postgres/root; or SMARTEYE_TEST_PG_URL)")
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str):
+    """A throw-away PostgreSQL schema for one test."""
+    from ground_station.testing import postgres_schema
+
+    with postgres_schema(pg_admin_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ground station's store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ground.sqlite"
+    return str(request.getfixturevalue("pg_url"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -15,6 +15,16 @@ from edge.config.source import SourceConfig
 from edge.config.tracking import EventsConfig, TrackerConfig
 
 _NODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class SnapshotConfig(BaseModel):
+    """A JPEG of the frame that confirmed each object, sent with its `new` event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Enabled", description="Send a snapshot with every `new` event.")
+    max_width: int = Field(640, ge=64, le=4096, title="Maximum width", description="Downscale wider frames (px).")
+    quality: int = Field(80, ge=10, le=100, title="JPEG quality", description="Encoder quality (10-100).")
 
 
 class EdgeConfig(BaseModel):
@@ -28,6 +38,7 @@ class EdgeConfig(BaseModel):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker")
     events: EventsConfig = Field(default_factory=EventsConfig, title="Events")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT")
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots")
     status_interval_s: float = Field(
         5.0, gt=0, le=3600, title="Status interval", description="How often per-stream status is refreshed."
     )
@@ -74,18 +85,21 @@ def format_validation_error(error: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, origin: str = "config") -> EdgeConfig:
-    """Validate an already-parsed mapping, turning pydantic's errors into ConfigError."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: Any, origin: str) -> M:
+    """Validate an already-parsed mapping against `model`, turning pydantic's errors into ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return EdgeConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, origin)) from None
 
 
-def load_config(path: Path) -> EdgeConfig:
-    """Read and validate a YAML config file."""
+def load_model(model: type[M], path: Path) -> M:
+    """Read a YAML file and validate it against `model` (errors name the file, field and problem)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -97,4 +111,13 @@ def load_config(path: Path) -> EdgeConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
-    return parse_config(data if data is not None else {}, str(path))
+    return parse_model(model, data if data is not None else {}, str(path))
+
+
+def parse_config(data: Any, origin: str = "config") -> EdgeConfig:
+    return parse_model(EdgeConfig, data, origin)
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Read and validate an edge node's YAML config file."""
+    return load_model(EdgeConfig, path)

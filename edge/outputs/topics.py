@@ -17,3 +17,8 @@ def availability_topic(prefix: str, node: str) -> str:
 
 def telemetry_topic(prefix: str, node: str, stream: str) -> str:
     return f"{prefix}/{node}/telemetry/{stream}"
+
+
+def snapshot_topic(prefix: str, node: str, stream: str, event_id: str) -> str:
+    """Binary JPEG payload: the frame in which the object was confirmed (its `new` event)."""
+    return f"{prefix}/{node}/snapshots/{stream}/{event_id}"

@@ -1,0 +1,1 @@
+"""The ground station's HTTP API, WebSocket push and page serving."""

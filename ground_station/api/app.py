@@ -1,0 +1,333 @@
+"""The ground station's web application: REST API (OpenAPI), WebSocket live push, and the pages.
+
+Authentication: a browser logs in and gets an HttpOnly, SameSite=Strict session cookie; every
+state-changing request made with that cookie must carry the session's CSRF token in
+`X-CSRF-Token`. Other systems use `Authorization: Bearer <API token>` (no CSRF: no ambient
+credential). Every route but /api/health and /metrics requires authentication; what each role may
+do is the GRANTS table in auth/roles.py.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ground_station.api.live import LiveHub, TelemetryCache
+from ground_station.auth.accounts import AccountError, Accounts, Principal
+from ground_station.auth.roles import Permission, Role, allows
+from ground_station.snapshots import Snapshots
+from ground_station.store.queries import BadCursorError
+from ground_station.store.store import Store
+
+SESSION_COOKIE = "smarteye_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+PAGES = ("timeline", "health", "map", "users")
+
+
+class Login(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class SessionInfo(BaseModel):
+    username: str
+    role: Role
+    csrf_token: str | None = None
+
+
+class NewUser(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    role: Role
+
+
+class UserChange(BaseModel):
+    role: Role | None = None
+    password: str | None = Field(None, max_length=1024)
+    disabled: bool | None = None
+
+
+class NewToken(BaseModel):
+    name: str = Field(max_length=128)
+    role: Role
+
+
+def create_app(
+    store: Store,
+    accounts: Accounts,
+    snapshots: Snapshots,
+    hub: LiveHub,
+    telemetry: TelemetryCache,
+    metrics: Callable[[], dict[str, float]] = dict,
+    secure_cookies: bool = True,
+) -> FastAPI:
+    app = FastAPI(
+        title="SmartEye ground station",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind authentication
+        description="Events, snapshots, stream health and live push from SmartEye edge nodes.",
+    )
+
+    def identify(request: Request | WebSocket) -> Principal | None:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return accounts.token(header[7:].strip())
+        session_id = request.cookies.get(SESSION_COOKIE)
+        return accounts.session(session_id) if session_id else None
+
+    def require(permission: Permission) -> Callable[[Request], Principal]:
+        def check(request: Request) -> Principal:
+            principal = identify(request)
+            if principal is None:
+                raise HTTPException(401, "authentication required")
+            if not allows(principal.role, permission):
+                raise HTTPException(403, f"role {principal.role.value} may not use this ({permission.value})")
+            if (
+                principal.via == "session"
+                and request.method not in SAFE_METHODS
+                and request.headers.get("x-csrf-token") != principal.csrf_token
+            ):
+                raise HTTPException(403, "missing or wrong X-CSRF-Token")
+            return principal
+
+        return check
+
+    Reader = Annotated[Principal, Depends(require(Permission.READ))]
+    Pilot = Annotated[Principal, Depends(require(Permission.TELEMETRY))]
+    Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
+
+    # -- public ----------------------------------------------------------------------------
+    @app.get("/api/health", tags=["public"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "time": time.time()}
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["public"])
+    def prometheus_metrics() -> str:
+        lines = []
+        for name, value in sorted(metrics().items()):
+            lines += [f"# TYPE smarteye_{name} gauge", f"smarteye_{name} {value}"]
+        lines += ["# TYPE smarteye_live_clients gauge", f"smarteye_live_clients {hub.clients}"]
+        return "\n".join(lines) + "\n"
+
+    # -- session ---------------------------------------------------------------------------
+    @app.post("/api/login", response_model=SessionInfo, tags=["session"])
+    def login(body: Login, response: Response) -> SessionInfo:
+        result = accounts.login(body.username, body.password)
+        if result is None:
+            raise HTTPException(401, "wrong username or password")
+        session_id, principal = result
+        response.set_cookie(
+            SESSION_COOKIE, session_id, max_age=int(accounts.session_ttl_s), httponly=True, samesite="strict",
+            secure=secure_cookies, path="/",
+        )  # fmt: skip
+        return SessionInfo(username=principal.name, role=principal.role, csrf_token=principal.csrf_token)
+
+    @app.post("/api/logout", tags=["session"])
+    def logout(request: Request, response: Response, principal: Reader) -> dict[str, str]:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            accounts.logout(session_id)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return {"status": "logged out"}
+
+    @app.get("/api/session", response_model=SessionInfo, tags=["session"])
+    def session(principal: Reader) -> SessionInfo:
+        return SessionInfo(username=principal.name, role=principal.role, csrf_token=principal.csrf_token)
+
+    @app.get("/api/openapi.json", tags=["session"])
+    def openapi(principal: Reader) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    # -- data ------------------------------------------------------------------------------
+    @app.get("/api/nodes", tags=["data"])
+    def nodes(principal: Reader) -> list[dict[str, Any]]:
+        by_node: dict[str, dict[str, Any]] = {
+            n.node: {"node": n.node, "state": n.state, "time": n.time, "last_seen": n.last_seen, "streams": []}
+            for n in store.nodes()
+        }
+        for health_row in store.health():
+            entry = by_node.setdefault(
+                health_row.node,
+                {
+                    "node": health_row.node,
+                    "state": health_row.node_state,
+                    "time": None,
+                    "last_seen": None,
+                    "streams": [],
+                },
+            )
+            row = {
+                k: getattr(health_row, k) for k in health_row.__dataclass_fields__ if k not in ("node", "node_state")
+            }
+            entry["streams"].append(row)
+        return sorted(by_node.values(), key=lambda n: n["node"])
+
+    @app.get("/api/events", tags=["data"])
+    def events(
+        principal: Reader,
+        start: float | None = None,
+        end: float | None = None,
+        node: str | None = None,
+        stream: str | None = None,
+        label: str | None = None,
+        type: str | None = Query(None, pattern="^(new|update|end)$"),
+        min_score: float | None = Query(None, ge=0, le=1),
+        limit: int = Query(50, ge=1, le=500),
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            page = store.query_events(since=start, until=end, node=node, stream=stream, label=label, type=type,
+                                      min_score=min_score, limit=limit, cursor=cursor)  # fmt: skip
+        except BadCursorError as error:
+            raise HTTPException(422, f"cursor: {error}") from None
+        with_snapshot = snapshots.which_exist(e.event_id for e in page.events)
+        items = []
+        for stored in page.events:
+            item = stored.message().model_dump(mode="json")
+            item["received_time"] = stored.received_time
+            item["has_snapshot"] = stored.event_id in with_snapshot
+            items.append(item)
+        return {"items": items, "next_cursor": page.next_cursor}
+
+    @app.get("/api/events/{event_id}", tags=["data"])
+    def event_detail(event_id: str, principal: Reader) -> dict[str, Any]:
+        messages = store.event_messages(event_id)
+        if not messages:
+            raise HTTPException(404, f"no event {event_id!r}")
+        return {
+            "event_id": event_id,
+            "messages": [{**m.message().model_dump(mode="json"), "received_time": m.received_time} for m in messages],
+            "has_snapshot": bool(snapshots.which_exist([event_id])),
+        }
+
+    @app.get("/api/events/{event_id}/snapshot", tags=["data"], response_class=Response)
+    def event_snapshot(event_id: str, principal: Reader) -> Response:
+        jpeg = snapshots.get(event_id)
+        if jpeg is None:
+            raise HTTPException(404, f"no snapshot for event {event_id!r}")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+    @app.get("/api/stats", tags=["data"])
+    def stats(principal: Reader, start: float | None = None, end: float | None = None) -> dict[str, Any]:
+        result = store.stats(since=start, until=end)
+        return {
+            "total": {"messages": result.total.messages, "objects": result.total.objects},
+            "by_label": [{"key": k, "count": c.objects, "messages": c.messages} for k, c in result.by_label.items()],
+            "by_stream": [
+                {"key": f"{node}/{stream}", "count": c.objects, "messages": c.messages}
+                for (node, stream), c in result.by_stream.items()
+            ],
+            "by_hour": [{"key": hour, "count": c.objects, "messages": c.messages} for hour, c in result.by_hour],
+        }
+
+    @app.get("/api/telemetry", tags=["data"])
+    def latest_telemetry(principal: Pilot) -> list[dict[str, Any]]:
+        return telemetry.all()
+
+    # -- administration --------------------------------------------------------------------
+    def account_call(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except AccountError as error:
+            raise HTTPException(422, str(error)) from None
+
+    @app.get("/api/users", tags=["admin"])
+    def list_users(principal: Admin) -> list[dict[str, Any]]:
+        return accounts.list_users()
+
+    @app.post("/api/users", status_code=201, tags=["admin"])
+    def create_user(body: NewUser, principal: Admin) -> dict[str, str]:
+        account_call(lambda: accounts.create_user(body.username, body.password, body.role))
+        return {"username": body.username, "role": body.role.value}
+
+    @app.patch("/api/users/{username}", tags=["admin"])
+    def change_user(username: str, body: UserChange, principal: Admin) -> dict[str, str]:
+        demotes_self = username == principal.name and (body.disabled or (body.role and body.role is not Role.ADMIN))
+        if demotes_self and accounts.count_admins() <= 1:
+            raise HTTPException(422, "the last admin cannot demote or disable itself")
+        account_call(lambda: accounts.update_user(username, body.role, body.password, body.disabled))
+        return {"username": username}
+
+    @app.delete("/api/users/{username}", tags=["admin"])
+    def delete_user(username: str, principal: Admin) -> dict[str, str]:
+        if username == principal.name:
+            raise HTTPException(422, "an admin cannot delete its own account")
+        account_call(lambda: accounts.delete_user(username))
+        return {"deleted": username}
+
+    @app.get("/api/tokens", tags=["admin"])
+    def list_tokens(principal: Admin) -> list[dict[str, Any]]:
+        return accounts.list_tokens()
+
+    @app.post("/api/tokens", status_code=201, tags=["admin"])
+    def create_token(body: NewToken, principal: Admin) -> dict[str, str]:
+        token_id, token = account_call(lambda: accounts.create_token(body.name, body.role, principal.name))
+        return {"id": token_id, "token": token}
+
+    @app.delete("/api/tokens/{token_id}", tags=["admin"])
+    def revoke_token(token_id: str, principal: Admin) -> dict[str, str]:
+        account_call(lambda: accounts.revoke_token(token_id))
+        return {"revoked": token_id}
+
+    # -- live push -------------------------------------------------------------------------
+    @app.websocket("/api/live")
+    async def live(websocket: WebSocket) -> None:
+        principal = await run_in_threadpool(identify, websocket)
+        if principal is None or not allows(principal.role, Permission.READ):
+            await websocket.close(code=4401 if principal is None else 4403)
+            return
+        hub.bind(asyncio.get_running_loop())
+        await websocket.accept()
+        queue = hub.subscribe()
+        may_see_telemetry = allows(principal.role, Permission.TELEMETRY)
+        try:
+            while True:
+                text = await queue.get()
+                if not may_see_telemetry and '"kind":"telemetry"' in text.replace(" ", ""):
+                    continue
+                await websocket.send_text(text)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.unsubscribe(queue)
+            with contextlib.suppress(RuntimeError):
+                await websocket.close()
+
+    # -- pages -----------------------------------------------------------------------------
+    if (WEB_DIR / "static").is_dir():
+        app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    @app.get("/login", include_in_schema=False)
+    def login_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "pages" / "login.html")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/timeline", status_code=303)
+
+    def page_route(name: str) -> Callable[[Request], Response]:
+        def serve(request: Request) -> Response:
+            if identify(request) is None:  # the pages hold no data, but only members see the app
+                return RedirectResponse(f"/login?next=/{name}", status_code=303)
+            path = WEB_DIR / "pages" / f"{name}.html"
+            if not path.exists():
+                raise HTTPException(404, f"no page {name}")
+            return FileResponse(path)
+
+        return serve
+
+    for page in PAGES:
+        app.add_api_route(f"/{page}", page_route(page), methods=["GET"], include_in_schema=False)
+
+    return app

@@ -1,0 +1,155 @@
+"""Configuration of the ground station's aggregator and store (one pydantic model, like the edge's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from edge.config.mqtt import MqttConfig
+
+_BACKENDS = ("sqlite", "postgresql")
+
+
+def normalise_database_url(url: str) -> str:
+    """Validate a SQLAlchemy URL for a supported backend; expand `~` in SQLite file paths.
+
+    Expansion happens here (not at connect time) so logs, status and the store all show the same path.
+    """
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        raise ValueError("database_url must look like sqlite:///path or postgresql+psycopg://host/db") from None
+    if parsed.get_backend_name() not in _BACKENDS:
+        raise ValueError(f"database_url must be SQLite or PostgreSQL (got {parsed.get_backend_name()!r})")
+    if parsed.get_backend_name() == "postgresql":
+        if "+" not in parsed.drivername:  # plain postgresql:// would pick psycopg2, which we do not use
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.get_driver_name() != "psycopg":
+            raise ValueError("PostgreSQL URLs must use psycopg 3: postgresql+psycopg://user@host/db")
+    elif parsed.get_driver_name() != "pysqlite":
+        raise ValueError("SQLite URLs must use the built-in driver: sqlite:///path")
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" and database.startswith("~"):
+        parsed = parsed.set(database=str(Path(database).expanduser()))
+    return parsed.render_as_string(hide_password=False)
+
+
+class WebConfig(BaseModel):
+    """The web UI and API server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")
+    port: int = Field(8080, ge=1, le=65535, title="Port", description="HTTP port.")
+    secure_cookies: bool = Field(
+        True,
+        title="Secure cookies",
+        description="Session cookie only over HTTPS (browsers also accept it on http://localhost). Set false only "
+        "behind a trusted plain-HTTP network.",
+    )
+    session_ttl_s: float = Field(12 * 3600, ge=60, le=30 * 86400, title="Session lifetime", description="Seconds.")
+
+
+class GroundStationConfig(BaseModel):
+    """The ground station: which broker to listen to, where to store, how long to keep.
+
+    Several aggregators can share the load of one broker with `share_group`: each needs its own
+    `mqtt.client_id` (the broker keeps one persistent session per client id) and the same database.
+    """
+
+    # The database URL may carry a password: keep inputs out of validation messages.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    mqtt: MqttConfig = Field(
+        default_factory=MqttConfig,
+        title="MQTT",
+        description="Broker to subscribe to (same model as the edge's). `client_id` should be set and stable: "
+        "it names the persistent session that keeps events queued while the ground station is down.",
+    )
+    database_url: str = Field(
+        "sqlite:///~/.local/share/smarteye/ground-station.sqlite",
+        validate_default=True,
+        title="Database URL",
+        description="SQLAlchemy URL: sqlite:///path (~ is expanded) or postgresql+psycopg://user:pass@host/db.",
+    )
+    share_group: str | None = Field(
+        None,
+        title="Shared subscription group",
+        description="MQTT 5 shared subscription group: aggregators with the same group split the events "
+        "between them (each event goes to one of them). Unset: a plain subscription gets every event.",
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        le=0xFFFFFFFF,
+        title="Session expiry",
+        description="How long (s) the broker keeps this aggregator's session, and queues its events, while it is "
+        "disconnected. The broker's own queue limits (max_queued_messages) also apply.",
+    )
+    retention_days: float | None = Field(
+        30,
+        gt=0,
+        title="Retention (days)",
+        description="Event messages received longer ago than this are deleted. Unset: no age limit.",
+    )
+    retention_max_events: int | None = Field(
+        5_000_000,
+        ge=1,
+        title="Retention (events)",
+        description="Most event messages kept; the oldest received are deleted beyond this. Unset: no limit.",
+    )
+    retention_interval_s: float = Field(
+        600,
+        gt=0,
+        title="Retention interval",
+        description="How often (s) the aggregator applies the retention limits.",
+    )
+    batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        title="Batch size",
+        description="Most messages written to the database in one transaction.",
+    )
+    batch_linger_s: float = Field(
+        0.05,
+        ge=0,
+        le=5,
+        title="Batch linger",
+        description="Longest the writer waits for a batch to fill before writing it: a little latency "
+        "buys far fewer, larger transactions under load.",
+    )
+    web: WebConfig = Field(default_factory=WebConfig, title="Web")
+    queue_max: int = Field(
+        20_000,
+        ge=1,
+        title="Queue size",
+        description="Bounded hand-off between the MQTT thread and the database writer. It also sets how many "
+        "messages the broker may have in flight to this aggregator (MQTT 5 receive maximum, at most 65535).",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("share_group")
+    @classmethod
+    def _check_share_group(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c in value for c in "/+#\x00")):
+            raise ValueError("share_group must be a non-empty name without '/', '+', '#' or NUL")
+        return value
+
+    @model_validator(mode="after")
+    def _check_batch(self) -> GroundStationConfig:
+        if self.batch_size > self.queue_max:
+            raise ValueError("batch_size must not exceed queue_max")
+        return self
+
+    @property
+    def redacted_database_url(self) -> str:
+        """The database URL for logs and status: a password is replaced by ***."""
+        return make_url(self.database_url).render_as_string(hide_password=True)

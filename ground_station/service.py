@@ -1,0 +1,92 @@
+"""The ground station process: aggregator (MQTT → store), retention, live push, and the web app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from ground_station.aggregator import Aggregator
+from ground_station.api.app import create_app
+from ground_station.api.live import LiveHub, TelemetryCache
+from ground_station.auth.accounts import Accounts
+from ground_station.config import GroundStationConfig
+from ground_station.snapshots import Snapshots
+from ground_station.store.store import Store
+
+log = logging.getLogger("ground_station")
+
+
+class GroundStation:
+    """Everything the ground station runs, started and stopped together."""
+
+    def __init__(self, config: GroundStationConfig) -> None:
+        self.config = config
+        self.store = Store(config.database_url)
+        self.accounts = Accounts(self.store.engine, session_ttl_s=config.web.session_ttl_s)
+        self.snapshots = Snapshots(self.store.engine)
+        self.hub = LiveHub()
+        self.telemetry = TelemetryCache()
+        self.aggregator = Aggregator(config, self.store, snapshots=self.snapshots, on_message=self._on_message)
+        self.app = create_app(
+            self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self._metrics,
+            secure_cookies=config.web.secure_cookies,
+        )  # fmt: skip
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off")
+        )
+        self._thread: threading.Thread | None = None
+
+    def _on_message(self, kind: str, node: str, stream: str | None, payload: str) -> None:
+        """Every valid message, as it arrives: pushed live; telemetry also kept for first paint."""
+        if kind == "telemetry" and stream is not None:
+            self.telemetry.update(node, stream, payload)
+        self.hub.publish(payload)
+
+    def _metrics(self) -> dict[str, float]:
+        stats = self.aggregator.stats()
+        return {
+            "messages_received_total": stats.received,
+            "events_stored_total": stats.stored,
+            "events_duplicate_total": stats.duplicates,
+            "messages_malformed_total": sum(stats.malformed.values()),
+            "aggregator_queue_depth": stats.queue_depth,
+            "mqtt_connected": float(stats.connected),
+            "live_dropped_total": self.hub.dropped,
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.web.host}:{self.config.web.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.aggregator.start()
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the web server did not start on {self.url}")
+            time.sleep(0.05)
+        log.info("ground station: web UI and API on %s", self.url)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self.aggregator.stop()
+        self.store.close()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                time.sleep(0.5)
+        finally:
+            self.stop()
+
+    def status(self) -> dict[str, Any]:
+        return {"url": self.url, **self._metrics()}

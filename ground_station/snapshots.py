@@ -1,0 +1,62 @@
+"""Event snapshots: one JPEG per tracked object, sent by the edge with its `new` event over MQTT
+(`smarteye/v1/<node>/snapshots/<stream>/<event_id>`, binary payload) and kept beside the events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+MAX_SNAPSHOT_BYTES = 2_000_000
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+metadata = sa.MetaData()
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("node", sa.String(64), nullable=False),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("received_time", sa.Float, nullable=False, index=True),
+    sa.Column("jpeg", sa.LargeBinary, nullable=False),
+)
+
+
+class SnapshotError(ValueError):
+    """A snapshot payload that is not a JPEG of a sane size."""
+
+
+class Snapshots:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def put(self, event_id: str, node: str, stream: str, jpeg: bytes) -> bool:
+        """Store a snapshot; False when this event has one already (QoS-1 redelivery)."""
+        if not jpeg.startswith(JPEG_MAGIC):
+            raise SnapshotError("not a JPEG")
+        if len(jpeg) > MAX_SNAPSHOT_BYTES:
+            raise SnapshotError(f"{len(jpeg)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(snapshots.c.event_id).where(snapshots.c.event_id == event_id)).first():
+                return False
+            conn.execute(snapshots.insert().values(event_id=event_id, node=node, stream=stream,
+                                                   received_time=time.time(), jpeg=jpeg))  # fmt: skip
+        return True
+
+    def get(self, event_id: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(snapshots.c.jpeg).where(snapshots.c.event_id == event_id)).scalar()
+
+    def which_exist(self, event_ids: Iterable[str]) -> set[str]:
+        ids = list(set(event_ids))
+        if not ids:
+            return set()
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(snapshots.c.event_id).where(snapshots.c.event_id.in_(ids))).scalars())
+
+    def purge(self, older_than: float) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(snapshots.delete().where(snapshots.c.received_time < older_than)).rowcount

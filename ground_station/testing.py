@@ -1,0 +1,124 @@
+"""Helpers for tests and benchmarks of the ground station: wire-message factories and a throw-away
+PostgreSQL schema (like edge.sim.broker, shipped so any test or tool can use them)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+from edge.messages import Box, DetectionEvent, EndReason, EventType, NodeAvailability, SourceState, StreamStatus
+
+PG_TEST_URLS = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+)
+
+
+def make_event(
+    event_id: str | None = None,
+    seq: int = 0,
+    *,
+    node: str = "node1",
+    stream: str = "cam1",
+    label: str = "person",
+    score: float = 0.8,
+    top_score: float | None = None,
+    capture_time: float = 1_700_000_000.0,
+    type: EventType | None = None,
+    track_id: int = 1,
+) -> DetectionEvent:
+    """A valid DetectionEvent; `type` follows `seq` (0 → new, else update) unless given."""
+    event_id = event_id or uuid.uuid4().hex
+    kind = type or (EventType.NEW if seq == 0 else EventType.UPDATE)
+    return DetectionEvent(
+        node=node,
+        id=f"{event_id}:{seq}",
+        event_id=event_id,
+        seq=seq,
+        type=kind,
+        stream=stream,
+        track_id=track_id,
+        label=label,
+        class_id=0 if label == "person" else 2,
+        score=score,
+        top_score=max(score, top_score or 0.0),
+        box=Box(x1=10, y1=20, x2=110.5, y2=220.25),
+        box_norm=Box(x1=0.01, y1=0.02, x2=0.1, y2=0.2),
+        frame_width=1280,
+        frame_height=720,
+        capture_time=capture_time,
+        pts=12.5,
+        first_seen=capture_time,
+        last_seen=capture_time,
+        detect_time=capture_time + 0.03,
+        publish_time=capture_time + 0.04,
+        model="yolov8n",
+        end_reason=EndReason.GONE if kind is EventType.END else None,
+    )
+
+
+def make_status(
+    node: str = "node1", stream: str = "cam1", *, state: SourceState = SourceState.LIVE, time: float = 1_700_000_000.0
+) -> StreamStatus:
+    return StreamStatus(
+        node=node,
+        stream=stream,
+        state=state,
+        reason=None if state is SourceState.LIVE else "connection refused",
+        url="rtsp://camera.local/stream",
+        source_kind="rtsp",
+        width=1280,
+        height=720,
+        fps=25.0,
+        processed_fps=12.5,
+        frames=1000,
+        processed=500,
+        dropped=500,
+        reconnects=0,
+        latency_ms=42.0,
+        last_frame_time=time,
+        time=time,
+    )
+
+
+def make_availability(
+    node: str = "node1", state: str = "online", time: float | None = 1_700_000_000.0
+) -> NodeAvailability:
+    return NodeAvailability(node=node, state=state, time=time)  # type: ignore[arg-type]
+
+
+def postgres_admin_url() -> str | None:
+    """The first PostgreSQL test URL that accepts a connection ($SMARTEYE_TEST_PG_URL if set), or None."""
+    import sqlalchemy as sa
+
+    override = os.environ.get("SMARTEYE_TEST_PG_URL")
+    for url in (override,) if override else PG_TEST_URLS:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+        try:
+            with engine.connect():
+                return url
+        except Exception:
+            continue
+        finally:
+            engine.dispose()
+    return None
+
+
+@contextlib.contextmanager
+def postgres_schema(admin_url: str) -> Iterator[str]:
+    """A fresh, uniquely named schema; yields a URL whose connections use it; dropped afterwards."""
+    import sqlalchemy as sa
+
+    schema = f"smarteye_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        url = sa.engine.make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
