@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import collections
 import json
+import secrets
+import shutil
+import socket
+import tempfile
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from rich.console import Console, Group
@@ -23,8 +28,13 @@ from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker, broker_reachable
 from edge.sim.drone import DroneSimulator
 from edge.sim.rtsp_server import RtspServer, free_tcp_port
+from ground_station.auth.roles import Role
+from ground_station.config import GroundStationConfig
+from ground_station.service import GroundStation
 
 DEFAULT_BROKER = ("127.0.0.1", 1883)
+DEFAULT_WEB_PORT = 8080
+DEMO_USER = "demo"
 SHOWN_EVENTS = 18
 
 
@@ -118,12 +128,17 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         broker = MosquittoBroker()
         broker.start()
         broker_url = broker.url
+    workdir = Path(tempfile.mkdtemp(prefix="smarteye-demo-"))  # a fresh store and spool per run
+    station = _ground_station(broker_url, workdir)
+    password = secrets.token_urlsafe(12)  # never a built-in default, not even for the demo
+    station.accounts.create_user(DEMO_USER, password, Role.ADMIN)
     camera = RtspServer({"/cam1": sample_media("vtest.avi")}, loop=True)
     drone_port = free_tcp_port()
     drone = DroneSimulator(sample_media("kwiver_aphill_short.ts"), "127.0.0.1", drone_port)
     node: EdgeNode | None = None
     subscriber: mqtt.Client | None = None
     try:
+        station.start()
         camera.start()
         config = EdgeConfig.model_validate(
             {
@@ -138,7 +153,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
                     },
                 ],
                 "detector": {"conf": 0.2},
-                "mqtt": {"url": broker_url},
+                "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
                 "status_interval_s": 2.0,
             }
         )
@@ -152,6 +167,8 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
             f"[bold]SmartEye demo[/] — RTSP site camera at {camera.url('/cam1')}, broker {broker_url}, "
             f"events on {config.mqtt.topic_prefix}/{config.node}/events/#. Ctrl-C to stop."
         )
+        console.print(f"[bold]ground station[/]: {station.url}  login [bold]{DEMO_USER}[/] / [bold]{password}[/] "
+                      "(timeline, health, pilot map)")  # fmt: skip
         console.print("loading the model…")
         node = EdgeNode(config)
         node.start()
@@ -171,6 +188,8 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
             subscriber.disconnect()
         drone.stop()
         camera.stop()
+        station.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         if broker is not None:
             broker.stop()
 
@@ -180,3 +199,18 @@ def _geo_text(event: DetectionEvent) -> str:
         error = f" ±{event.geo.uncertainty_m:.0f} m" if event.geo.uncertainty_m is not None else ""
         return f"{event.geo.lat:.5f}, {event.geo.lon:.5f}{error}"
     return event.geo_status.value if event.geo_status else ""
+
+
+def _ground_station(broker_url: str, workdir: Path) -> GroundStation:
+    """The demo's ground station on port 8080 when free, with a throw-away SQLite store."""
+    with socket.socket() as probe:
+        port = DEFAULT_WEB_PORT if probe.connect_ex(("127.0.0.1", DEFAULT_WEB_PORT)) != 0 else free_tcp_port()
+    config = GroundStationConfig.model_validate(
+        {
+            "mqtt": {"url": broker_url, "client_id": f"smarteye-demo-ground-{secrets.token_hex(4)}"},
+            "session_expiry_s": 60,  # a demo leaves no long-lived session on a shared broker
+            "database_url": f"sqlite:///{workdir / 'ground-station.sqlite'}",
+            "web": {"port": port},
+        }
+    )
+    return GroundStation(config)

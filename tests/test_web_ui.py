@@ -697,3 +697,50 @@ def test_users_page_admin_manages_and_viewer_is_refused(browser, gs):
     assert not js_errors(driver)
     css(driver, "#logout")[0].click()
     wait(driver, lambda d: urlparse(d.current_url).path == "/login")
+
+
+def test_demo_runs_the_whole_system_with_the_drone_on_the_pilot_map(browser, media, tmp_path):
+    """`smarteye demo`: the terminal shows live and geolocated events, the printed ground-station URL and
+    login work, and the pilot map shows the simulated drone with its detections as markers."""
+    import os
+    import re
+    import subprocess
+
+    from tests.edge_process import smarteye_command
+
+    for name in ("vtest.avi", "intel_car-detection.mp4", "kwiver_aphill_short.ts"):
+        media(name)  # skips with the reason when assets are absent
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([*smarteye_command(), "demo", "--duration", "75"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        intro = ""
+        for line in proc.stdout:  # the intro comes within seconds
+            intro += line
+            found = re.search(r"ground station: (http://\S+)\s+login (\S+) / (\S+)", line)
+            if found:
+                break
+        assert found, intro
+        url, user, password = found.groups()
+        station = GroundStation(url, lambda m: None, lambda e, j: None, {"admin": (user, password)})
+        login(browser, station, "admin")
+        browser.get(url + "/map")
+        drone = '#map [data-drone="demo-edge/drone"]'
+        wait(browser, lambda d: css(d, drone), timeout=60, message="the simulated drone is not on the map")
+        wait(browser, marker_ids, timeout=60, message="no geolocated detection on the map")
+        time.sleep(1)
+        shot(browser, "demo-map")
+        assert not js_errors(browser)
+        screen, errors = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, errors
+    assert "Traceback" not in errors
+    assert "site-cam" in screen and "parking" in screen and "live" in screen, screen
+    rows = [line for line in screen.splitlines() if "│ new" in line]
+    assert any("person" in row for row in rows) and any("car" in row for row in screen.splitlines()), screen
+    # The simulated drone's detections are geolocated (aphill flight, Virginia: 38.2°N 77.3°W).
+    located = screen[screen.index("latest ground positions") :].splitlines()
+    assert any("drone" in row and "38.2" in row and "-77.3" in row and "±" in row for row in located), screen
