@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import queue
 import socket
-import ssl
 import sys
 import threading
 import time
@@ -248,7 +247,7 @@ class Aggregator:
             secret = mq.password.get_secret_value() if mq.password is not None else None
             client.username_pw_set(mq.username, secret)
         if mq.use_tls:
-            client.tls_set_context(self._ssl_context())
+            client.tls_set_context(self.config.mqtt.ssl_context())
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -257,17 +256,6 @@ class Aggregator:
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = lambda *args: self._unsubscribed.set()
         return client
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        tls = self.config.mqtt.tls
-        cafile = str(tls.ca_file) if tls is not None and tls.ca_file is not None else None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
-        if tls is not None and tls.cert_file is not None:
-            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-        if tls is not None and tls.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
 
     def subscriptions(self) -> list[str]:
         """Topic filters.  Only events are shared: retained state is never sent on a shared

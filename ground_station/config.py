@@ -122,7 +122,7 @@ class GroundStationConfig(BaseModel):
         description="Longest the writer waits for a batch to fill before writing it: a little latency "
         "buys far fewer, larger transactions under load.",
     )
-    web: WebConfig = Field(default_factory=WebConfig, title="Web")
+    web: WebConfig = Field(default_factory=WebConfig, title="Web", description="The web UI and API server.")
     queue_max: int = Field(
         20_000,
         ge=1,

@@ -15,29 +15,12 @@ from ground_station.config import GroundStationConfig
 from ground_station.store import SCHEMA_VERSION, BadCursorError, Count, Received, Store
 from ground_station.store.migrations import SchemaTooNewError
 from ground_station.store.schema import schema_version
-from ground_station.testing import make_availability, make_event, make_status, postgres_admin_url, postgres_schema
+from ground_station.testing import make_availability, make_event, make_status, postgres_schema
 
 pytestmark = pytest.mark.timeout(60)
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 HOUR = 3600.0
-
-
-@pytest.fixture(scope="session")
-def pg_admin_url() -> str:
-    url = postgres_admin_url()
-    if url is None:
-        pytest.skip("PostgreSQL unreachable (127.0.0.1:5432, db `test`, user postgres/root; or SMARTEYE_TEST_PG_URL)")
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store.sqlite"
-    else:
-        with postgres_schema(request.getfixturevalue("pg_admin_url")) as url:
-            yield url
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -228,3 +229,15 @@ class MqttConfig(BaseModel):
         """The URL for logs and status: credentials are replaced by ***."""
         creds = "***@" if self.username or self.password else ""
         return f"{self.scheme}://{creds}{_format_host(self.host)}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context for this broker: system CAs or `tls.ca_file`, optional client certificate."""
+        tls = self.tls
+        cafile = str(tls.ca_file) if tls is not None and tls.ca_file is not None else None
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+        if tls is not None and tls.cert_file is not None:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+        if tls is not None and tls.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx

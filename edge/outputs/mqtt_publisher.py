@@ -127,7 +127,7 @@ class MqttPublisher:
             secret = cfg.password.get_secret_value() if cfg.password is not None else None
             client.username_pw_set(cfg.username, secret)
         if cfg.use_tls:
-            client.tls_set_context(self._ssl_context())
+            client.tls_set_context(self.config.ssl_context())
         client.will_set(self.availability_topic, self._availability_payload(OFFLINE), qos=1, retain=True)
         client.reconnect_delay_set(1, 30)
         # Our sender enforces the window; an unlimited paho window means paho never parks messages
@@ -139,17 +139,6 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         return client
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        tls = self.config.tls
-        cafile = str(tls.ca_file) if tls is not None and tls.ca_file is not None else None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
-        if tls is not None and tls.cert_file is not None:
-            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-        if tls is not None and tls.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
 
     # ------------------------------------------------------------------ lifecycle
 
