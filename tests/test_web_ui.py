@@ -366,9 +366,12 @@ def browser(tmp_path_factory):
 
 # ====================================================================================== helpers
 def wait(driver, condition, timeout: float = 10.0, message: str = ""):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+    # Live pages redraw: an element can go stale between finding and reading it; poll again then.
+    waiter = WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException])
+    return waiter.until(condition, message)
 
 
 def css(driver, selector: str):
@@ -438,7 +441,9 @@ def click(driver, selector: str, attempts: int = 5) -> None:
 
 
 def marker_ids(driver) -> set[str]:
-    return {m.get_attribute("data-event-id") for m in css(driver, "#map g.marker")}
+    # One read: the map redraws live, so elements found in one call may be gone by the next.
+    script = "return [...document.querySelectorAll('#map g.marker')].map((m) => m.dataset.eventId)"
+    return set(driver.execute_script(script))
 
 
 def image_loaded(driver, element) -> bool:
