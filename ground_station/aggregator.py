@@ -1,8 +1,9 @@
 """The aggregator: subscribes to every edge node over MQTT and writes what arrives into the store.
 
 Threads and hand-off:
-* paho's network thread only parses and validates (edge.messages models) and puts the result on
-  a bounded queue; if the queue is full it blocks there, so nothing is ever dropped in between.
+* the network thread (our own loop around paho's socket, see `_network_loop`) only parses and
+  validates (edge.messages models) and puts the result on a bounded queue; if the queue is full it
+  blocks there, so nothing is ever dropped in between.
 * a writer thread drains the queue in batches, one transaction each, and only after the commit
   acknowledges (PUBACK) the batch's messages.  Acknowledging after the commit is what makes the
   store durable: a crash between receipt and commit leaves the messages unacknowledged in the
@@ -16,14 +17,23 @@ Acknowledgements must go to the connection the message came in on: after a recon
 re-sends unacknowledged messages and may reuse their packet ids, so an old-connection ack could
 confirm a different, not-yet-stored message.  Each queued item carries its connection number and
 is acknowledged only if that connection is still the current one.
+
+Receive path (what makes ≥ 10,000 messages/s possible in Python): paho's own loop (`loop_start`)
+does one select() and three recv() calls per packet and builds an MQTT 5 `Properties` object, an
+`MQTTMessage` and a debug log line for every PUBLISH.  `_FastClient` reads the socket in large
+chunks and hands a QoS-1 PUBLISH without properties (what edge nodes send) straight to the
+aggregator; everything else (CONNACK, SUBACK, PINGRESP, PUBLISH with properties or QoS 0/2, …)
+goes through paho unchanged.  Both hooks are paho internals, checked when the client is made: if a
+paho release changes them the aggregator falls back to paho's stock path (slower, same guarantees).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import select
 import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -33,6 +43,7 @@ from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -41,13 +52,17 @@ from pydantic import BaseModel, ValidationError
 
 from edge.messages import MESSAGE_MODELS, DetectionEvent, NodeAvailability, StreamStatus, Telemetry
 from ground_station.config import GroundStationConfig
-from ground_station.snapshots import SnapshotError, Snapshots
+from ground_station.snapshots import JPEG_MAGIC, MAX_SNAPSHOT_BYTES, SnapshotError, Snapshots
 from ground_station.store import Received, Store
 
 log = logging.getLogger(__name__)
 
 MALFORMED_LOG_INTERVAL_S = 60.0
 MAX_RECEIVE_MAXIMUM = 65535  # MQTT 5 limit on messages in flight to one client
+RECONNECT_MIN_S = 1.0  # first wait before reconnecting; doubles up to RECONNECT_MAX_S, reset on CONNACK
+RECONNECT_MAX_S = 30.0
+READ_CHUNK = 256 * 1024  # bytes asked of the socket at once (many PUBLISH packets per recv)
+READ_BURST = 2000  # packets handled per wake-up before writes (acks) and keepalive get a turn
 
 # Reasons a message is not stored (keys of AggregatorStats.malformed).
 BAD_JSON = "bad_json"  # not JSON (or empty, on the events topic)
@@ -71,13 +86,14 @@ _paho_log.addFilter(_drop_disconnected_noise)
 
 
 class _Item(NamedTuple):
-    """What the network thread hands to the writer: a message, a cleared state, or a bare ack."""
+    """What the network thread hands to the writer: a message, a cleared state, a snapshot, or a bare ack."""
 
     received: Received | None
     cleared: tuple[str, str | None] | None  # (node, stream) or (node, None) when retained state was cleared
     mid: int
     qos: int
     connection: int
+    snapshot: tuple[str, str, str, bytes] | None = None  # (event_id, node, stream, jpeg)
 
 
 class _Malformed(Exception):
@@ -173,6 +189,99 @@ class MessageParser:
         return Received(message, received_time, payload.decode("utf-8"))  # type: ignore[arg-type]
 
 
+class _FastClient(mqtt.Client):
+    """paho's Client with a buffered socket read and a short path for plain QoS-1 PUBLISH packets.
+
+    * `_sock_recv` (paho reads a packet as recv(1), recv(1…4), recv(rest)) is served from one
+      large recv; `would_block` tells the network loop that the socket had nothing more.
+    * `ack_many`: a batch's PUBACKs go out in one write instead of one send() each.
+    * `_handle_publish`: a QoS-1 PUBLISH without MQTT 5 properties goes to `fast_publish(topic,
+      payload, mid, qos)` without paho's per-message Properties/MQTTMessage/log/callback-lookup
+      work (manual_ack: the aggregator acknowledges after the commit).  Anything else, or a
+      packet the short path cannot read, goes to paho's own handler.
+    """
+
+    fast_publish: Callable[[bytes, bytes, int, int], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+        self._rsock: Any = None
+        self.would_block = False
+        self.fast = _paho_internals_ok(self)
+
+    def buffered(self) -> bool:
+        """Received bytes not yet handed to paho (the socket may not be readable)."""
+        return self._rpos < len(self._rbuf) and self._rsock is self._sock
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self.fast:
+            return super()._sock_recv(bufsize)
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf) or self._rsock is not self._sock:  # empty, or left over from an old socket
+            try:
+                buf = super()._sock_recv(READ_CHUNK)
+            except BlockingIOError:
+                self.would_block = True
+                raise
+            self._rsock, self._rbuf, pos = self._sock, buf, 0
+            if not buf:  # closed by the broker
+                return buf
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end]
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK each QoS-1 message in `mids`, in order, as one write (paho: one send() per ack)."""
+        if not self.fast:
+            for mid in mids:
+                self.ack(mid, 1)
+        elif mids:
+            packet = b"".join(_PUBACK_HEADER + mid.to_bytes(2, "big") for mid in mids)
+            self._packet_queue(_PUBACK, packet, 0, 0)
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        handler = self.fast_publish
+        packet = self._in_packet["packet"]
+        command = self._in_packet["command"]
+        if handler is None or not self.fast or (command & 0x06) != 0x02:  # QoS 1 only
+            return super()._handle_publish()
+        try:
+            end = 2 + ((packet[0] << 8) | packet[1])
+            topic = bytes(packet[2:end])
+            mid = (packet[end] << 8) | packet[end + 1]
+            start = end + 2
+            if self._protocol == mqtt.MQTTv5:
+                if packet[start] != 0:  # properties: let paho decode them
+                    return super()._handle_publish()
+                start += 1
+        except IndexError:
+            return super()._handle_publish()  # truncated: paho reports the protocol error
+        if not topic or mid == 0:
+            return super()._handle_publish()
+        handler(topic, bytes(packet[start:]), mid, 1)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+_PUBACK = 0x40
+_PUBACK_HEADER = bytes((_PUBACK, 2))  # fixed header, remaining length 2 (the packet id): success, no properties
+
+
+def _paho_internals_ok(client: mqtt.Client) -> bool:
+    """True if this paho has the internals _FastClient hooks (checked, not assumed)."""
+    packet = getattr(client, "_in_packet", None)
+    return (
+        isinstance(packet, dict)
+        and {"command", "packet"} <= packet.keys()
+        and callable(getattr(mqtt.Client, "_sock_recv", None))
+        and callable(getattr(mqtt.Client, "_handle_publish", None))
+        and callable(getattr(mqtt.Client, "_packet_queue", None))
+        and hasattr(client, "_sock")
+        and hasattr(client, "_protocol")
+    )
+
+
 def _is_data_error(error: BaseException) -> bool:
     """True if the database refused the data itself (retrying the same rows cannot help)."""
     return isinstance(error, sa.exc.DataError | sa.exc.IntegrityError)
@@ -225,17 +334,24 @@ class Aggregator:
         self._subscribed = threading.Event()  # SUBACK received on the current connection
         self._unsubscribed = threading.Event()  # UNSUBACK of the shared subscription (when stopping)
         self._stop_writer = threading.Event()
+        self._stop_network = threading.Event()  # ends the network thread at once (even mid-backoff)
         self._stopping = False
         self._started = False
         self._stopped = False
+        self._reconnect_delay: float | None = None  # network thread
+        # Wakes the network thread from select(): acks, subscribe/unsubscribe/disconnect from other threads.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._client = self._make_client()
         self._writer = threading.Thread(target=self._write_loop, name="ground-writer", daemon=True)
+        self._network = threading.Thread(target=self._network_loop, name="ground-mqtt", daemon=True)
 
     # ------------------------------------------------------------------ setup
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> _FastClient:
         mq = self.config.mqtt
-        client = mqtt.Client(
+        client = _FastClient(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5,
@@ -248,13 +364,15 @@ class Aggregator:
             client.username_pw_set(mq.username, secret)
         if mq.use_tls:
             client.tls_set_context(self.config.mqtt.ssl_context())
-        client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = lambda *args: self._unsubscribed.set()
+        client.fast_publish = self._on_publish
+        # With this set paho never writes to the socket from the calling thread (ack() from the
+        # writer, unsubscribe()/disconnect() from stop()): it queues the packet and we get woken.
+        client.on_socket_register_write = lambda *args: self._wake()
         return client
 
     def subscriptions(self) -> list[str]:
@@ -283,7 +401,7 @@ class Aggregator:
         props.ReceiveMaximum = self._receive_maximum
         self._writer.start()
         self._client.connect_async(mq.host, mq.port, mq.keepalive_s, clean_start=False, properties=props)
-        self._client.loop_start()
+        self._network.start()
         log.info(
             "aggregator %s: MQTT %s, store %s (schema v%d)%s",
             self.client_id,
@@ -303,6 +421,7 @@ class Aggregator:
             return
         self._stopped = True
         if not self._started:
+            self._close_wake()
             if self._own_store:
                 self.store.close()
             return
@@ -315,8 +434,15 @@ class Aggregator:
         while self._processed < target and self._writer.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         self._stopping = True
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._client.disconnect()  # sent by the network thread, which then ends
+        if self._client.socket() is None:  # not connected (maybe waiting to reconnect): end it now
+            self._stop_network.set()
+        self._wake()
+        self._network.join(max(0.1, min(2.0, deadline - time.monotonic())))
+        if self._network.is_alive():
+            self._stop_network.set()
+            self._wake()
+            self._network.join(2)
         # Whatever arrived after `target` is stored too, but not acknowledged: the broker re-sends it
         # next time and the primary key drops the copy.
         try:
@@ -330,6 +456,7 @@ class Aggregator:
             )
             self._stop_writer.set()
             self._writer.join(5)
+        self._close_wake()
         if self._own_store:
             self.store.close()
 
@@ -373,6 +500,72 @@ class Aggregator:
             time.sleep(0.01)
         return False
 
+    # ------------------------------------------------------------------ network thread
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed (stopped)
+            self._wake_w.send(b"\0")
+
+    def _close_wake(self) -> None:
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _network_loop(self) -> None:
+        """Connect, read, write and keep alive; reconnect with backoff (1 s doubling to 30 s).
+
+        Like paho's loop_forever, through its public pieces (reconnect, socket, loop_read,
+        loop_write, want_write, loop_misc), except that one wake-up reads every packet that has
+        arrived: paho 2.2's loop_read ignores max_packets and reads one packet per select().
+        """
+        client = self._client
+        first = True
+        while not self._stop_network.is_set():
+            sock = client.socket()
+            if sock is None:
+                if self._stopping:
+                    break
+                if not first:
+                    delay = RECONNECT_MIN_S if self._reconnect_delay is None else self._reconnect_delay * 2
+                    self._reconnect_delay = delay = min(delay, RECONNECT_MAX_S)
+                    if self._stop_network.wait(delay) or self._stopping:
+                        break
+                first = False
+                try:
+                    client.reconnect()  # sends CONNECT; CONNACK arrives through loop_read
+                except Exception as error:  # refused, unreachable, TLS, DNS: retried after the backoff
+                    self._connect_failed(error)
+                continue
+            try:
+                self._network_step(client, sock)
+            except Exception:  # a bug must not end the thread; the keepalive will notice a dead link
+                log.exception("aggregator network loop error")
+                time.sleep(0.1)
+
+    def _network_step(self, client: _FastClient, sock: Any) -> None:
+        pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: decrypted, not yet read
+        ready = bool(pending) or client.buffered()
+        try:
+            readable = select.select(
+                [sock, self._wake_r], [sock] if client.want_write() else [], [], 0.0 if ready else 1.0
+            )[0]
+        except (OSError, ValueError):  # the socket was closed under us: loop_read reports it
+            readable = [sock]
+        if self._wake_r in readable:
+            with contextlib.suppress(OSError):
+                while self._wake_r.recv(4096):
+                    pass
+        if ready or sock in readable:
+            client.would_block = False
+            for _ in range(READ_BURST if client.fast else 1):
+                if client.loop_read() or client.would_block or client.socket() is not sock:
+                    break
+        if client.socket() is not sock:
+            return
+        if client.want_write():
+            client.loop_write()
+        if client.socket() is sock:
+            client.loop_misc()
+
     # ------------------------------------------------------------------ paho callbacks (network thread)
 
     def _on_connect(
@@ -390,6 +583,7 @@ class Aggregator:
         with self._ack_lock:
             self._connection += 1
             self._connected = True
+        self._reconnect_delay = None
         self._subscribed.clear()
         self._last_error = None
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.subscriptions()])
@@ -419,9 +613,8 @@ class Aggregator:
             return
         self._subscribed.set()
 
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        error = sys.exc_info()[1]
-        self._last_error = f"{type(error).__name__}: {error}" if error else "connect failed"
+    def _connect_failed(self, error: BaseException) -> None:
+        self._last_error = f"{type(error).__name__}: {error}"
         log.warning("MQTT broker %s unreachable (%s); retrying", self.config.mqtt.redacted_url, self._last_error)
 
     def _on_disconnect(
@@ -439,54 +632,63 @@ class Aggregator:
             self._last_error = f"disconnected: {reason_code}"
             log.warning("aggregator lost MQTT connection (%s); reconnecting", reason_code)
 
-    def _side_channel(self, topic: str, payload: bytes) -> bool:
-        """Telemetry (validated, pushed live, not stored) and snapshots (stored beside the events).
-        True when the topic was one of them; bad payloads are counted like any malformed message."""
-        parts = topic.removeprefix(self.config.mqtt.topic_prefix + "/").split("/")
-        if len(parts) == 3 and parts[1] == "telemetry":
-            message = Telemetry.model_validate_json(payload)  # ValidationError → counted by the caller
+    def _side_channel(self, section: str, parts: list[str], payload: bytes) -> tuple[str, str, str, bytes] | None:
+        """Telemetry (validated, pushed live, not stored) and snapshots (checked here, stored by the
+        writer beside the events, so a database hiccup is retried and the ack still follows the
+        commit).  Bad payloads raise ValidationError or _Malformed, counted by the caller."""
+        if section == "telemetry":
+            message = Telemetry.model_validate_json(payload)
             if self.on_message is not None and payload:
                 self.on_message("telemetry", message.node, message.stream, payload.decode())
-            return True
-        if len(parts) == 4 and parts[1] == "snapshots" and self.snapshots is not None:
-            node, _, stream, event_id = parts
-            try:
-                self.snapshots.put(event_id, node, stream, payload)
-            except SnapshotError as error:
-                raise _Malformed(SCHEMA, f"snapshot: {error}") from None
-            return True
-        return False
+            return None
+        node, _, stream, event_id = parts
+        if not payload.startswith(JPEG_MAGIC):
+            raise _Malformed(SCHEMA, "snapshot: not a JPEG")
+        if len(payload) > MAX_SNAPSHOT_BYTES:
+            raise _Malformed(SCHEMA, f"snapshot: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
+        return event_id, node, stream, payload
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's callback: packets the fast path leaves to paho (with properties, QoS 0, …)."""
+        topic = getattr(msg, "_topic", None)  # the raw bytes: msg.topic raises on invalid UTF-8
+        self._on_publish(topic if isinstance(topic, bytes) else msg.topic.encode(), msg.payload, msg.mid, msg.qos)
+
+    def _on_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+        """Every PUBLISH, in arrival order: validate, then queue it (or a bare ack) for the writer."""
         self._received += 1
         received: Received | None = None
         cleared: tuple[str, str | None] | None = None
+        snapshot: tuple[str, str, str, bytes] | None = None
         try:
-            handled = self._side_channel(msg.topic, msg.payload)
-        except ValidationError as error:
-            reason, detail = _validation_reason(error)
-            self.count_malformed(reason, msg.topic, detail)
-            handled = True
-        except _Malformed as bad:
-            self.count_malformed(bad.reason, msg.topic, bad.detail)
-            handled = True
-        if handled:  # a bare ack, so acknowledgements still go out in arrival order
-            if self._put(_Item(None, None, msg.mid, msg.qos, self._connection)):
-                self._enqueued += 1
-            return
-        try:
-            parsed = self._parser.parse(msg.topic, msg.payload, time.time())
-            if isinstance(parsed, Received):
-                received = parsed
-            else:
-                cleared = parsed
-        except _Malformed as bad:
-            self.count_malformed(bad.reason, msg.topic, bad.detail)
-        except Exception as error:  # a bug: never let it stall the message in flight
-            log.exception("aggregator failed to handle a message on %s", msg.topic)
-            self.count_malformed(INTERNAL, msg.topic, repr(error))
-        # Malformed messages are queued too (as bare acks): acks go out in the order messages came in.
-        if self._put(_Item(received, cleared, msg.mid, msg.qos, self._connection)):
+            name = topic.decode()
+        except UnicodeDecodeError:
+            name = repr(topic)
+            self.count_malformed(WRONG_TOPIC, name, "topic is not UTF-8")
+        else:
+            try:
+                parts = name.removeprefix(self._parser.prefix).split("/")
+                section = parts[1] if len(parts) > 1 else ""
+                if (len(parts) == 3 and section == "telemetry") or (
+                    len(parts) == 4 and section == "snapshots" and self.snapshots is not None
+                ):
+                    snapshot = self._side_channel(section, parts, payload)
+                else:
+                    parsed = self._parser.parse(name, payload, time.time())
+                    if isinstance(parsed, Received):
+                        received = parsed
+                    else:
+                        cleared = parsed
+            except ValidationError as error:
+                reason, detail = _validation_reason(error)
+                self.count_malformed(reason, name, detail)
+            except _Malformed as bad:
+                self.count_malformed(bad.reason, name, bad.detail)
+            except Exception as error:  # a bug: never let it stall the message in flight
+                log.exception("aggregator failed to handle a message on %s", name)
+                self.count_malformed(INTERNAL, name, repr(error))
+        # Malformed and side-channel messages are queued too (as bare acks): acks go out in the order
+        # messages came in.
+        if self._put(_Item(received, cleared, mid, qos, self._connection, snapshot)):
             self._enqueued += 1
 
     def _put(self, item: _Item) -> bool:
@@ -592,6 +794,13 @@ class Aggregator:
         streams = [(n, s) for n, s in (item.cleared for item in batch if item.cleared) if s is not None]
         nodes = [n for n, s in (item.cleared for item in batch if item.cleared) if s is None]
         new = self.store.write(received, cleared_streams=streams, cleared_nodes=nodes)
+        for item in batch:
+            if item.snapshot is not None and self.snapshots is not None:
+                event_id, node, stream, jpeg = item.snapshot
+                try:
+                    self.snapshots.put(event_id, node, stream, jpeg)  # idempotent: a retried batch is fine
+                except SnapshotError as error:  # checked on receipt already; counted, not retried
+                    self.count_malformed(SCHEMA, f"{node}/snapshots/{stream}", f"snapshot: {error}")
         if self.on_message is not None:
             for r in received:
                 self.on_message(r.message.kind, r.message.node, getattr(r.message, "stream", None), r.payload)
@@ -621,9 +830,18 @@ class Aggregator:
             if not self._connected:
                 return
             current = self._connection
+            run: list[int] = []  # consecutive QoS-1 ids, written at once; order kept across QoS 2
             for item in batch:
-                if item.qos > 0 and item.connection == current:
+                if item.connection != current or item.qos == 0:
+                    continue
+                if item.qos == 1:
+                    run.append(item.mid)
+                else:
+                    client.ack_many(run)
+                    run = []
                     client.ack(item.mid, item.qos)
+            client.ack_many(run)
+        self._wake()  # the network thread sends them
 
     def _purge(self) -> None:
         cfg = self.config

@@ -17,8 +17,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.sim.broker import MosquittoBroker, find_mosquitto
+from ground_station import aggregator as aggregator_module
 from ground_station.aggregator import Aggregator
 from ground_station.config import GroundStationConfig
 from ground_station.store import Store
@@ -314,3 +317,94 @@ def test_two_instances_share_the_events_on_postgresql(
     assert wait_until(lambda: first.stats().events == before + 40), first.stats()
     assert first.wait_idle(10)
     assert first.store.count_events() == 240
+
+
+def test_reconnects_until_the_broker_is_up_and_after_it_restarts(tmp_path: Path, prefix: str) -> None:
+    """The aggregator's own network loop: retries a broker that is down, resubscribes after a restart."""
+    own = MosquittoBroker()
+    config = make_config(own, f"sqlite:///{tmp_path}/ground.sqlite", prefix)
+    try:
+        with Aggregator(config) as aggregator:
+            assert wait_until(lambda: "Error" in (aggregator.stats().last_error or ""), 5), aggregator.stats()
+            assert not aggregator.stats().connected
+            own.start()
+            assert aggregator.wait_ready(15), aggregator.stats()
+            pub = Publisher(own, prefix)
+            try:
+                for i in range(10):
+                    pub.event(make_event(f"before{i}"))
+                pub.flush()
+                assert wait_until(lambda: aggregator.store.count_events() == 10), aggregator.stats()
+            finally:
+                pub.close()
+            own.restart()
+            assert wait_until(lambda: aggregator.stats().connections >= 2 and aggregator.stats().subscribed, 15)
+            pub = Publisher(own, prefix)
+            try:
+                for i in range(10):
+                    pub.event(make_event(f"after{i}"))
+                pub.flush()
+                assert wait_until(lambda: aggregator.store.count_events() == 20), aggregator.stats()
+            finally:
+                pub.close()
+            assert aggregator.wait_idle(10)
+    finally:
+        own.close()
+
+
+def test_messages_paho_decodes_itself_are_stored_and_acknowledged(
+    broker: MosquittoBroker, tmp_path: Path, prefix: str
+) -> None:
+    """PUBLISH packets with MQTT 5 properties, and QoS 0, take paho's own path; plain QoS 1 the fast one.
+    All are stored, and all QoS-1 ones acknowledged (a restarted session gets nothing again)."""
+    config = make_config(broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix)
+    v5 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub5-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    v5.connect(broker.host, broker.port)
+    v5.loop_start()
+    try:
+        with Aggregator(config) as aggregator:
+            assert aggregator.wait_ready(10)
+            assert aggregator._client.fast
+            infos = []
+            for i in range(30):
+                message = make_event(f"props{i}")
+                props = None
+                if i % 3 == 0:
+                    props = Properties(PacketTypes.PUBLISH)
+                    props.UserProperty = ("origin", "test")
+                    props.ContentType = "application/json"
+                topic = f"{prefix}/{message.node}/events/{message.stream}"
+                qos = 0 if i % 5 == 4 else 1
+                infos.append(v5.publish(topic, message.model_dump_json(), qos=qos, properties=props))
+            assert wait_until(lambda: all(info.is_published() for info in infos))
+            assert wait_until(lambda: aggregator.store.count_events() == 30), aggregator.stats()
+            assert aggregator.wait_idle(10)
+            assert aggregator.stats().received == 30 and aggregator.stats().malformed_total == 0
+        with Aggregator(config) as again:  # same client id and session: nothing left unacknowledged
+            assert again.wait_ready(10)
+            time.sleep(0.5)
+            assert again.stats().received == 0, again.stats()
+    finally:
+        v5.disconnect()
+        v5.loop_stop()
+
+
+def test_falls_back_to_stock_paho_if_its_internals_change(
+    broker: MosquittoBroker,
+    tmp_path: Path,
+    prefix: str,
+    publisher: Publisher,
+    running: Callable[[Aggregator], Aggregator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aggregator_module, "_paho_internals_ok", lambda client: False)
+    aggregator = running(Aggregator(make_config(broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix)))
+    assert not aggregator._client.fast
+    for i in range(40):
+        publisher.event(make_event(f"stock{i // 4}", i % 4))
+    publisher.publish("node1/events/cam1", b"{not json")
+    publisher.flush()
+    assert wait_until(lambda: aggregator.stats().received == 41), aggregator.stats()
+    assert aggregator.wait_idle(10)
+    stats = aggregator.stats()
+    assert (stats.stored, stats.malformed) == (40, {"bad_json": 1})
