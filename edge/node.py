@@ -173,22 +173,24 @@ class EdgeNode:
         stream.latencies.append(detect_time - frame.capture_time)
         events = stream.lifecycle.observe(frame, tracks, detect_time, geo, geo_status)
         self._publish_events(events)
-        if self.config.snapshots.enabled:
-            for event in events:
-                if event.type is EventType.NEW:
-                    self._publish_snapshot(event, image)
+        confirmed = [e for e in events if e.type is EventType.NEW]
+        if confirmed and self.config.snapshots.enabled:
+            jpeg = self._snapshot(image)  # one encode per frame, however many objects it confirmed
+            for event in confirmed:
+                topic = snapshot_topic(self.config.mqtt.topic_prefix, self.config.node, event.stream, event.event_id)
+                self.publisher.publish_event(topic, jpeg)
 
-    def _publish_snapshot(self, event: DetectionEvent, image: np.ndarray) -> None:
-        """The frame that confirmed an object, downscaled and JPEG-encoded, sent through the spool."""
+    def _snapshot(self, image: np.ndarray) -> bytes:
+        """The frame that confirmed objects, downscaled and JPEG-encoded for the spool."""
         settings = self.config.snapshots
         height, width = image.shape[:2]
         scale = min(1.0, settings.max_width / width)
         if scale < 1.0:
             image = cv2.resize(image, (settings.max_width, round(height * scale)), interpolation=cv2.INTER_AREA)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, settings.quality])
-        if ok:
-            topic = snapshot_topic(self.config.mqtt.topic_prefix, self.config.node, event.stream, event.event_id)
-            self.publisher.publish_event(topic, jpeg.tobytes())
+        if not ok:
+            raise ValueError("JPEG encoding of the snapshot failed")
+        return jpeg.tobytes()
 
     def _expire_stalled(self, now: float) -> None:
         """End objects of streams that stopped delivering frames (they cannot be confirmed gone)."""
