@@ -27,7 +27,8 @@ from edge.messages import DetectionEvent, StreamStatus
 from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker, broker_reachable
 from edge.sim.drone import DroneSimulator
-from edge.sim.rtsp_server import RtspServer, free_tcp_port
+from edge.sim.ports import free_tcp_port
+from edge.sim.rtsp_server import RtspServer
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation

@@ -15,7 +15,7 @@ from edge.messages import DetectionEvent, GeoStatus
 from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker
 from edge.sim.drone import DroneSimulator, read_klv_track
-from edge.sim.rtsp_server import free_tcp_port
+from edge.sim.ports import free_tcp_port
 from tests.mqtt_recorder import MqttRecorder
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from edge.sim.broker import MosquittoBroker
-from edge.sim.rtsp_server import RtspServer, free_tcp_port
+from edge.sim.ports import free_tcp_port
+from edge.sim.rtsp_server import RtspServer
 from tests.edge_process import EdgeProcess, write_config
 from tests.mqtt_recorder import MqttRecorder
 

@@ -12,7 +12,7 @@ from edge.config import parse_config
 from edge.messages import DetectionEvent, EventType
 from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker
-from edge.sim.rtsp_server import free_tcp_port
+from edge.sim.ports import free_tcp_port
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation

@@ -10,7 +10,7 @@ import pytest
 
 from edge.config import SourceConfig
 from edge.messages import SourceState
-from edge.sim.rtsp_server import free_tcp_port
+from edge.sim.ports import free_tcp_port
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
 

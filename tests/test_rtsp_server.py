@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.sim.rtsp_server import RtspServer, free_tcp_port
+from edge.sim.ports import free_tcp_port
+from edge.sim.rtsp_server import RtspServer
 
 av = pytest.importorskip("av")
 

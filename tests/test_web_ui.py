@@ -212,7 +212,7 @@ def ground_station_url(tmp_path_factory):
     import paho.mqtt.client as mqtt
 
     from edge.sim.broker import MosquittoBroker
-    from edge.sim.rtsp_server import free_tcp_port
+    from edge.sim.ports import free_tcp_port
     from ground_station.auth.roles import Role
     from ground_station.config import GroundStationConfig
     from ground_station.service import GroundStation as Station

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from edge.sim.ports import free_tcp_port
+
 _MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 
 
@@ -39,12 +41,6 @@ def find_mosquitto() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class MosquittoBroker:
@@ -71,7 +67,7 @@ class MosquittoBroker:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
         self.executable = exe
         self.host = "127.0.0.1"
-        self.port = port if port is not None else _free_port()
+        self.port = port if port is not None else free_tcp_port()
         self.users = dict(users or {})
         self.persistence = persistence
         if (certfile is None) != (keyfile is None):

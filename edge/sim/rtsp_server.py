@@ -15,24 +15,17 @@ from __future__ import annotations
 
 import collections
 import pathlib
-import socket
 import subprocess
 import threading
 from collections.abc import Mapping
 from types import TracebackType
 
+from edge.sim.ports import free_tcp_port
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = pathlib.Path(__file__).with_name("rtsp_server_main.py")
 
 _STDERR_KEEP = 200  # lines of the server's stderr kept for error messages
-
-
-def free_tcp_port() -> int:
-    """Return a TCP port that is free right now (the kernel's pick, so it never collides
-    with a fixed port); another process may still grab it before it is used."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("0.0.0.0", 0))
-        return int(sock.getsockname()[1])
 
 
 class RtspServer:

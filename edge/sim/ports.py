@@ -1,0 +1,13 @@
+"""Free ports for the test peers (RTSP server, private broker, simulated drone, web server)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_tcp_port() -> int:
+    """A TCP port that is free right now (the kernel's pick, so it never collides with a fixed
+    port); another process may still grab it before it is used."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("0.0.0.0", 0))
+        return int(sock.getsockname()[1])
