@@ -24,6 +24,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for chatty in ("aioice", "aiortc"):  # every ICE check at INFO would drown the node's own log
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _fail(message: str, code: int = 2) -> None:

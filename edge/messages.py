@@ -1,5 +1,5 @@
-"""Wire messages published over MQTT; the same models validate them at the ground station
-and generate the JSON Schema files in docs/schemas/."""
+"""Wire messages: published over MQTT, sent on the video uplink and on viewers' WebRTC data channel.
+The same models validate them at the ground station and generate the JSON Schema files in docs/schemas/."""
 
 from __future__ import annotations
 
@@ -152,11 +152,60 @@ class Telemetry(_Message):
     time: float
 
 
+class VideoState(StrEnum):
+    LIVE = "live"  # encoded frames are flowing
+    WAITING = "waiting"  # no frame yet (the stream is starting, or a viewer waits for a keyframe)
+    DOWN = "down"  # the source is lost or the edge is unreachable; recovers by itself
+
+
+class VideoStreamState(_Message):
+    """Whether a live video stream is flowing: sent by the edge on the uplink when its source changes state,
+    and to each viewer on the WebRTC data channel (`smarteye`) when the state it sees changes."""
+
+    kind: Literal["video_state"] = "video_state"
+    stream: str
+    state: VideoState
+    reason: str | None = Field(None, description="Why the stream is down (the source's last error).")
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = Field(None, description="Encoded frames per second (the detection rate).")
+    time: float
+
+
+class VideoFrameTiming(_Message):
+    """Sent to a viewer on the data channel for each video frame: which capture time its RTP timestamp carries,
+    so the page can compute capture → display latency (`requestVideoFrameCallback` gives the RTP timestamp)."""
+
+    kind: Literal["video_frame"] = "video_frame"
+    stream: str
+    rtp_timestamp: int = Field(ge=0, lt=2**32, description="RTP timestamp of the frame as this viewer receives it.")
+    capture_time: float = Field(description="When the edge received the source frame (epoch s).")
+
+
+class VideoClock(_Message):
+    """Reply to a viewer's `{"kind": "clock", "client": t}` ping: the server clock, to correct for clock offset."""
+
+    kind: Literal["clock"] = "clock"
+    client: float = Field(description="The viewer's time from its ping, returned unchanged.")
+    server: float = Field(description="The server's clock when it answered (epoch s).")
+
+
+class KeyframeRequest(_Message):
+    """Sent by the ground station on the uplink when a viewer joins or lost packets: the edge encodes a keyframe."""
+
+    kind: Literal["keyframe"] = "keyframe"
+    stream: str
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "event": DetectionEvent,
     "status": StreamStatus,
     "availability": NodeAvailability,
     "telemetry": Telemetry,
+    "video_state": VideoStreamState,
+    "video_frame": VideoFrameTiming,
+    "clock": VideoClock,
+    "keyframe": KeyframeRequest,
 }
 
 

@@ -25,6 +25,7 @@ from edge.geo.locator import StreamGeolocator
 from edge.messages import DetectionEvent, EndReason, EventType, NodeAvailability, SourceState, StreamStatus, Telemetry
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.topics import availability_topic, events_topic, snapshot_topic, status_topic, telemetry_topic
+from edge.outputs.video.service import LiveVideo
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
@@ -89,6 +90,11 @@ class EdgeNode:
             lifecycle = EventLifecycle(config.node, source.name, self.detector.name, self.detector.names, config.events)
             geolocator = self._geolocator(source, supervisor)
             self.streams[source.name] = _Stream(supervisor, StreamTracker(config.tracker), lifecycle, geolocator)
+        self.video = (
+            LiveVideo(config.video, config.node, list(self.streams), self.detector.names)
+            if config.video.enabled
+            else None
+        )
         self.events_published = 0
         self._stop = threading.Event()
         self._detect_thread = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
@@ -117,6 +123,8 @@ class EdgeNode:
         self.publisher.start()
         for reader in self.mavlink.values():
             reader.start()
+        if self.video is not None:
+            self.video.start()
         self._detect_thread.start()
         for stream in self.streams.values():
             stream.supervisor.start()
@@ -131,6 +139,8 @@ class EdgeNode:
             stream.supervisor.stop()
         self.board.close()
         self._detect_thread.join(10)
+        if self.video is not None:
+            self.video.stop()
         for reader in self.mavlink.values():
             reader.stop()
         for stream in self.streams.values():
@@ -179,6 +189,8 @@ class EdgeNode:
             for event in confirmed:
                 topic = snapshot_topic(self.config.mqtt.topic_prefix, self.config.node, event.stream, event.event_id)
                 self.publisher.publish_event(topic, jpeg)
+        if self.video is not None:  # last: it draws on the picture, which the snapshot must not show
+            self.video.submit(frame.stream, image, tracks, frame.capture_time, _rate(stream.processed))
 
     def _snapshot(self, image: np.ndarray) -> bytes:
         """The frame that confirmed objects, downscaled and JPEG-encoded for the spool."""
@@ -210,6 +222,8 @@ class EdgeNode:
     # -- status ----------------------------------------------------------------------------
     def _state_changed(self, stream: str, health: SourceHealth) -> None:
         self._publish_status(stream)
+        if self.video is not None and health.state is not SourceState.CONNECTING:
+            self.video.source_state(stream, health.state is SourceState.LIVE, health.reason)
 
     def _status_loop(self) -> None:
         while not self._stop.wait(self.config.status_interval_s):
@@ -242,8 +256,7 @@ class EdgeNode:
         source = stream.supervisor.config
         processed = stream.processed
         recent = bool(processed) and time.time() - processed[-1] < 2.0
-        span = processed[-1] - processed[0] if len(processed) > 1 else 0.0
-        processed_fps = (len(processed) - 1) / span if recent and span > 0 else 0.0
+        processed_fps = _rate(processed) if recent else 0.0
         latency = statistics.median(stream.latencies) * 1000 if stream.latencies and recent else None
         return StreamStatus(
             node=self.config.node,
@@ -274,3 +287,9 @@ class EdgeNode:
 
     def states(self) -> dict[str, SourceState]:
         return {name: s.supervisor.health.state for name, s in self.streams.items()}
+
+
+def _rate(times: collections.deque[float]) -> float:
+    """Events per second over a window of their times."""
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return (len(times) - 1) / span if span > 0 else 0.0

@@ -13,6 +13,7 @@ from edge.config.detector import DetectorConfig
 from edge.config.mqtt import MqttConfig
 from edge.config.source import SourceConfig
 from edge.config.tracking import EventsConfig, TrackerConfig
+from edge.config.video import VideoConfig
 
 _NODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -39,6 +40,7 @@ class EdgeConfig(BaseModel):
     events: EventsConfig = Field(default_factory=EventsConfig, title="Events")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT")
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots")
+    video: VideoConfig = Field(default_factory=VideoConfig, title="Live video")
     status_interval_s: float = Field(
         5.0, gt=0, le=3600, title="Status interval", description="How often per-stream status is refreshed."
     )
@@ -59,6 +61,9 @@ class EdgeConfig(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        unknown = sorted(set(self.video.udp_outputs) - set(names))
+        if unknown:
+            raise ValueError(f"video.udp_outputs names unknown streams: {', '.join(unknown)}")
         return self
 
 

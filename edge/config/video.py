@@ -1,0 +1,131 @@
+"""Configuration of the annotated live video: drawing, the one encoder per stream, and its outputs."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AnnotationConfig(BaseModel):
+    """What is drawn on the frames that went through detection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Enabled", description="Draw boxes and labels (off: the plain picture).")
+    classes: list[str] | None = Field(
+        None, title="Classes", description="Class names to draw; unset draws every tracked object."
+    )
+    line_width: int = Field(2, ge=1, le=16, title="Line width", description="Box outline width (px).")
+    labels: bool = Field(True, title="Labels", description="Class name, track id and score above each box.")
+    overlay: bool = Field(True, title="Overlay", description="Stream name, detection fps and latency in a corner.")
+
+
+class EncoderConfig(BaseModel):
+    """H.264 settings of the one encoder per stream (libx264 via PyAV, tuned for latency)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bitrate_kbps: int = Field(
+        2500, ge=100, le=50_000, title="Maximum bitrate", description="VBV cap of the constant-quality encoder."
+    )
+    crf: int = Field(26, ge=10, le=45, title="Quality (CRF)", description="x264 constant rate factor: lower is better.")
+    preset: str = Field(
+        "ultrafast",
+        pattern="^(ultrafast|superfast|veryfast|faster|fast|medium)$",
+        title="Preset",
+        description="x264 speed preset; the edge's CPU belongs to detection first.",
+    )
+    keyframe_interval_s: float = Field(
+        2.0, gt=0, le=60, title="Keyframe interval", description="Longest time between keyframes (s)."
+    )
+    max_width: int | None = Field(
+        None, ge=64, le=7680, title="Maximum width", description="Downscale wider streams before encoding; unset: "
+        "the source's own size.",
+    )  # fmt: skip
+
+
+def _host_port(value: str, what: str) -> str:
+    parts = urlsplit(value if "://" in value else f"udp://{value}")
+    if parts.scheme != "udp":
+        raise ValueError(f"{what} must be udp://host:port (got scheme {parts.scheme!r})")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or port == 0:
+        raise ValueError(f"{what} must be udp://host:port with a port (got {value!r})")
+    return f"udp://{parts.hostname}:{port}"
+
+
+class WhepServerConfig(BaseModel):
+    """The edge's own WHEP endpoint (`POST /whep/<stream>`), for viewers that reach the node directly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Enabled", description="Serve WHEP on the edge node.")
+    host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")
+    port: int = Field(8889, ge=0, le=65535, title="Port", description="HTTP port of the WHEP endpoint (0: any free).")
+    token: str | None = Field(
+        None, title="Bearer token", description="When set, WHEP requests must carry `Authorization: Bearer <token>`."
+    )
+
+
+class UplinkConfig(BaseModel):
+    """The one connection per edge node that carries its encoded streams to the ground station."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    url: str = Field(
+        title="Ground station URL",
+        description="The station's base URL, e.g. http://station:8080 (https:// for TLS); the uplink is a "
+        "WebSocket under /api/video/uplink.",
+    )
+    token: str = Field(
+        min_length=16,
+        title="API token",
+        description="A ground-station API token with the `edge` role (smarteye ground-station create-token).",
+    )
+    reconnect_max_s: float = Field(10.0, gt=0, le=300, title="Reconnect cap", description="Longest retry delay (s).")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"uplink url must be http(s)://host[:port] (got {url!r})")
+        return url.rstrip("/")
+
+    @property
+    def websocket_url(self) -> str:
+        scheme, rest = self.url.split(":", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}:{rest}/api/video/uplink"
+
+
+class VideoConfig(BaseModel):
+    """Annotated live video: encoded once per stream, then sent to every consumer as the same packets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Enabled", description="Encode the annotated streams.")
+    annotation: AnnotationConfig = Field(default_factory=AnnotationConfig, title="Annotation")
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig, title="Encoder")
+    whep: WhepServerConfig = Field(default_factory=WhepServerConfig, title="WHEP server")
+    udp_outputs: dict[str, str] = Field(
+        default_factory=dict,
+        title="UDP MPEG-TS outputs",
+        description="Stream name → udp://host:port: the annotated stream as H.264 in MPEG-TS (QGroundControl, VLC).",
+    )
+    uplink: UplinkConfig | None = Field(
+        None, title="Uplink", description="Send the streams to a ground station, which relays them to browsers."
+    )
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        title="ICE servers",
+        description="STUN/TURN URLs for WebRTC viewers behind NAT (e.g. stun:stun.example.org:3478).",
+    )
+
+    @field_validator("udp_outputs")
+    @classmethod
+    def _udp_urls(cls, outputs: dict[str, str]) -> dict[str, str]:
+        return {stream: _host_port(url, f"udp_outputs.{stream}") for stream, url in outputs.items()}

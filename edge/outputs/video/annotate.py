@@ -1,0 +1,64 @@
+"""Drawing the detections onto the frame that produced them, in place (no copy of the picture)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from edge.config.video import AnnotationConfig
+from edge.track.tracker import TrackedBox
+
+# Distinct, legible colours (BGR), picked by class id so a class keeps its colour across streams.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
+    (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0), (168, 153, 44), (255, 194, 0),
+    (147, 69, 52), (255, 115, 100), (236, 24, 0), (255, 56, 132), (133, 0, 82), (255, 56, 203),
+)  # fmt: skip
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+TEXT_COLOUR = (255, 255, 255)
+OVERLAY_BACKGROUND = (32, 32, 32)
+
+
+class Annotator:
+    """Boxes, labels (class, track id, score) and a status overlay, drawn with OpenCV on the BGR frame."""
+
+    def __init__(self, config: AnnotationConfig, class_names: dict[int, str]) -> None:
+        self.config = config
+        self.class_names = class_names
+        wanted = None if config.classes is None else set(config.classes)
+        self._drawn = {cid for cid, name in class_names.items() if wanted is None or name in wanted}
+
+    def draw(self, image: np.ndarray, tracks: Sequence[TrackedBox], overlay: str | None = None) -> None:
+        """Draw onto `image` itself: it is this frame's own picture, no longer needed unannotated."""
+        if not self.config.enabled:
+            return
+        width = image.shape[1]
+        scale = max(0.4, min(1.2, width / 1280))  # legible on 640 px and on 4K alike
+        line = max(1, round(self.config.line_width * max(1.0, width / 1280)))
+        for box in tracks:
+            if box.class_id not in self._drawn:
+                continue
+            colour = PALETTE[box.class_id % len(PALETTE)]
+            top_left = (int(box.x1), int(box.y1))
+            cv2.rectangle(image, top_left, (int(box.x2), int(box.y2)), colour, line, cv2.LINE_AA)
+            if self.config.labels:
+                name = self.class_names.get(box.class_id, str(box.class_id))
+                self._label(image, f"{name} #{box.track_id} {box.score:.2f}", top_left, colour, scale)
+        if overlay and self.config.overlay:
+            self._label(image, overlay, (0, 0), OVERLAY_BACKGROUND, scale * 1.1, inside=True)
+
+    def _label(
+        self, image: np.ndarray, text: str, anchor: tuple[int, int], colour: tuple[int, int, int], scale: float,
+        inside: bool = False,
+    ) -> None:  # fmt: skip
+        """Text on a filled background, above the anchor (or below it when there is no room / `inside`)."""
+        thickness = max(1, round(scale * 1.6))
+        (text_width, text_height), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+        pad = max(2, round(3 * scale))
+        x, y = anchor
+        box_height = text_height + baseline + 2 * pad
+        top = y - box_height if not inside and y - box_height >= 0 else y
+        cv2.rectangle(image, (x, top), (x + text_width + 2 * pad, top + box_height), colour, cv2.FILLED)
+        cv2.putText(image, text, (x + pad, top + pad + text_height), FONT, scale, TEXT_COLOUR, thickness, cv2.LINE_AA)

@@ -1,0 +1,159 @@
+"""The edge node's live video: per stream one annotator pass and one encoder, and the outputs that share it
+(WHEP viewers, UDP MPEG-TS, the uplink to the ground station).
+
+Threads: each stream's encoder, each UDP output, and one asyncio loop ("video") for WebRTC, the WHEP
+HTTP endpoint and the uplink. The detection loop only draws and hands the frame over (latest wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Request
+
+from edge.config.video import VideoConfig
+from edge.messages import VideoState, VideoStreamState
+from edge.outputs.video.annotate import Annotator
+from edge.outputs.video.encoder import StreamEncoder
+from edge.outputs.video.fanout import PacketFanout
+from edge.outputs.video.mpegts_udp import MpegTsUdpOutput
+from edge.outputs.video.uplink import VideoUplink
+from edge.outputs.video.webrtc import WhepServer
+from edge.outputs.video.whep_http import add_whep_routes
+from edge.track.tracker import TrackedBox
+
+log = logging.getLogger("edge.video")
+
+
+class LiveVideo:
+    def __init__(self, config: VideoConfig, node: str, streams: Sequence[str], class_names: dict[int, str]) -> None:
+        self.config = config
+        self.node = node
+        self.annotator = Annotator(config.annotation, class_names)
+        self.fanouts: dict[str, PacketFanout] = {}
+        self.encoders: dict[str, StreamEncoder] = {}
+        for name in streams:
+            fanout = PacketFanout(name)
+            encoder = StreamEncoder(name, config.encoder, fanout)
+            fanout._request_keyframe = encoder.request_keyframe
+            self.fanouts[name], self.encoders[name] = fanout, encoder
+        self.udp_outputs = [MpegTsUdpOutput(self.fanouts[name], url) for name, url in config.udp_outputs.items()]
+        self.whep = WhepServer(config.ice_servers, node=node)
+        self.uplink = VideoUplink(config.uplink, node, self.fanouts) if config.uplink else None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="video", daemon=True)
+        self._server: uvicorn.Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._uplink_task: asyncio.Task[None] | None = None
+
+    # -- from the detection loop -----------------------------------------------------------
+    def submit(self, stream: str, image: np.ndarray, tracks: Sequence[TrackedBox], capture_time: float,
+               fps: float) -> None:  # fmt: skip
+        """Draw this frame's objects on its picture and hand it to the stream's encoder."""
+        overlay = f"{stream}  {fps:.1f} fps  {(time.time() - capture_time) * 1000:.0f} ms"
+        self.annotator.draw(image, tracks, overlay)
+        self.encoders[stream].submit(image, capture_time)
+
+    def source_state(self, stream: str, live: bool, reason: str | None) -> None:
+        """The source went down (or came back): viewers see why instead of a frozen picture."""
+        fanout = self.fanouts.get(stream)
+        if fanout is None:
+            return
+        if not live:
+            fanout.set_down(reason)
+        state = VideoStreamState(
+            node=self.node, stream=stream, state=VideoState.LIVE if live else VideoState.DOWN, reason=reason,
+            width=fanout.width, height=fanout.height, time=time.time(),
+        )  # fmt: skip
+        if self.uplink is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.uplink.state_changed, state)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        for encoder in self.encoders.values():
+            encoder.start()
+        for output in self.udp_outputs:
+            output.start()
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start_async(), self._loop).result(15)
+
+    async def _start_async(self) -> None:
+        if self.uplink is not None:
+            self._uplink_task = asyncio.create_task(self.uplink.run())
+        settings = self.config.whep
+        if settings.enabled:
+            self._server = uvicorn.Server(
+                uvicorn.Config(self.whep_app(), host=settings.host, port=settings.port, log_level="warning",
+                               lifespan="off")
+            )  # fmt: skip
+            self._server_task = asyncio.create_task(self._server.serve())
+            while not self._server.started:
+                if self._server_task.done():
+                    raise RuntimeError(f"the WHEP endpoint could not listen on {settings.host}:{settings.port}")
+                await asyncio.sleep(0.02)
+            log.info("WHEP endpoint on %s", self.whep_url)
+
+    @property
+    def whep_url(self) -> str | None:
+        if self._server is None or not self._server.servers:
+            return None
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}/whep"
+
+    def whep_app(self) -> FastAPI:
+        app = FastAPI(title=f"SmartEye edge {self.node}: WHEP", docs_url=None, redoc_url=None)
+        token = self.config.whep.token
+
+        def guard(request: Request) -> None:
+            if token and request.headers.get("authorization", "") != f"Bearer {token}":
+                raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+        def resolve(params: dict[str, str]) -> tuple[PacketFanout, str] | None:
+            fanout = self.fanouts.get(params.get("stream", ""))
+            return (fanout, self.node) if fanout else None
+
+        add_whep_routes(app, "/whep/{stream}", self.whep, resolve, dependencies=[Depends(guard)])
+
+        @app.get("/streams", dependencies=[Depends(guard)])
+        def streams() -> list[dict[str, object]]:
+            return [self.describe(name) for name in self.fanouts]
+
+        return app
+
+    def describe(self, stream: str) -> dict[str, object]:
+        status = self.fanouts[stream].status()
+        encoder = self.encoders[stream]
+        return {
+            "stream": stream, "state": status.state.value, "reason": status.reason, "width": status.width,
+            "height": status.height, "fps": status.fps, "viewers": self.whep.viewers(self.fanouts[stream]),
+            "frames_encoded": encoder.frames_encoded, "frames_replaced": encoder.frames_replaced,
+            "encode_ms": round(encoder.encode_seconds / encoder.frames_encoded * 1000, 2)
+            if encoder.frames_encoded else None,
+        }  # fmt: skip
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._stop_async(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+        for output in self.udp_outputs:
+            output.stop()
+        for encoder in self.encoders.values():
+            encoder.stop()
+
+    async def _stop_async(self) -> None:
+        await self.whep.close_all()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._uplink_task is not None:
+            self._uplink_task.cancel()
+        tasks = [t for t in (self._server_task, self._uplink_task) if t is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)

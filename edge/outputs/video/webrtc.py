@@ -1,0 +1,235 @@
+"""WebRTC viewers of already-encoded streams (aiortc), signalled with WHEP (offer in, answer out).
+
+Every viewer's sender packs the very packets the stream's one encoder made (aiortc sends an
+`av.Packet` as is: no decoding, no per-viewer encoder; `MediaRelay` would re-encode per viewer).
+Each viewer also gets a data channel (`smarteye`, opened by the viewer) on which it receives, for
+every frame, the RTP timestamp ↔ capture time pair, the stream's state, and clock replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from edge.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
+from edge.outputs.video.fanout import AsyncPacketReader, PacketFanout
+from edge.outputs.video.packet import EncodedPacket
+
+log = logging.getLogger("edge.video.webrtc")
+
+DATA_CHANNEL = "smarteye"
+STATE_CHECK_S = 0.5
+# aiortc keeps the RTP timestamp of the last frame sent and the "send a keyframe" flag (set by the
+# viewer's PLI/FIR) as private attributes; they are read in one place, checked at start-up.
+_RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
+_FORCE_KEYFRAME_ATTR = "_RTCRtpSender__force_keyframe"
+
+
+class WhepError(Exception):
+    """A request a WHEP endpoint refuses, with the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _aiortc_internals_ok() -> bool:
+    probe = RTCRtpSender.__init__.__code__.co_names  # attribute names set in __init__ (mangled)
+    return all(attr in probe for attr in (_RTP_TIMESTAMP_ATTR, _FORCE_KEYFRAME_ATTR))
+
+
+AIORTC_INTERNALS_OK = _aiortc_internals_ok()
+if not AIORTC_INTERNALS_OK:  # pragma: no cover - depends on the installed aiortc
+    log.warning("this aiortc version hides the RTP timestamp: viewers get no latency figure")
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """A video track whose `recv` returns encoded packets from the stream's fan-out."""
+
+    kind = "video"
+
+    def __init__(self, session: WhepSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        packet = await self._session.reader.get()
+        self._session.before_send(packet)
+        return packet.av_packet()
+
+
+@dataclass
+class WhepSession:
+    """One viewer: its peer connection, its queue on the fan-out, and its data channel."""
+
+    id: str
+    fanout: PacketFanout
+    reader: AsyncPacketReader
+    pc: RTCPeerConnection
+    sender: RTCRtpSender | None = None
+    channel: RTCDataChannel | None = None
+    node: str = ""
+    created: float = field(default_factory=time.time)
+    frames_sent: int = 0
+    _previous_pts: int | None = None
+    _rtp_origin: int | None = None
+    _shown_state: VideoState | None = None
+    _watch: asyncio.Task[None] | None = None
+
+    def before_send(self, packet: EncodedPacket) -> None:
+        """Called as a frame leaves the queue: map its RTP timestamp to its capture time for the viewer."""
+        sender = self.sender
+        if sender is not None and AIORTC_INTERNALS_OK:
+            if getattr(sender, _FORCE_KEYFRAME_ATTR, False):  # the viewer sent PLI/FIR: ask the encoder
+                setattr(sender, _FORCE_KEYFRAME_ATTR, False)
+                self.fanout.request_keyframe()
+            if self._rtp_origin is None and self._previous_pts is not None:
+                sent = getattr(sender, _RTP_TIMESTAMP_ATTR, None)  # the previous frame's, now sent
+                if sent is not None:
+                    self._rtp_origin = (sent - self._previous_pts) % 2**32
+            if self._rtp_origin is not None:
+                timing = VideoFrameTiming(
+                    node=self.node, stream=self.fanout.stream, rtp_timestamp=(self._rtp_origin + packet.pts) % 2**32,
+                    capture_time=packet.capture_time,
+                )  # fmt: skip
+                self.send(timing.model_dump_json())
+        self._previous_pts = packet.pts
+        self.frames_sent += 1
+
+    def send(self, text: str) -> None:
+        channel = self.channel
+        if channel is not None and channel.readyState == "open":
+            with contextlib.suppress(Exception):  # a closing channel: the session is ending anyway
+                channel.send(text)
+
+    def on_channel_message(self, message: str | bytes) -> None:
+        try:
+            request = json.loads(message)
+        except (ValueError, TypeError):
+            return
+        if (
+            isinstance(request, dict)
+            and request.get("kind") == "clock"
+            and isinstance(request.get("client"), int | float)
+        ):
+            self.send(VideoClock(node=self.node, client=float(request["client"]), server=time.time()).model_dump_json())
+
+    async def watch_state(self) -> None:
+        """Tell the viewer when its stream goes down or comes back (it never has to reload)."""
+        while True:
+            status = self.fanout.status()
+            if status.state is not self._shown_state or self._shown_state is None:
+                message = VideoStreamState(
+                    node=self.node, stream=status.stream, state=status.state, reason=status.reason,
+                    width=status.width, height=status.height, fps=status.fps, time=time.time(),
+                )  # fmt: skip
+                if self.channel is not None and self.channel.readyState == "open":
+                    self.send(message.model_dump_json())
+                    self._shown_state = status.state
+            await asyncio.sleep(STATE_CHECK_S)
+
+
+class WhepServer:
+    """The WHEP resources of one process (edge node or ground station): create, list and end sessions."""
+
+    def __init__(self, ice_servers: list[str] | None = None, max_sessions: int = 64, node: str = "") -> None:
+        self.ice_servers = ice_servers or []
+        self.max_sessions = max_sessions
+        self.node = node
+        self.sessions: dict[str, WhepSession] = {}
+
+    def _configuration(self) -> RTCConfiguration:
+        return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
+
+    async def create(self, offer_sdp: str, fanout: PacketFanout, node: str | None = None) -> tuple[str, str]:
+        """Answer a viewer's SDP offer; returns the session id (for its resource URL) and the SDP answer."""
+        if len(self.sessions) >= self.max_sessions:
+            raise WhepError(503, f"this server already has {self.max_sessions} viewers")
+        if "m=video" not in offer_sdp:
+            raise WhepError(400, "the SDP offer has no video section")
+        try:
+            offer = RTCSessionDescription(sdp=offer_sdp, type="offer")
+        except ValueError as error:
+            raise WhepError(400, f"bad SDP offer: {error}") from None
+        loop = asyncio.get_running_loop()
+        pc = RTCPeerConnection(self._configuration())
+        session = WhepSession(
+            secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node
+        )
+        try:
+            await pc.setRemoteDescription(offer)
+            video = next((t for t in pc.getTransceivers() if t.kind == "video"), None)
+            h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
+            if video is None or not h264:
+                raise WhepError(400, "the SDP offer has no video section this server can send to")
+            video.setCodecPreferences(h264)
+            session.sender = pc.addTrack(EncodedVideoTrack(session))
+            self._wire(session)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except WhepError:
+            await self._close(session)
+            raise
+        except (ValueError, RuntimeError, AssertionError) as error:  # aiortc's complaints about the offer
+            await self._close(session)
+            raise WhepError(400, f"cannot answer this SDP offer: {error}") from None
+        if "H264" not in pc.localDescription.sdp:
+            await self._close(session)
+            raise WhepError(400, "the viewer does not accept H.264 video")
+        self.sessions[session.id] = session
+        log.info("viewer %s joined %s (%d viewers)", session.id, fanout.stream, len(self.sessions))
+        return session.id, pc.localDescription.sdp
+
+    def _wire(self, session: WhepSession) -> None:
+        pc = session.pc
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label != DATA_CHANNEL:
+                return
+            session.channel = channel
+            channel.on("message", session.on_channel_message)
+            session._shown_state = None  # (re)send the current state on the new channel
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.delete(session.id)
+
+        session._watch = asyncio.get_running_loop().create_task(session.watch_state())
+
+    async def delete(self, session_id: str) -> bool:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return False
+        await self._close(session)
+        log.info("viewer %s left %s (%d viewers)", session.id, session.fanout.stream, len(self.sessions))
+        return True
+
+    async def _close(self, session: WhepSession) -> None:
+        session.reader.close()
+        if session._watch is not None:
+            session._watch.cancel()
+        await session.pc.close()
+
+    async def close_all(self) -> None:
+        for session_id in list(self.sessions):
+            await self.delete(session_id)
+
+    def viewers(self, fanout: PacketFanout) -> int:
+        return sum(1 for s in self.sessions.values() if s.fanout is fanout)
