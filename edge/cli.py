@@ -99,7 +99,10 @@ def edge(
         return
     signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
-        edge_node.run_forever()
+        try:
+            edge_node.run_forever()
+        except RuntimeError as error:
+            _fail(str(error))
 
 
 @app.command()
@@ -216,6 +219,38 @@ def ground_station_create_user(
     finally:
         store.close()
     typer.echo(f"created {chosen.value} {username!r} in {cfg.redacted_database_url}")
+
+
+@ground_station_app.command("create-token")
+def ground_station_create_token(
+    name: Annotated[str, typer.Argument(help="What the token is for, e.g. the edge node's name.")],
+    role: Annotated[str, typer.Option(help="edge (an edge node's video uplink), viewer, supervisor, …")] = "edge",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+) -> None:
+    """Create an API token and print it (shown once; the station keeps only its hash)."""
+    from ground_station.auth.accounts import AccountError, Accounts
+    from ground_station.auth.roles import Role
+    from ground_station.store.store import Store
+
+    try:
+        cfg = _ground_config(config, database, None, None)
+        chosen = Role(role)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    except ValueError:
+        _fail(f"--role {role!r}: choose one of {', '.join(r.value for r in Role)}")
+        return
+    store = Store(cfg.database_url)
+    try:
+        _, token = Accounts(store.engine).create_token(name, chosen, "cli")
+    except AccountError as error:
+        _fail(str(error))
+        return
+    finally:
+        store.close()
+    typer.echo(token)
 
 
 def main() -> None:  # pragma: no cover - entry point

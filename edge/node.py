@@ -120,11 +120,11 @@ class EdgeNode:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        if self.video is not None:
+            self.video.start()  # first: it may refuse (a taken port) before anything else runs
         self.publisher.start()
         for reader in self.mavlink.values():
             reader.start()
-        if self.video is not None:
-            self.video.start()
         self._detect_thread.start()
         for stream in self.streams.values():
             stream.supervisor.start()

@@ -53,6 +53,20 @@ class WebConfig(BaseModel):
     session_ttl_s: float = Field(12 * 3600, ge=60, le=30 * 86400, title="Session lifetime", description="Seconds.")
 
 
+class LiveVideoConfig(BaseModel):
+    """The relay of the edge nodes' live video to browsers (WHEP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_viewers: int = Field(64, ge=1, le=4096, title="Maximum viewers", description="WebRTC sessions at once.")
+    max_streams: int = Field(256, ge=1, le=65536, title="Maximum streams", description="Streams relayed at once.")
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        title="ICE servers",
+        description="STUN/TURN URLs for browsers behind NAT (e.g. turn:turn.example.org:3478).",
+    )
+
+
 class GroundStationConfig(BaseModel):
     """The ground station: which broker to listen to, where to store, how long to keep.
 
@@ -123,6 +137,7 @@ class GroundStationConfig(BaseModel):
         "buys far fewer, larger transactions under load.",
     )
     web: WebConfig = Field(default_factory=WebConfig, title="Web", description="The web UI and API server.")
+    video: LiveVideoConfig = Field(default_factory=LiveVideoConfig, title="Live video")
     queue_max: int = Field(
         20_000,
         ge=1,

@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from edge.outputs.video.webrtc import WhepServer
 from ground_station.aggregator import Aggregator
 from ground_station.api.app import create_app
 from ground_station.api.live import LiveHub, TelemetryCache
@@ -16,6 +17,7 @@ from ground_station.auth.accounts import Accounts
 from ground_station.config import GroundStationConfig
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
+from ground_station.video.relay import VideoRelay
 
 log = logging.getLogger("ground_station")
 
@@ -30,10 +32,12 @@ class GroundStation:
         self.snapshots = Snapshots(self.store.engine)
         self.hub = LiveHub()
         self.telemetry = TelemetryCache()
+        self.relay = VideoRelay(config.video.max_streams)
+        self.whep = WhepServer(config.video.ice_servers, max_sessions=config.video.max_viewers)
         self.aggregator = Aggregator(config, self.store, snapshots=self.snapshots, on_message=self._on_message)
         self.app = create_app(
             self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self._metrics,
-            secure_cookies=config.web.secure_cookies,
+            secure_cookies=config.web.secure_cookies, relay=self.relay, whep=self.whep,
         )  # fmt: skip
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off")
@@ -56,6 +60,10 @@ class GroundStation:
             "aggregator_queue_depth": stats.queue_depth,
             "mqtt_connected": float(stats.connected),
             "live_dropped_total": self.hub.dropped,
+            "video_streams": len(self.relay.fanouts),
+            "video_viewers": len(self.whep.sessions),
+            "video_packets_total": self.relay.stats.packets,
+            "video_bad_messages_total": self.relay.stats.bad_messages,
         }
 
     @property

@@ -20,17 +20,20 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from edge.outputs.video.webrtc import WhepServer
 from ground_station.api.live import LiveHub, TelemetryCache
+from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import AccountError, Accounts, Principal
 from ground_station.auth.roles import Permission, Role, allows
 from ground_station.snapshots import Snapshots
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
+from ground_station.video.relay import VideoRelay
 
 SESSION_COOKIE = "smarteye_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-PAGES = ("timeline", "health", "map", "users")
+PAGES = ("timeline", "live", "health", "map", "users")
 
 
 class Login(BaseModel):
@@ -69,6 +72,8 @@ def create_app(
     telemetry: TelemetryCache,
     metrics: Callable[[], dict[str, float]] = dict,
     secure_cookies: bool = True,
+    relay: VideoRelay | None = None,
+    whep: WhepServer | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="SmartEye ground station",
@@ -303,6 +308,9 @@ def create_app(
             hub.unsubscribe(queue)
             with contextlib.suppress(RuntimeError):
                 await websocket.close()
+
+    # -- live video ------------------------------------------------------------------------
+    add_video_routes(app, relay or VideoRelay(), whep or WhepServer(), identify, require)
 
     # -- pages -----------------------------------------------------------------------------
     if (WEB_DIR / "static").is_dir():

@@ -10,19 +10,22 @@ class Role(StrEnum):
     PILOT = "pilot"
     SUPERVISOR = "supervisor"
     VIEWER = "viewer"
+    EDGE = "edge"  # for edge nodes' API tokens: may send live video, read nothing
 
 
 class Permission(StrEnum):
     READ = "read"  # events, snapshots, health, stats, live push
     TELEMETRY = "telemetry"  # the pilot map and HUD (vehicle positions are sensitive)
     ADMIN = "admin"  # users and API tokens
+    VIDEO_UPLINK = "video_uplink"  # an edge node sending its live video to the station
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: frozenset(Permission) - {Permission.VIDEO_UPLINK},
     Role.PILOT: frozenset({Permission.READ, Permission.TELEMETRY}),
     Role.SUPERVISOR: frozenset({Permission.READ, Permission.TELEMETRY}),
     Role.VIEWER: frozenset({Permission.READ}),
+    Role.EDGE: frozenset({Permission.VIDEO_UPLINK}),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from fractions import Fraction
 
 import av
 import cv2
@@ -23,6 +24,7 @@ from edge.outputs.video.packet import TIME_BASE, VIDEO_CLOCK, EncodedPacket
 log = logging.getLogger("edge.video")
 
 GAP_KEYFRAME_S = 1.0  # after a pause in frames (source outage), restart with a keyframe
+NOMINAL_FPS = 15  # for the rate control's per-frame budget only
 
 
 class StreamEncoder:
@@ -92,6 +94,9 @@ class StreamEncoder:
         codec.width, codec.height = width, height
         codec.pix_fmt = "yuv420p"
         codec.time_base = TIME_BASE
+        # Frames come at the detection rate (variable). Without a frame rate, libx264 takes the 90 kHz
+        # time base for one: the VBV cap then allows ~nothing per frame and the picture turns to grey mush.
+        codec.framerate = Fraction(NOMINAL_FPS)
         codec.gop_size = 1_000_000  # keyframes are placed by time and on request, not by frame count
         codec.max_b_frames = 0
         codec.options = {
@@ -100,7 +105,7 @@ class StreamEncoder:
             "profile": "baseline",
             "crf": str(config.crf),
             "maxrate": f"{config.max_bitrate_kbps}k",
-            "bufsize": f"{config.max_bitrate_kbps // 2}k",
+            "bufsize": f"{config.max_bitrate_kbps}k",  # one second of the cap
             "forced-idr": "1",
             "x264-params": "repeat-headers=1:scenecut=0:keyint=infinite:sliced-threads=0:threads=1",
         }

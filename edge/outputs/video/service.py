@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -82,21 +83,28 @@ class LiveVideo:
         for output in self.udp_outputs:
             output.start()
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start_async(), self._loop).result(15)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start_async(), self._loop).result(15)
+        except BaseException:
+            self.stop()
+            raise
 
     async def _start_async(self) -> None:
         if self.uplink is not None:
             self._uplink_task = asyncio.create_task(self.uplink.run())
         settings = self.config.whep
         if settings.enabled:
+            try:  # bound here so a taken port is a clear error, not uvicorn's exit
+                sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+            except OSError as error:
+                raise RuntimeError(
+                    f"video.whep: cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
+                ) from None
             self._server = uvicorn.Server(
-                uvicorn.Config(self.whep_app(), host=settings.host, port=settings.port, log_level="warning",
-                               lifespan="off")
+                uvicorn.Config(self.whep_app(), log_level="warning", lifespan="off")
             )  # fmt: skip
-            self._server_task = asyncio.create_task(self._server.serve())
-            while not self._server.started:
-                if self._server_task.done():
-                    raise RuntimeError(f"the WHEP endpoint could not listen on {settings.host}:{settings.port}")
+            self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+            while not self._server.started and not self._server_task.done():
                 await asyncio.sleep(0.02)
             log.info("WHEP endpoint on %s", self.whep_url)
 

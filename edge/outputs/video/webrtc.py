@@ -25,6 +25,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
 from edge.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
@@ -173,19 +174,20 @@ class WhepServer:
             secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node
         )
         try:
-            await pc.setRemoteDescription(offer)
-            video = next((t for t in pc.getTransceivers() if t.kind == "video"), None)
+            # The transceiver exists before the offer is applied: aiortc negotiates codecs while applying
+            # it, so that is when "H.264 only" must already be set (these packets are H.264).
             h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
-            if video is None or not h264:
-                raise WhepError(400, "the SDP offer has no video section this server can send to")
-            video.setCodecPreferences(h264)
-            session.sender = pc.addTrack(EncodedVideoTrack(session))
+            transceiver = pc.addTransceiver(EncodedVideoTrack(session), direction="sendonly")
+            transceiver.setCodecPreferences(h264)
+            session.sender = transceiver.sender
+            await pc.setRemoteDescription(offer)
             self._wire(session)
             await pc.setLocalDescription(await pc.createAnswer())
         except WhepError:
             await self._close(session)
             raise
-        except (ValueError, RuntimeError, AssertionError) as error:  # aiortc's complaints about the offer
+        except (ValueError, RuntimeError, AssertionError, InvalidStateError, OperationError) as error:
+            # aiortc's complaints about the offer (no H.264, malformed SDP, no video section)
             await self._close(session)
             raise WhepError(400, f"cannot answer this SDP offer: {error}") from None
         if "H264" not in pc.localDescription.sdp:

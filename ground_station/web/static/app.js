@@ -218,6 +218,7 @@
   // ------------------------------------------------------------------------------- session and nav
   const NAV = [
     ["timeline", "Timeline"],
+    ["live", "Live"],
     ["health", "Health"],
     ["map", "Map"],
     ["users", "Users", "admin"],

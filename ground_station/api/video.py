@@ -1,0 +1,51 @@
+"""Live video routes of the ground station: the edge nodes' uplink, the list of streams, and WHEP for viewers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
+
+from edge.outputs.video.fanout import PacketFanout
+from edge.outputs.video.webrtc import WhepServer
+from edge.outputs.video.whep_http import add_whep_routes
+from ground_station.auth.accounts import Principal
+from ground_station.auth.roles import Permission, allows
+from ground_station.video.relay import NAME_RE, VideoRelay
+
+
+def add_video_routes(
+    app: FastAPI,
+    relay: VideoRelay,
+    whep: WhepServer,
+    identify: Callable[[Request | WebSocket], Principal | None],
+    require: Callable[[Permission], Callable[[Request], Principal]],
+) -> None:
+    reader = [Depends(require(Permission.READ))]
+
+    @app.get("/api/video/streams", tags=["video"], dependencies=reader)
+    def video_streams() -> list[dict[str, Any]]:
+        """Every stream the edge nodes have sent, with its state, size, fps and WHEP URL."""
+        return relay.streams()
+
+    @app.websocket("/api/video/uplink")
+    async def video_uplink(websocket: WebSocket, node: str = "") -> None:
+        """An edge node's encoded streams (binary packets) and their state changes (JSON)."""
+        principal = await run_in_threadpool(identify, websocket)
+        if principal is None or not allows(principal.role, Permission.VIDEO_UPLINK):
+            await websocket.close(code=4401 if principal is None else 4403)
+            return
+        if not NAME_RE.match(node):
+            await websocket.close(code=4400, reason="?node= must be the edge node's name")
+            return
+        await websocket.accept()
+        await relay.serve_uplink(websocket, node)
+
+    def resolve(params: dict[str, Any]) -> tuple[PacketFanout, str] | None:
+        node, stream = params.get("node", ""), params.get("stream", "")
+        fanout = relay.fanout(node, stream)
+        return (fanout, node) if fanout is not None else None
+
+    add_whep_routes(app, "/api/whep/{node}/{stream}", whep, resolve, dependencies=reader)

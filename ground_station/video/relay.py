@@ -1,0 +1,155 @@
+"""The station's video relay: each edge node's uplink in, every browser out, never re-encoded.
+
+One fan-out per (node, stream) receives the packets exactly as the edge encoded them; WHEP viewers
+at the station subscribe to it. When a viewer joins (or loses packets) the keyframe request goes up
+the uplink to that stream's encoder. Streams whose node is disconnected are shown as down and pick
+up again when the node reconnects; the browsers' sessions stay open throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from edge.messages import KeyframeRequest, VideoState, VideoStreamState
+from edge.outputs.video.fanout import PacketFanout
+from edge.outputs.video.packet import EncodedPacket, PacketFormatError
+
+log = logging.getLogger("ground_station.video")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+KEYFRAME_REQUEST_GAP_S = 0.25  # several viewers joining at once cost one keyframe
+
+
+@dataclass(slots=True)
+class RelayStats:
+    uplinks: int = 0
+    packets: int = 0
+    bad_messages: int = 0
+
+
+class _Uplink:
+    """A connected edge node: where keyframe requests for its streams go."""
+
+    def __init__(self, node: str, websocket: WebSocket, loop: asyncio.AbstractEventLoop) -> None:
+        self.node = node
+        self.websocket = websocket
+        self.loop = loop
+        self.last_request: dict[str, float] = {}
+
+    def request_keyframe(self, stream: str) -> None:
+        """Thread-safe; debounced per stream."""
+        now = time.monotonic()
+        if now - self.last_request.get(stream, 0.0) < KEYFRAME_REQUEST_GAP_S:
+            return
+        self.last_request[stream] = now
+        text = KeyframeRequest(node=self.node, stream=stream).model_dump_json()
+        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._send(text)))
+
+    async def _send(self, text: str) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.websocket.send_text(text)
+
+
+class VideoRelay:
+    def __init__(self, max_streams: int = 256) -> None:
+        self.max_streams = max_streams
+        self.fanouts: dict[tuple[str, str], PacketFanout] = {}
+        self._uplinks: dict[str, _Uplink] = {}
+        self.stats = RelayStats()
+
+    def fanout(self, node: str, stream: str) -> PacketFanout | None:
+        return self.fanouts.get((node, stream))
+
+    def _fanout_for(self, node: str, stream: str) -> PacketFanout | None:
+        key = (node, stream)
+        fanout = self.fanouts.get(key)
+        if fanout is None:
+            if len(self.fanouts) >= self.max_streams or not NAME_RE.match(stream):
+                return None
+            fanout = PacketFanout(stream, lambda: self._request_keyframe(node, stream))
+            self.fanouts[key] = fanout
+            log.info("video relay: new stream %s/%s", node, stream)
+        return fanout
+
+    def _request_keyframe(self, node: str, stream: str) -> None:
+        uplink = self._uplinks.get(node)
+        if uplink is not None:
+            uplink.request_keyframe(stream)
+
+    async def serve_uplink(self, websocket: WebSocket, node: str) -> None:
+        """Receive one edge node's packets and state messages until it disconnects."""
+        previous = self._uplinks.get(node)
+        if previous is not None:  # the node reconnected before its old socket timed out: the new one wins
+            with contextlib.suppress(Exception):
+                await previous.websocket.close(code=4409, reason="replaced by a newer uplink")
+        uplink = _Uplink(node, websocket, asyncio.get_running_loop())
+        self._uplinks[node] = uplink
+        self.stats.uplinks += 1
+        log.info("video uplink from node %s connected", node)
+        try:
+            for fanout in self._node_fanouts(node):  # viewers already waiting: get them a keyframe
+                if fanout.consumers:
+                    uplink.request_keyframe(fanout.stream)
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes") is not None:
+                    self._packet(node, message["bytes"])
+                elif message.get("text") is not None:
+                    self._state(node, message["text"])
+        finally:
+            if self._uplinks.get(node) is uplink:
+                del self._uplinks[node]
+                for fanout in self._node_fanouts(node):
+                    fanout.set_down("the edge node's video uplink is disconnected")
+            log.info("video uplink from node %s disconnected", node)
+
+    def _node_fanouts(self, node: str) -> list[PacketFanout]:
+        return [fanout for (owner, _), fanout in self.fanouts.items() if owner == node]
+
+    def _packet(self, node: str, data: bytes) -> None:
+        try:
+            packet = EncodedPacket.from_wire(data)
+        except PacketFormatError as error:
+            self._bad(node, str(error))
+            return
+        fanout = self._fanout_for(node, packet.stream)
+        if fanout is None:
+            self._bad(node, f"stream {packet.stream!r} refused (bad name or more than {self.max_streams} streams)")
+            return
+        self.stats.packets += 1
+        fanout.publish(packet)
+
+    def _state(self, node: str, text: str) -> None:
+        try:
+            state = VideoStreamState.model_validate_json(text)
+        except ValidationError as error:
+            self._bad(node, f"not a video_state message: {error.errors()[0]['msg']}")
+            return
+        fanout = self._fanout_for(node, state.stream)
+        if fanout is not None and state.state is VideoState.DOWN:
+            fanout.set_down(state.reason)
+
+    def _bad(self, node: str, problem: str) -> None:
+        self.stats.bad_messages += 1
+        log.warning("video uplink from node %s: %s", node, problem)
+
+    def streams(self) -> list[dict[str, object]]:
+        rows = []
+        for (node, stream), fanout in sorted(self.fanouts.items()):
+            status = fanout.status()
+            rows.append({
+                "node": node, "stream": stream, "state": status.state.value, "reason": status.reason,
+                "width": status.width, "height": status.height, "fps": status.fps, "viewers": status.consumers,
+                "uplink": node in self._uplinks, "whep": f"/api/whep/{node}/{stream}",
+            })  # fmt: skip
+        return rows

@@ -1,0 +1,290 @@
+/* Live wall: every stream the edge nodes relay through this station, each played over WebRTC (WHEP).
+   Each tile shows its glass-to-glass latency: the station's data channel tells, per frame, which
+   capture time an RTP timestamp carries; requestVideoFrameCallback tells when that RTP timestamp is
+   shown; a clock ping corrects for the offset between this browser's clock and the station's.
+   A tile whose stream goes down says so over the frozen picture and resumes by itself. */
+"use strict";
+
+(async function () {
+  const { h, api, isNum } = SE;
+  const session = await SE.init("live");
+
+  const wall = document.getElementById("wall");
+  const empty = document.getElementById("wall-empty");
+  const summary = document.getElementById("wall-summary");
+  const notice = document.getElementById("notice");
+  const tiles = new Map(); // "node/stream" → Tile
+  const LATENCY_WINDOW = 30; // frames in the median
+  const STALL_MS = 3000; // no frame shown for this long while "live": treat as down
+  const CLOCK_SYNC_MS = 10000;
+  const TIMINGS_KEPT = 300;
+  const nowS = () => (performance.timeOrigin + performance.now()) / 1000;
+
+  function median(values) {
+    if (!values.length) return null;
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  }
+
+  function waitForIce(pc, ms) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        if (pc.iceGatheringState === "complete") {
+          pc.removeEventListener("icegatheringstatechange", done);
+          resolve();
+        }
+      };
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, ms); // non-trickle WHEP: send what was gathered so far
+    });
+  }
+
+  class Tile {
+    constructor(info) {
+      this.info = info;
+      this.key = `${info.node}/${info.stream}`;
+      this.pc = null;
+      this.resource = null;
+      this.retries = 0;
+      this.retryTimer = null;
+      this.timings = new Map(); // RTP timestamp → capture time (edge clock, s)
+      this.latencies = [];
+      this.offset = 0; // station clock − this browser's clock (s)
+      this.bestRtt = Infinity;
+      this.frames = 0;
+      this.lastFrameAt = 0;
+      this.remote = { state: "waiting", reason: null };
+      this.connection = "new";
+
+      this.video = h("video", { class: "tile-video", autoplay: true, playsinline: true, muted: true });
+      this.video.muted = true; // autoplay needs it; there is no audio anyway
+      this.badge = h("span", { class: "badge tile-state" }, "connecting");
+      this.latencyEl = h("span", { class: "tile-latency", title: "Glass-to-glass: capture at the edge → shown here" });
+      this.metaEl = h("span", { class: "tile-meta muted small" });
+      this.reasonEl = h("span", { class: "tile-reason" });
+      this.overlay = h(
+        "div",
+        { class: "tile-overlay", role: "status" },
+        h("strong", { class: "tile-overlay-title" }, "Connecting…"),
+        this.reasonEl,
+        h("span", { class: "small" }, "This tile resumes by itself."),
+      );
+      this.el = h(
+        "figure",
+        {
+          class: "tile card",
+          tabindex: "0",
+          dataset: { node: info.node, stream: info.stream, state: "connecting", frames: "0" },
+          onclick: () => toggleFocus(this),
+          onkeydown: (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), toggleFocus(this)),
+        },
+        h("div", { class: "tile-media" }, this.video, this.overlay),
+        h(
+          "figcaption",
+          { class: "tile-caption" },
+          h("span", { class: "tile-name" }, h("strong", null, info.stream), h("span", { class: "muted" }, ` · ${info.node}`)),
+          this.badge,
+          this.latencyEl,
+          this.metaEl,
+        ),
+      );
+      this.onFrame = this.onFrame.bind(this);
+      this.video.requestVideoFrameCallback(this.onFrame);
+      this.connect();
+    }
+
+    async connect() {
+      this.close(false);
+      this.connection = "connecting";
+      const pc = new RTCPeerConnection({ iceServers: (SE.config.ice_servers || []).map((urls) => ({ urls })) });
+      this.pc = pc;
+      pc.addTransceiver("video", { direction: "recvonly" });
+      const channel = pc.createDataChannel("smarteye");
+      channel.onmessage = (e) => this.onMessage(e.data);
+      channel.onopen = () => this.syncClock(channel);
+      pc.ontrack = (e) => {
+        this.video.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
+      };
+      pc.onconnectionstatechange = () => {
+        if (this.pc !== pc) return;
+        this.connection = pc.connectionState;
+        if (pc.connectionState === "connected") this.retries = 0;
+        if (["failed", "closed", "disconnected"].includes(pc.connectionState)) this.retry();
+      };
+      try {
+        await pc.setLocalDescription(await pc.createOffer());
+        await waitForIce(pc, 2000);
+        const res = await fetch(this.info.whep, {
+          method: "POST",
+          headers: { "Content-Type": "application/sdp", "X-CSRF-Token": session.csrf_token },
+          credentials: "same-origin",
+          body: pc.localDescription.sdp,
+        });
+        if (res.status === 401) return location.assign(SE.loginUrl());
+        if (!res.ok) throw new Error(`WHEP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+        if (this.pc !== pc) return;
+        this.resource = new URL(res.headers.get("Location"), location.href).href;
+        await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      } catch (err) {
+        if (this.pc !== pc) return;
+        this.remote = { state: "down", reason: err.message || String(err) };
+        this.retry();
+      }
+    }
+
+    retry() {
+      if (this.retryTimer) return;
+      const delay = Math.min(10000, 1000 * 2 ** this.retries++);
+      this.connection = "reconnecting";
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.connect();
+      }, delay);
+    }
+
+    close(final) {
+      if (this.resource) {
+        fetch(this.resource, {
+          method: "DELETE",
+          headers: { "X-CSRF-Token": session.csrf_token },
+          credentials: "same-origin",
+          keepalive: true,
+        }).catch(() => {});
+        this.resource = null;
+      }
+      if (this.pc) {
+        const pc = this.pc;
+        this.pc = null;
+        pc.close();
+      }
+      if (final && this.retryTimer) clearTimeout(this.retryTimer);
+    }
+
+    syncClock(channel) {
+      const ping = () => {
+        if (channel.readyState !== "open") return;
+        channel.send(JSON.stringify({ kind: "clock", client: nowS() }));
+        setTimeout(ping, this.bestRtt === Infinity || this.bestRtt > 0.05 ? 1000 : CLOCK_SYNC_MS);
+      };
+      ping();
+    }
+
+    onMessage(text) {
+      let msg;
+      try {
+        msg = JSON.parse(text);
+      } catch {
+        return;
+      }
+      if (msg.kind === "video_frame") {
+        this.timings.set(msg.rtp_timestamp, msg.capture_time);
+        if (this.timings.size > TIMINGS_KEPT) this.timings.delete(this.timings.keys().next().value);
+      } else if (msg.kind === "video_state") {
+        this.remote = { state: msg.state, reason: msg.reason };
+        if (isNum(msg.width)) Object.assign(this.info, { width: msg.width, height: msg.height, fps: msg.fps });
+        render(this);
+      } else if (msg.kind === "clock") {
+        const now = nowS();
+        const rtt = now - msg.client;
+        if (rtt >= 0 && rtt <= this.bestRtt * 1.5) {
+          this.bestRtt = Math.min(this.bestRtt, rtt);
+          this.offset = msg.server - (msg.client + rtt / 2);
+        }
+      }
+    }
+
+    onFrame(_now, meta) {
+      this.frames = meta.presentedFrames;
+      this.lastFrameAt = performance.now();
+      const capture = isNum(meta.rtpTimestamp) ? this.timings.get(meta.rtpTimestamp) : undefined;
+      if (capture !== undefined) {
+        const shown = (performance.timeOrigin + meta.expectedDisplayTime) / 1000 + this.offset;
+        this.latencies.push((shown - capture) * 1000);
+        if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+      }
+      this.video.requestVideoFrameCallback(this.onFrame);
+    }
+
+    get state() {
+      const stalled = performance.now() - this.lastFrameAt > STALL_MS;
+      if (this.remote.state === "down") return "down";
+      if (this.connection !== "connected") return this.connection === "reconnecting" ? "down" : "connecting";
+      if (this.frames === 0) return "waiting";
+      return stalled ? "down" : "live";
+    }
+  }
+
+  const STATE_TEXT = { live: "live", down: "down", waiting: "waiting for video", connecting: "connecting" };
+  const STATE_CLASS = { live: "ok", down: "bad", waiting: "info", connecting: "info" };
+
+  function render(tile) {
+    const state = tile.state;
+    const latency = state === "live" ? median(tile.latencies) : null;
+    const el = tile.el;
+    el.dataset.state = state;
+    el.dataset.frames = String(tile.frames);
+    el.dataset.latencyMs = isNum(latency) ? latency.toFixed(0) : "";
+    el.dataset.width = String(tile.video.videoWidth || "");
+    el.dataset.height = String(tile.video.videoHeight || "");
+    tile.badge.className = `badge tile-state ${STATE_CLASS[state]}`;
+    tile.badge.textContent = STATE_TEXT[state];
+    tile.latencyEl.textContent = isNum(latency) ? `${latency.toFixed(0)} ms` : "";
+    const size = tile.video.videoWidth ? `${tile.video.videoWidth}×${tile.video.videoHeight}` : "";
+    const fps = isNum(tile.info.fps) && tile.info.fps > 0 ? `${tile.info.fps.toFixed(1)} fps` : "";
+    tile.metaEl.textContent = [size, fps].filter(Boolean).join(" · ");
+    const down = state === "down";
+    tile.overlay.hidden = state === "live";
+    tile.overlay.querySelector(".tile-overlay-title").textContent = down
+      ? "Stream down"
+      : state === "waiting"
+        ? "Waiting for video…"
+        : "Connecting…";
+    tile.reasonEl.textContent = down ? tile.remote.reason || "No video is arriving." : "";
+  }
+
+  function toggleFocus(tile) {
+    const focused = wall.querySelector(".tile.focused");
+    if (focused) focused.classList.remove("focused");
+    const enlarge = focused !== tile.el;
+    tile.el.classList.toggle("focused", enlarge);
+    wall.classList.toggle("has-focus", enlarge);
+    if (enlarge) tile.el.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    const focused = wall.querySelector(".tile.focused");
+    if (focused) focused.classList.remove("focused");
+    wall.classList.remove("has-focus");
+  });
+
+  async function refresh() {
+    try {
+      const streams = await api("GET", "/api/video/streams");
+      notice.replaceChildren();
+      for (const info of streams) {
+        const key = `${info.node}/${info.stream}`;
+        const tile = tiles.get(key);
+        if (tile) {
+          Object.assign(tile.info, { fps: info.fps, width: info.width, height: info.height });
+        } else {
+          const created = new Tile(info);
+          tiles.set(key, created);
+          wall.append(created.el);
+        }
+      }
+      empty.hidden = tiles.size > 0;
+      const live = [...tiles.values()].filter((t) => t.state === "live").length;
+      summary.textContent = tiles.size ? `${live} of ${tiles.size} streams live` : "";
+    } catch (err) {
+      notice.replaceChildren(SE.errorBox(err));
+    }
+  }
+
+  window.addEventListener("pagehide", () => tiles.forEach((tile) => tile.close(true)));
+  setInterval(() => tiles.forEach(render), 500);
+  setInterval(refresh, 3000);
+  await refresh();
+})();
