@@ -35,6 +35,7 @@ from ground_station.service import GroundStation
 
 DEFAULT_BROKER = ("127.0.0.1", 1883)
 DEFAULT_WEB_PORT = 8080
+DEMO_MPEGTS_PORT = 5600  # QGroundControl's default UDP video port
 DEMO_USER = "demo"
 SHOWN_EVENTS = 18
 
@@ -133,6 +134,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
     station = _ground_station(broker_url, workdir)
     password = secrets.token_urlsafe(12)  # never a built-in default, not even for the demo
     station.accounts.create_user(DEMO_USER, password, Role.ADMIN)
+    _, uplink_token = station.accounts.create_token("demo-edge", Role.EDGE, "demo")
     camera = RtspServer({"/cam1": sample_media("vtest.avi")}, loop=True)
     drone_port = free_tcp_port()
     drone = DroneSimulator(sample_media("kwiver_aphill_short.ts"), "127.0.0.1", drone_port)
@@ -155,6 +157,11 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
                 ],
                 "detector": {"conf": 0.2},
                 "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
+                "video": {
+                    "whep": {"port": _free_or_any(8889)},
+                    "udp_outputs": {"drone": f"udp://127.0.0.1:{DEMO_MPEGTS_PORT}"},
+                    "uplink": {"url": station.url, "token": uplink_token},
+                },
                 "status_interval_s": 2.0,
             }
         )
@@ -169,11 +176,14 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
             f"events on {config.mqtt.topic_prefix}/{config.node}/events/#. Ctrl-C to stop."
         )
         console.print(f"[bold]ground station[/]: {station.url}  login [bold]{DEMO_USER}[/] / [bold]{password}[/] "
-                      "(timeline, health, pilot map)")  # fmt: skip
+                      f"(timeline, live wall {station.url}/live, health, pilot map)")  # fmt: skip
         console.print("loading the model…")
         node = EdgeNode(config)
         node.start()
         drone.start()
+        if node.video is not None and node.video.whep_url:
+            console.print(f"[bold]annotated video[/]: WHEP {node.video.whep_url}/<stream> on the edge; the drone's "
+                          f"stream as MPEG-TS on udp://127.0.0.1:{DEMO_MPEGTS_PORT} (QGroundControl, VLC)")  # fmt: skip
         deadline = time.monotonic() + duration if duration else None
         with Live(board.render(broker_url), console=console, refresh_per_second=2) as live:
             while deadline is None or time.monotonic() < deadline:
@@ -202,10 +212,15 @@ def _geo_text(event: DetectionEvent) -> str:
     return event.geo_status.value if event.geo_status else ""
 
 
+def _free_or_any(port: int) -> int:
+    """`port` when nothing listens on it, else any free port (a second demo, or a real service)."""
+    with socket.socket() as probe:
+        return port if probe.connect_ex(("127.0.0.1", port)) != 0 else free_tcp_port()
+
+
 def _ground_station(broker_url: str, workdir: Path) -> GroundStation:
     """The demo's ground station on port 8080 when free, with a throw-away SQLite store."""
-    with socket.socket() as probe:
-        port = DEFAULT_WEB_PORT if probe.connect_ex(("127.0.0.1", DEFAULT_WEB_PORT)) != 0 else free_tcp_port()
+    port = _free_or_any(DEFAULT_WEB_PORT)
     config = GroundStationConfig.model_validate(
         {
             "mqtt": {"url": broker_url, "client_id": f"smarteye-demo-ground-{secrets.token_hex(4)}"},

@@ -672,6 +672,11 @@ def test_demo_runs_the_whole_system_with_the_drone_on_the_pilot_map(browser, med
         time.sleep(1)
         shot(browser, "demo-map")
         assert not js_errors(browser)
+        browser.get(url + "/live")  # the live wall: every stream of the demo, annotated, relayed by the station
+        live_tiles = "return document.querySelectorAll('.tile[data-state=\"live\"]').length"
+        wait(browser, lambda d: d.execute_script(live_tiles) >= 3, timeout=60, message="the 3 streams are not live")
+        shot(browser, "demo-live")
+        assert not js_errors(browser)
         screen, errors = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

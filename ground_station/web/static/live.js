@@ -276,15 +276,19 @@
         }
       }
       empty.hidden = tiles.size > 0;
-      const live = [...tiles.values()].filter((t) => t.state === "live").length;
-      summary.textContent = tiles.size ? `${live} of ${tiles.size} streams live` : "";
     } catch (err) {
       notice.replaceChildren(SE.errorBox(err));
     }
   }
 
   window.addEventListener("pagehide", () => tiles.forEach((tile) => tile.close(true)));
-  setInterval(() => tiles.forEach(render), 500);
+  function renderAll() {
+    tiles.forEach(render);
+    const live = [...tiles.values()].filter((t) => t.state === "live").length;
+    summary.textContent = tiles.size ? `${live} of ${tiles.size} streams live` : "";
+  }
+
+  setInterval(renderAll, 500);
   setInterval(refresh, 3000);
   await refresh();
 })();

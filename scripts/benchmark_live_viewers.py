@@ -1,0 +1,232 @@
+"""Live-video fan-out benchmark: CPU of the edge node + ground station with 1 and with 10 WebRTC viewers.
+
+The whole path runs as in production, each part its own process: `smarteye edge` (vtest.avi as a real-
+time 10 fps camera → YOLO → tracking → annotation → one H.264 encoder → uplink) and `smarteye
+ground-station run` (relay → WHEP). Viewers are aiortc WHEP clients in a third process, logged in
+like a browser; their CPU is not counted (a browser decodes on the viewer's machine).
+
+For each round and viewer count the script waits until every viewer plays, then reads the edge's
+and the station's CPU time (utime + stime, /proc) over a window and divides by the window: CPU
+seconds per second. The ratio (10 viewers / 1 viewer, medians over rounds, alternating order) is
+what fan-out without per-viewer encoding costs; the target is ≤ 1.1. The encoded frame rate seen at
+the station is printed beside it, to show both phases did the same detection work.
+
+    python3 scripts/benchmark_live_viewers.py                  # 3 rounds × (1, 10 viewers), 15 s windows
+    python3 scripts/benchmark_live_viewers.py --rounds 1 --window 8 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from edge.assets import assets_root  # noqa: E402
+from edge.sim.broker import MosquittoBroker  # noqa: E402
+from edge.sim.ports import free_tcp_port  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+TARGET_RATIO = 1.1
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def smarteye() -> list[str]:
+    script = Path(sys.executable).with_name("smarteye")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
+
+
+# -- viewers (their own process) -------------------------------------------------------------------
+def run_viewers(url: str, station: str, user: str, password: str, count: int, stop: Any, results: Any) -> None:
+    from edge.sim.whep_viewer import WhepViewer
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=station) as client:
+            response = await client.post("/api/login", json={"username": user, "password": password})
+            response.raise_for_status()
+            headers = {
+                "X-CSRF-Token": response.json()["csrf_token"],
+                "Cookie": f"smarteye_session={response.cookies['smarteye_session']}",
+            }
+        viewers = [WhepViewer(url, headers=headers) for _ in range(count)]
+        for viewer in viewers:
+            await viewer.start()
+        marks: dict[str, Any] = {}
+        while not stop.is_set():
+            if "playing" not in marks and all(v.stats.frames > 0 for v in viewers):
+                marks["playing"] = time.time()
+                results.put({"playing": True})
+            await asyncio.sleep(0.1)
+        frames = [v.stats.frames for v in viewers]
+        latencies = [statistics.median(v.stats.latencies) for v in viewers if v.stats.latencies]
+        for viewer in viewers:
+            await viewer.stop()
+        results.put({"frames": frames, "latency_s": statistics.median(latencies) if latencies else None})
+
+    asyncio.run(main())
+
+
+# -- the system under test -------------------------------------------------------------------------
+class System:
+    def __init__(self, workdir: Path, model: Path, video: Path, broker_url: str) -> None:
+        self.workdir = workdir
+        self.port = free_tcp_port()
+        self.station_url = f"http://127.0.0.1:{self.port}"
+        database = f"sqlite:///{workdir / 'ground.sqlite'}"
+        self.user, self.password = "bench", secrets.token_urlsafe(12)
+        subprocess.run([*smarteye(), "ground-station", "create-user", self.user, "--role", "viewer",
+                        "--database", database, "--password-stdin"], input=self.password + "\n", text=True,
+                       check=True, capture_output=True)  # fmt: skip
+        token = subprocess.run([*smarteye(), "ground-station", "create-token", "bench-edge", "--database", database],
+                               check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        edge_config = workdir / "edge.yaml"
+        edge_config.write_text(yaml.safe_dump({
+            "node": "bench-edge",
+            "sources": [{"name": "cam", "url": str(video), "loop": True, "realtime": True}],
+            "detector": {"model": str(model), "imgsz": 320},
+            "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
+            "video": {"whep": {"enabled": False}, "uplink": {"url": self.station_url, "token": token}},
+        }))  # fmt: skip
+        self.station = subprocess.Popen(
+            [*smarteye(), "ground-station", "run", "--database", database, "--port", str(self.port),
+             "--mqtt", broker_url, "--log-level", "warning"],
+            stdout=(workdir / "station.log").open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.edge = subprocess.Popen(
+            [*smarteye(), "edge", "--config", str(edge_config), "--log-level", "warning"],
+            stdout=(workdir / "edge.log").open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def stream(self, timeout: float = 120) -> dict[str, Any]:
+        """Wait until the station relays the edge's stream; return its row."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.station_url) as client:
+            while time.monotonic() < deadline:
+                try:
+                    login = client.post("/api/login", json={"username": self.user, "password": self.password})
+                    cookie = f"smarteye_session={login.cookies['smarteye_session']}"  # a Secure cookie: sent by hand
+                    rows = client.get("/api/video/streams", headers={"Cookie": cookie}).json()
+                    live = [r for r in rows if r.get("state") == "live"]
+                    if live:
+                        return live[0]
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass
+                time.sleep(0.5)
+        raise RuntimeError(f"no live stream at the station; see {self.workdir}/edge.log and station.log")
+
+    def stop(self) -> None:
+        for proc in (self.edge, self.station):
+            proc.terminate()
+        for proc in (self.edge, self.station):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def measure(system: System, viewers: int, window: float) -> dict[str, Any]:
+    url = f"{system.station_url}/api/whep/bench-edge/cam"
+    context = mp.get_context("spawn")
+    stop, results = context.Event(), context.Queue()
+    process = context.Process(
+        target=run_viewers, args=(url, system.station_url, system.user, system.password, viewers, stop, results)
+    )
+    process.start()
+    results.get(timeout=60)  # every viewer is playing
+    time.sleep(2.0)  # past the join: keyframes, ICE, DTLS
+    pids = {"edge": system.edge.pid, "station": system.station.pid}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.monotonic()
+    time.sleep(window)
+    elapsed = time.monotonic() - started
+    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    fps = system.stream()["fps"]
+    stop.set()
+    summary = results.get(timeout=60)
+    process.join(30)
+    cpu = {name: (after[name] - before[name]) / elapsed for name in pids}
+    return {
+        "viewers": viewers,
+        "edge_cpu": cpu["edge"],
+        "station_cpu": cpu["station"],
+        "total_cpu": cpu["edge"] + cpu["station"],
+        "stream_fps": fps,
+        "min_frames_per_viewer": min(summary["frames"]),
+        "latency_s": summary["latency_s"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--window", type=float, default=15.0, help="seconds of CPU measurement per phase")
+    parser.add_argument("--many", type=int, default=10, help="the larger number of viewers")
+    parser.add_argument("--json", type=Path, help="write the results here too")
+    args = parser.parse_args()
+
+    root = assets_root()
+    model, video = (root / "models" / "yolov8n.pt", root / "media" / "vtest.avi") if root else (None, None)
+    if model is None or not model.exists() or video is None or not video.exists():
+        print("needs models/yolov8n.pt and media/vtest.avi: set SMARTEYE_ASSETS", file=sys.stderr)
+        return 2
+    results = []
+    with tempfile.TemporaryDirectory(prefix="smarteye-viewers-") as tmp, MosquittoBroker() as broker:
+        system = System(Path(tmp), model, video, broker.url)
+        try:
+            system.stream()
+            time.sleep(5)  # model warm-up
+            for round_index in range(args.rounds):
+                order = (1, args.many) if round_index % 2 == 0 else (args.many, 1)
+                for viewers in order:
+                    row = measure(system, viewers, args.window)
+                    results.append(row)
+                    print(
+                        f"round {round_index + 1} viewers {viewers:3d}: edge {row['edge_cpu']:.3f} + station "
+                        f"{row['station_cpu']:.3f} = {row['total_cpu']:.3f} CPU s/s; stream {row['stream_fps']:.1f} "
+                        f"fps; every viewer got ≥ {row['min_frames_per_viewer']} frames; capture→decoded "
+                        f"{(row['latency_s'] or 0) * 1000:.0f} ms",
+                        flush=True,
+                    )
+        finally:
+            system.stop()
+
+    def median(viewers: int, key: str) -> float:
+        return statistics.median(r[key] for r in results if r["viewers"] == viewers)
+
+    one, many = median(1, "total_cpu"), median(args.many, "total_cpu")
+    ratio = many / one
+    print()
+    print(f"median CPU s/s   1 viewer: edge {median(1, 'edge_cpu'):.3f}, station {median(1, 'station_cpu'):.3f}, "
+          f"total {one:.3f}")  # fmt: skip
+    print(f"median CPU s/s {args.many:2d} viewers: edge {median(args.many, 'edge_cpu'):.3f}, station "
+          f"{median(args.many, 'station_cpu'):.3f}, total {many:.3f}")  # fmt: skip
+    verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
+    print(f"ratio {args.many} viewers / 1 viewer: {ratio:.3f} (target ≤ {TARGET_RATIO}) {verdict}")
+    if args.json:
+        args.json.write_text(json.dumps({"rounds": results, "ratio": ratio, "verdict": verdict}, indent=2))
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
