@@ -137,7 +137,9 @@ class GroundStationConfig(BaseModel):
         "buys far fewer, larger transactions under load.",
     )
     web: WebConfig = Field(default_factory=WebConfig, title="Web", description="The web UI and API server.")
-    video: LiveVideoConfig = Field(default_factory=LiveVideoConfig, title="Live video")
+    video: LiveVideoConfig = Field(
+        default_factory=LiveVideoConfig, title="Live video", description="Relay of the edge nodes' video to browsers."
+    )
     queue_max: int = Field(
         20_000,
         ge=1,

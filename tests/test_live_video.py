@@ -56,7 +56,7 @@ def system(media, model_path, gst_available, tmp_path_factory):
         )
     )  # fmt: skip
     station.accounts.create_user("wall", PASSWORD, Role.SUPERVISOR)
-    _, token = station.accounts.create_token("test-edge", Role.EDGE, "test")
+    _, token = station.accounts.create_token("live-edge", Role.EDGE, "test")
     station.start()
     camera = RtspServer({"/cam": media("vtest.avi")}, loop=True)
     camera.start()

@@ -51,7 +51,7 @@ class EdgeConfig(BaseModel):
     @field_validator("node")
     @classmethod
     def _node_name(cls, node: str) -> str:
-        if not _NODE_RE.match(node):
+        if not _NODE_RE.fullmatch(node):
             raise ValueError(f"{node!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
         return node
 

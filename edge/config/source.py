@@ -106,7 +106,7 @@ class SourceConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _stream_name(cls, name: str) -> str:
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise ValueError(f"{name!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
         return name
 

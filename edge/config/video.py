@@ -55,7 +55,8 @@ def _host_port(value: str, what: str) -> str:
         port = None
     if not parts.hostname or port is None or port == 0:
         raise ValueError(f"{what} must be udp://host:port with a port (got {value!r})")
-    return f"udp://{parts.hostname}:{port}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 keeps its brackets
+    return f"udp://{host}:{port}"
 
 
 class WhepServerConfig(BaseModel):

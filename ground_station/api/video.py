@@ -37,8 +37,11 @@ def add_video_routes(
         if principal is None or not allows(principal.role, Permission.VIDEO_UPLINK):
             await websocket.close(code=4401 if principal is None else 4403)
             return
-        if not NAME_RE.match(node):
+        if not NAME_RE.fullmatch(node):
             await websocket.close(code=4400, reason="?node= must be the edge node's name")
+            return
+        if principal.name != f"token:{node}":  # a node's token sends that node's video, no other's
+            await websocket.close(code=4403, reason=f"this token is not node {node}'s (create-token {node})")
             return
         await websocket.accept()
         await relay.serve_uplink(websocket, node)

@@ -72,7 +72,7 @@ class VideoRelay:
         key = (node, stream)
         fanout = self.fanouts.get(key)
         if fanout is None:
-            if len(self.fanouts) >= self.max_streams or not NAME_RE.match(stream):
+            if len(self.fanouts) >= self.max_streams or not NAME_RE.fullmatch(stream):
                 return None
             fanout = PacketFanout(stream, lambda: self._request_keyframe(node, stream))
             self.fanouts[key] = fanout

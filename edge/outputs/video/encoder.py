@@ -46,6 +46,7 @@ class StreamEncoder:
         self.frames_in = 0
         self.frames_replaced = 0
         self.frames_encoded = 0
+        self.frames_failed = 0
         self.encode_seconds = 0.0
         self._thread = threading.Thread(target=self._run, name=f"encode-{stream}", daemon=True)
 
@@ -84,9 +85,12 @@ class StreamEncoder:
                 started = time.perf_counter()
                 self._encode(image, capture_time)
                 self.encode_seconds += time.perf_counter() - started
-            except (av.FFmpegError, ValueError) as error:
+            except av.FFmpegError as error:
                 log.error("stream %s: video encoding failed (%s); restarting the encoder", self.stream, error)
                 self._codec = None
+            except Exception as error:  # one bad frame must not end the stream's video
+                self.frames_failed += 1
+                log.error("stream %s: frame of shape %s not encoded: %s", self.stream, image.shape, error)
 
     def _open(self, width: int, height: int) -> av.CodecContext:
         config = self.config
@@ -122,7 +126,7 @@ class StreamEncoder:
         if max_width and width > max_width:
             height = round(height * max_width / width)
             width = max_width
-        width, height = width & ~1, height & ~1  # 4:2:0 needs even sizes
+        width, height = max(2, width & ~1), max(2, height & ~1)  # 4:2:0 needs even sizes
         if (width, height) != image.shape[1::-1]:
             if self._scaled is None or self._scaled.shape[:2] != (height, width):
                 self._scaled = np.empty((height, width, 3), np.uint8)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
 
 from edge.config.video import VideoConfig
 from edge.messages import VideoState, VideoStreamState
@@ -117,6 +118,11 @@ class LiveVideo:
 
     def whep_app(self) -> FastAPI:
         app = FastAPI(title=f"SmartEye edge {self.node}: WHEP", docs_url=None, redoc_url=None)
+        # Web WHEP players are served from other origins; no cookies are involved (a bearer token at most).
+        app.add_middleware(
+            CORSMiddleware, allow_origins=["*"], allow_methods=["POST", "DELETE", "PATCH", "OPTIONS", "GET"],
+            allow_headers=["Authorization", "Content-Type"], expose_headers=["Location"],
+        )  # fmt: skip
         token = self.config.whep.token
 
         def guard(request: Request) -> None:

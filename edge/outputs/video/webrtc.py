@@ -25,7 +25,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
 from edge.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
@@ -186,8 +185,7 @@ class WhepServer:
         except WhepError:
             await self._close(session)
             raise
-        except (ValueError, RuntimeError, AssertionError, InvalidStateError, OperationError) as error:
-            # aiortc's complaints about the offer (no H.264, malformed SDP, no video section)
+        except Exception as error:  # aiortc fails on bad SDP in many ways (incl. AttributeError)
             await self._close(session)
             raise WhepError(400, f"cannot answer this SDP offer: {error}") from None
         if "H264" not in pc.localDescription.sdp:
