@@ -402,7 +402,7 @@ def test_login_errors_inline_then_lands_on_timeline(browser, gs):
 
     login(driver, gs, "admin")
     assert css(driver, "#nav-role")[0].text.lower() == "admin"
-    assert [a.text for a in css(driver, ".nav-links a")] == ["Timeline", "Health", "Map", "Users"]
+    assert [a.text for a in css(driver, ".nav-links a")] == ["Timeline", "Live", "Health", "Map", "Users"]
     assert not js_errors(driver)
 
 
