@@ -6,8 +6,9 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -28,7 +29,7 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     for line in message.splitlines():
         typer.echo(f"error: {line}", err=True)
     raise typer.Exit(code)
@@ -185,6 +186,31 @@ def ground_station_run(
         station.run_forever()
 
 
+T = TypeVar("T")
+
+
+def _account_change(config: Path | None, database: str | None, role: str, change: Callable[..., T]) -> tuple[T, str]:
+    """Validate config and role, then run `change(accounts, role)` against the configured store."""
+    from ground_station.auth.accounts import AccountError, Accounts
+    from ground_station.auth.roles import Role
+    from ground_station.store.store import Store
+
+    try:
+        cfg = _ground_config(config, database, None, None)
+        chosen = Role(role)
+    except ConfigError as error:
+        _fail(str(error))
+    except ValueError:
+        _fail(f"--role {role!r}: choose one of {', '.join(r.value for r in Role)}")
+    store = Store(cfg.database_url)
+    try:
+        return change(Accounts(store.engine), chosen), cfg.redacted_database_url
+    except AccountError as error:
+        _fail(str(error))
+    finally:
+        store.close()
+
+
 @ground_station_app.command("create-user")
 def ground_station_create_user(
     username: Annotated[str, typer.Argument(help="Login name.")],
@@ -194,62 +220,29 @@ def ground_station_create_user(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
 ) -> None:
     """Create a user (the first admin too). The password is asked for, never defaulted."""
-    from ground_station.auth.accounts import AccountError, Accounts
-    from ground_station.auth.roles import Role
-    from ground_station.store.store import Store
 
-    try:
-        cfg = _ground_config(config, database, None, None)
-        chosen = Role(role)
-    except ConfigError as error:
-        _fail(str(error))
-        return
-    except ValueError:
-        _fail(f"--role {role!r}: choose one of {', '.join(r.value for r in Role)}")
-        return
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    store = Store(cfg.database_url)
-    try:
-        Accounts(store.engine).create_user(username, password, chosen)
-    except AccountError as error:
-        _fail(str(error))
-    finally:
-        store.close()
-    typer.echo(f"created {chosen.value} {username!r} in {cfg.redacted_database_url}")
+    def create(accounts: Any, chosen: Any) -> None:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        accounts.create_user(username, password, chosen)
+
+    _, where = _account_change(config, database, role, create)
+    typer.echo(f"created {role} {username!r} in {where}")
 
 
 @ground_station_app.command("create-token")
 def ground_station_create_token(
-    name: Annotated[str, typer.Argument(help="What the token is for, e.g. the edge node's name.")],
+    name: Annotated[str, typer.Argument(help="Its name; for an edge node's video uplink, the node's name.")],
     role: Annotated[str, typer.Option(help="edge (an edge node's video uplink), viewer, supervisor, …")] = "edge",
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
 ) -> None:
     """Create an API token and print it (shown once; the station keeps only its hash)."""
-    from ground_station.auth.accounts import AccountError, Accounts
-    from ground_station.auth.roles import Role
-    from ground_station.store.store import Store
-
-    try:
-        cfg = _ground_config(config, database, None, None)
-        chosen = Role(role)
-    except ConfigError as error:
-        _fail(str(error))
-        return
-    except ValueError:
-        _fail(f"--role {role!r}: choose one of {', '.join(r.value for r in Role)}")
-        return
-    store = Store(cfg.database_url)
-    try:
-        _, token = Accounts(store.engine).create_token(name, chosen, "cli")
-    except AccountError as error:
-        _fail(str(error))
-        return
-    finally:
-        store.close()
+    (_, token), _ = _account_change(
+        config, database, role, lambda accounts, chosen: accounts.create_token(name, chosen, "cli")
+    )
     typer.echo(token)
 
 
