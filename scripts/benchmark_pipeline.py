@@ -3,7 +3,8 @@
 
 (a) bare: `model.predict` over frames decoded beforehand (the model's own ceiling);
 (b) smarteye: an EdgeNode on the same video file, processing every frame (file source with
-    realtime=false), with decoding, ByteTrack, the event lifecycle and MQTT to a real broker on;
+    realtime=false), with decoding, ByteTrack, the event lifecycle, MQTT to a real broker, and the
+    annotated live video (drawing + one H.264 encoder, WHEP endpoint up) on;
 (c) naive: the loop a user would write, `model.track(source=video, stream=True)`.
 Rounds alternate a, b, c so machine drift hits all three alike; the report gives each round's
 figures, the per-round ratios and their medians. Usage:
@@ -59,6 +60,7 @@ def pipeline_fps(
             "sources": [{"name": "bench", "url": str(video), "realtime": False}],
             "detector": {"model": detector.config.model, "imgsz": imgsz},
             "mqtt": {"url": broker_url, "spool_dir": str(spool)},
+            "video": {"whep": {"port": 0}},  # annotation + H.264 encoding on, as a deployed node runs
         },
         "benchmark",
     )
