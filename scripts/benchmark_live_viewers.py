@@ -100,13 +100,15 @@ class System:
                        check=True, capture_output=True)  # fmt: skip
         token = subprocess.run([*smarteye(), "ground-station", "create-token", "bench-edge", "--database", database],
                                check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        self.edge_whep = f"http://127.0.0.1:{free_tcp_port()}"
         edge_config = workdir / "edge.yaml"
         edge_config.write_text(yaml.safe_dump({
             "node": "bench-edge",
             "sources": [{"name": "cam", "url": str(video), "loop": True, "realtime": True}],
             "detector": {"model": str(model), "imgsz": 320},
             "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
-            "video": {"whep": {"enabled": False}, "uplink": {"url": self.station_url, "token": token}},
+            "video": {"whep": {"port": int(self.edge_whep.rsplit(":", 1)[1])},  # only to read encoder figures
+                      "uplink": {"url": self.station_url, "token": token}},
         }))  # fmt: skip
         self.station = subprocess.Popen(
             [*smarteye(), "ground-station", "run", "--database", database, "--port", str(self.port),
@@ -162,6 +164,7 @@ def measure(system: System, viewers: int, window: float) -> dict[str, Any]:
     elapsed = time.monotonic() - started
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     fps = system.stream()["fps"]
+    encoder = httpx.get(f"{system.edge_whep}/streams").json()[0]
     stop.set()
     summary = results.get(timeout=60)
     process.join(30)
@@ -174,6 +177,7 @@ def measure(system: System, viewers: int, window: float) -> dict[str, Any]:
         "stream_fps": fps,
         "min_frames_per_viewer": min(summary["frames"]),
         "latency_s": summary["latency_s"],
+        "encode_ms": encoder["encode_ms"],
     }
 
 
@@ -205,7 +209,7 @@ def main() -> int:
                         f"round {round_index + 1} viewers {viewers:3d}: edge {row['edge_cpu']:.3f} + station "
                         f"{row['station_cpu']:.3f} = {row['total_cpu']:.3f} CPU s/s; stream {row['stream_fps']:.1f} "
                         f"fps; every viewer got ≥ {row['min_frames_per_viewer']} frames; capture→decoded "
-                        f"{(row['latency_s'] or 0) * 1000:.0f} ms",
+                        f"{(row['latency_s'] or 0) * 1000:.0f} ms; encoding {row['encode_ms']} ms/frame",
                         flush=True,
                     )
         finally:
