@@ -2,8 +2,9 @@
 
 Threads and hand-off:
 * the network thread (our own loop around paho's socket, see `_network_loop`) only parses and
-  validates (edge.messages models) and puts the result on a bounded queue; if the queue is full it
-  blocks there, so nothing is ever dropped in between.
+  validates (edge.messages models) and hands the results to the writer through a bounded queue,
+  a read burst at a time (`_Handoff`); if the queue is full it blocks there, so nothing is ever
+  dropped in between.
 * a writer thread drains the queue in batches, one transaction each, and only after the commit
   acknowledges (PUBACK) the batch's messages.  Acknowledging after the commit is what makes the
   store durable: a crash between receipt and commit leaves the messages unacknowledged in the
@@ -29,9 +30,9 @@ paho release changes them the aggregator falls back to paho's stock path (slower
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
-import queue
 import select
 import socket
 import threading
@@ -63,6 +64,7 @@ RECONNECT_MIN_S = 1.0  # first wait before reconnecting; doubles up to RECONNECT
 RECONNECT_MAX_S = 30.0
 READ_CHUNK = 256 * 1024  # bytes asked of the socket at once (many PUBLISH packets per recv)
 READ_BURST = 2000  # packets handled per wake-up before writes (acks) and keepalive get a turn
+HANDOFF_CHUNK = 250  # messages read in a burst are handed to the writer at least this often
 
 # Reasons a message is not stored (keys of AggregatorStats.malformed).
 BAD_JSON = "bad_json"  # not JSON (or empty, on the events topic)
@@ -94,6 +96,71 @@ class _Item(NamedTuple):
     qos: int
     connection: int
     snapshot: tuple[str, str, str, bytes] | None = None  # (event_id, node, stream, jpeg)
+
+
+class _Handoff:
+    """Bounded FIFO from the network thread to the writer, filled a read burst at a time.
+
+    queue.Queue takes a lock and notifies a condition per message: a few µs each of the network
+    thread, which also validates and holds the GIL the writer needs; here a whole burst goes in
+    with one.  The bound counts messages, not bursts: `put` waits while
+    the messages already waiting plus the new ones would exceed `maxsize`, unless none are waiting
+    (so a burst larger than the bound cannot wait forever).
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._chunks: collections.deque[list[_Item]] = collections.deque()
+        self._size = 0
+        self._maxsize = maxsize
+        self._closed = False
+        lock = threading.Lock()
+        self._not_empty = threading.Condition(lock)
+        self._not_full = threading.Condition(lock)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, items: list[_Item], timeout: float) -> bool:
+        """Append `items` (in order), waiting up to `timeout` s for room; False if there was none."""
+        with self._not_full:
+            if not self._not_full.wait_for(
+                lambda: self._size == 0 or self._size + len(items) <= self._maxsize, timeout
+            ):
+                return False
+            self._chunks.append(items)
+            self._size += len(items)
+            self._not_empty.notify()
+            return True
+
+    def get(self, limit: int, timeout: float) -> list[_Item] | None:
+        """Up to `limit` of the oldest items, waiting up to `timeout` s for the first ([] if none
+        came); None once closed and empty."""
+        with self._not_empty:
+            if not self._chunks and timeout > 0:
+                self._not_empty.wait_for(lambda: self._chunks or self._closed, timeout)
+            taken: list[_Item] = []
+            while self._chunks and len(taken) < limit:
+                chunk = self._chunks.popleft()
+                room = limit - len(taken)
+                if len(chunk) > room:
+                    self._chunks.appendleft(chunk[room:])
+                    chunk = chunk[:room]
+                taken += chunk
+            if taken:
+                self._size -= len(taken)
+                self._not_full.notify()
+                return taken
+            return None if self._closed else taken
+
+    def close(self) -> None:
+        """No more items will come: `get` returns what is left, then None."""
+        with self._not_empty:
+            self._closed = True
+            self._not_empty.notify_all()
 
 
 class _Malformed(Exception):
@@ -160,11 +227,18 @@ class MessageParser:
     def __init__(self, topic_prefix: str) -> None:
         self.prefix = topic_prefix + "/"
 
-    def parse(self, topic: str, payload: bytes, received_time: float) -> Received | tuple[str, str | None]:
-        """A Received message, or (node, stream|None) for an empty retained message (state cleared)."""
+    def split(self, topic: str) -> list[str]:
+        """The topic's levels after the prefix (raises _Malformed if it lies outside the prefix)."""
         if not topic.startswith(self.prefix):
             raise _Malformed(WRONG_TOPIC, "outside the topic prefix")
-        parts = topic[len(self.prefix) :].split("/")
+        return topic[len(self.prefix) :].split("/")
+
+    def parse(self, topic: str, payload: bytes, received_time: float) -> Received | tuple[str, str | None]:
+        """A Received message, or (node, stream|None) for an empty retained message (state cleared)."""
+        return self.parse_levels(self.split(topic), payload, received_time)
+
+    def parse_levels(self, parts: list[str], payload: bytes, received_time: float) -> Received | tuple[str, str | None]:
+        """`parse` for a topic already split (the network thread splits it once for all checks)."""
         if len(parts) == 3 and parts[1] in _TOPIC_KINDS:
             node, section, stream = parts
             model: type[BaseModel] = _TOPIC_KINDS[section]
@@ -308,7 +382,8 @@ class Aggregator:
         mq = config.mqtt
         self.client_id = mq.client_id or f"smarteye-ground-{socket.gethostname()}"
         self._parser = MessageParser(mq.topic_prefix)
-        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=config.queue_max)
+        self._handoff = _Handoff(config.queue_max)
+        self._pending: list[_Item] = []  # network thread: read in this burst, not yet handed over
         self._receive_maximum = min(config.queue_max, MAX_RECEIVE_MAXIMUM)
 
         # Connection state shared by the network thread (writes) and the writer (acks); see module doc.
@@ -317,8 +392,7 @@ class Aggregator:
         self._connected = False
 
         # Counters: each is written by one thread only.
-        self._received = 0  # network thread
-        self._enqueued = 0  # network thread
+        self._received = 0  # network thread; each received message becomes one item for the writer
         self._processed = 0  # writer: items taken off the queue and finished
         self._events = 0
         self._stored = 0
@@ -430,7 +504,7 @@ class Aggregator:
             self._unsubscribed.clear()
             self._client.unsubscribe(self.subscriptions()[0])
             self._unsubscribed.wait(max(0.0, min(2.0, deadline - time.monotonic())))
-        target = self._enqueued
+        target = self._received
         while self._processed < target and self._writer.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         self._stopping = True
@@ -445,10 +519,7 @@ class Aggregator:
             self._network.join(2)
         # Whatever arrived after `target` is stored too, but not acknowledged: the broker re-sends it
         # next time and the primary key drops the copy.
-        try:
-            self._queue.put(None, timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Full:  # the writer is stuck (database down): give up on the rest
-            self._stop_writer.set()
+        self._handoff.close()
         self._writer.join(max(0.1, deadline - time.monotonic()))
         if self._writer.is_alive():
             log.warning(
@@ -478,7 +549,7 @@ class Aggregator:
             states=self._states,
             cleared=self._cleared,
             malformed=malformed,
-            queue_depth=self._queue.qsize(),
+            queue_depth=len(self._handoff),
             connected=self._connected,
             subscribed=self._subscribed.is_set(),
             connections=self._connection,
@@ -495,7 +566,7 @@ class Aggregator:
         """Wait until everything received so far is stored (for tests and tools)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._processed >= self._enqueued and self._queue.empty():
+            if self._processed >= self._received:
                 return True
             time.sleep(0.01)
         return False
@@ -540,6 +611,8 @@ class Aggregator:
             except Exception:  # a bug must not end the thread; the keepalive will notice a dead link
                 log.exception("aggregator network loop error")
                 time.sleep(0.1)
+            finally:
+                self._hand_over()
 
     def _network_step(self, client: _FastClient, sock: Any) -> None:
         pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: decrypted, not yet read
@@ -559,6 +632,9 @@ class Aggregator:
             for _ in range(READ_BURST if client.fast else 1):
                 if client.loop_read() or client.would_block or client.socket() is not sock:
                     break
+                if len(self._pending) >= HANDOFF_CHUNK:
+                    self._hand_over()
+        self._hand_over()  # the rest of the burst (blocks while the writer is a full hand-off behind)
         if client.socket() is not sock:
             return
         if client.want_write():
@@ -666,14 +742,14 @@ class Aggregator:
             self.count_malformed(WRONG_TOPIC, name, "topic is not UTF-8")
         else:
             try:
-                parts = name.removeprefix(self._parser.prefix).split("/")
+                parts = self._parser.split(name)
                 section = parts[1] if len(parts) > 1 else ""
                 if (len(parts) == 3 and section == "telemetry") or (
                     len(parts) == 4 and section == "snapshots" and self.snapshots is not None
                 ):
                     snapshot = self._side_channel(section, parts, payload)
                 else:
-                    parsed = self._parser.parse(name, payload, time.time())
+                    parsed = self._parser.parse_levels(parts, payload, time.time())
                     if isinstance(parsed, Received):
                         received = parsed
                     else:
@@ -687,23 +763,23 @@ class Aggregator:
                 log.exception("aggregator failed to handle a message on %s", name)
                 self.count_malformed(INTERNAL, name, repr(error))
         # Malformed and side-channel messages are queued too (as bare acks): acks go out in the order
-        # messages came in.
-        if self._put(_Item(received, cleared, mid, qos, self._connection, snapshot)):
-            self._enqueued += 1
+        # messages came in.  Handed over to the writer at the end of the read burst (_hand_over).
+        self._pending.append(_Item(received, cleared, mid, qos, self._connection, snapshot))
 
-    def _put(self, item: _Item) -> bool:
-        """Blocking put: a full queue stops reading from the broker instead of dropping.
+    def _hand_over(self) -> None:
+        """Give the writer what this burst read, in one piece; a full hand-off blocks (stops reading
+        from the broker) instead of dropping.
 
-        Only when stopping (or if the writer died) is the item let go: it was not acknowledged, so
-        the broker sends it again on the next connection of this session.
+        Only when stopping (or if the writer died) are the items let go: they were not acknowledged,
+        so the broker sends them again on the next connection of this session.
         """
-        while True:
-            try:
-                self._queue.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                if self._stopping or not self._writer.is_alive():
-                    return False
+        items = self._pending
+        if not items:
+            return
+        self._pending = []
+        while not self._handoff.put(items, timeout=0.5):
+            if self._stopping or not self._writer.is_alive():
+                return
 
     def count_malformed(self, reason: str, topic: str, detail: str) -> None:
         """Count a rejected message; log it at most once a minute per reason (one line)."""
@@ -721,47 +797,23 @@ class Aggregator:
 
     def _write_loop(self) -> None:
         next_purge = time.monotonic()
-        stopping = False
-        while not stopping and not self._stop_writer.is_set():
+        size = self.config.batch_size
+        while not self._stop_writer.is_set():
             if time.monotonic() >= next_purge:
                 self._purge()
                 next_purge = time.monotonic() + self.config.retention_interval_s
-            try:
-                first = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            batch: list[_Item] = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-                stopping = self._drain_into(batch)
-                if not stopping and len(batch) < self.config.batch_size and self.config.batch_linger_s > 0:
-                    # Under load, one short pause turns many small transactions (each with a fixed
-                    # cost) into a few large ones; one sleep, not a wake-up per arriving message.
-                    time.sleep(self.config.batch_linger_s)
-                    stopping = self._drain_into(batch)
-            if batch:
-                self._write_batch(batch)
-        # Stopping: store whatever is still queued (it will not be acknowledged; see stop()).
-        while not self._stop_writer.is_set():
-            batch = []
-            self._drain_into(batch)
-            if not batch:
+            batch = self._handoff.get(size, timeout=0.5)
+            if batch is None:  # stopping, and everything handed over is written
                 break
+            if not batch:
+                continue
+            if len(batch) < size and self.config.batch_linger_s > 0 and not self._handoff.closed:
+                # Under load, one short pause turns many small transactions (each with a fixed
+                # cost) into a few large ones; one sleep, not a wake-up per arriving message.
+                time.sleep(self.config.batch_linger_s)
+                batch += self._handoff.get(size - len(batch), timeout=0) or []
+            # While stopping, what is written is no longer acknowledged (see stop()).
             self._write_batch(batch)
-
-    def _drain_into(self, batch: list[_Item]) -> bool:
-        """Move queued items into `batch` without waiting, up to batch_size; True if the stop marker came."""
-        while len(batch) < self.config.batch_size:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return False
-            if item is None:
-                return True
-            batch.append(item)
-        return False
 
     def _write_batch(self, batch: list[_Item]) -> None:
         """Store a batch (retrying while the database is unreachable), then acknowledge it."""

@@ -408,3 +408,56 @@ def test_falls_back_to_stock_paho_if_its_internals_change(
     assert aggregator.wait_idle(10)
     stats = aggregator.stats()
     assert (stats.stored, stats.malformed) == (40, {"bad_json": 1})
+
+
+def _items(*mids: int) -> list[Any]:
+    return [aggregator_module._Item(None, None, mid, 1, 1) for mid in mids]
+
+
+def test_handoff_is_bounded_by_messages_and_keeps_their_order() -> None:
+    handoff = aggregator_module._Handoff(maxsize=5)
+    assert handoff.put(_items(1, 2, 3), timeout=0)
+    assert not handoff.put(_items(4, 5, 6), timeout=0.01)  # 6 > 5 waiting: the network thread waits
+    assert handoff.put(_items(4, 5), timeout=0) and len(handoff) == 5
+    batch = handoff.get(4, timeout=0)  # across bursts, the second one split
+    assert batch is not None and [item.mid for item in batch] == [1, 2, 3, 4]
+    assert handoff.put(_items(6, 7, 8, 9), timeout=0)
+    assert [item.mid for item in handoff.get(10, timeout=0) or []] == [5, 6, 7, 8, 9]
+    assert handoff.get(10, timeout=0.01) == []  # nothing came
+    assert handoff.put(_items(*range(10, 20)), timeout=0)  # larger than the bound, but nothing waits
+
+    # A full hand-off blocks the network thread until the writer takes some.
+    done = threading.Event()
+
+    def put_more() -> None:
+        handoff.put(_items(20), timeout=5)
+        done.set()
+
+    thread = threading.Thread(target=put_more)
+    thread.start()
+    assert not done.wait(0.1)
+    assert len(handoff.get(3, timeout=0) or []) == 3
+    assert not done.wait(0.1)  # 7 + 1 still over the bound
+    assert len(handoff.get(3, timeout=0) or []) == 3
+    assert done.wait(5)
+    thread.join()
+    handoff.close()
+    assert [item.mid for item in handoff.get(100, timeout=1) or []] == [*range(16, 21)]
+    assert handoff.get(100, timeout=1) is None  # closed and empty: the writer ends
+
+
+def test_a_large_backlog_is_written_in_full_batches(
+    broker: MosquittoBroker, db_url: str, prefix: str, publisher: Publisher, running: Callable[..., Aggregator]
+) -> None:
+    """Bursts handed over at once are still cut into batch_size transactions; nothing lost or doubled."""
+    config = make_config(broker, db_url, prefix, batch_size=40, queue_max=100)
+    aggregator = running(Aggregator(config))
+    messages = [make_event(f"burst{i // 5}", i % 5, stream=f"cam{i % 3}") for i in range(600)]
+    for message in messages:
+        publisher.event(message)
+    publisher.flush()
+    assert wait_until(lambda: aggregator.store.count_events() == 600, 30), aggregator.stats()
+    assert aggregator.wait_idle(10)
+    stats = aggregator.stats()
+    assert (stats.received, stats.stored, stats.duplicates, stats.queue_depth) == (600, 600, 0, 0)
+    assert stats.batches >= 600 // 40

@@ -253,3 +253,70 @@ def test_config_hides_database_password_in_errors() -> None:
     with pytest.raises(ValidationError) as info:
         GroundStationConfig(database_url="oracle://user:hunter2@db/x")
     assert "hunter2" not in str(info.value)
+
+
+# ------------------------------------------------------------------ PostgreSQL ingest fast path
+
+
+def _autocommit(store: Store) -> bool:
+    conn = store._write_conn
+    assert conn is not None
+    return bool(conn.connection.driver_connection.autocommit)  # type: ignore[union-attr]
+
+
+def test_postgresql_copy_falls_back_on_redeliveries_and_returns(pg_url: str) -> None:
+    """New events are COPied; a batch with an id already stored (a redelivery) is written again with
+    ON CONFLICT, and COPY resumes once a batch comes without one.  The count is right either way."""
+    from ground_station.store import writes
+
+    assert writes.COPY_SUPPORTED, "a column type the COPY path does not range-check: see writes._INT_LIMITS"
+    with Store(pg_url) as store:
+        first = [received(make_event(f"c{i}")) for i in range(5)]
+        assert store.write(first) == 5
+        assert store._assume_new and not _autocommit(store)
+        # A redelivery in an events-only batch (COPY in autocommit mode): written again with ON CONFLICT.
+        status = received(make_status("node1", "cam1"))
+        assert store.write([*first[:2], received(make_event("c5"))]) == 1
+        assert not store._assume_new
+        assert store.write([*first, received(make_event("c6")), status]) == 1  # still ON CONFLICT
+        assert not store._assume_new
+        assert store.write([received(make_event("c7")), received(make_event("c7"))]) == 1
+        assert store._assume_new  # a batch without redeliveries: back to COPY
+        # A redelivery in a mixed batch (COPY inside the transaction): rolled back, written again.
+        assert store.write([received(make_event("c8")), status, first[0]]) == 1
+        assert store.count_events() == 9
+        assert [(h.node, h.stream) for h in store.health()] == [("node1", "cam1")]
+        assert not _autocommit(store)
+
+
+@pytest.mark.parametrize("track_id", [2**31, -(2**31) - 1, 2**40, 2**70])
+def test_postgresql_integer_out_of_range_is_refused_not_wrapped(pg_url: str, track_id: int) -> None:
+    """Binary COPY would store 2**31 as -2**31 without a word: such a batch takes the INSERT path,
+    where PostgreSQL refuses the value (a DataError the aggregator counts as rejected)."""
+    with Store(pg_url) as store:
+        with pytest.raises(sa.exc.DataError):
+            store.write([received(make_event("ok")), received(make_event("big", track_id=track_id))])
+        assert store.count_events() == 0
+        assert store.write([received(make_event("edge", track_id=2**31 - 1))]) == 1
+        assert store.get_event("edge:0").track_id == 2**31 - 1  # type: ignore[union-attr]
+
+
+def test_write_keeps_one_connection_and_replaces_it_after_an_error(db_url: str) -> None:
+    with Store(db_url) as store:
+        store.write([received(make_event("a"))])
+        conn = store._write_conn
+        assert conn is not None
+        store.write([received(make_event("b")), received(make_status())])
+        assert store._write_conn is conn  # no pool checkout (and PostgreSQL pre-ping) per batch
+        driver = conn.connection.driver_connection
+        if store.dialect == "postgresql":  # the server drops the connection (a restart, say)
+            with store.engine.connect() as admin:
+                admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.info.backend_pid})  # type: ignore[union-attr]
+        else:
+            driver.close()  # type: ignore[union-attr]
+        with pytest.raises(sa.exc.DBAPIError):
+            store.write([received(make_event("c"))])
+        assert store._write_conn is None
+        assert store.write([received(make_event("c"))]) == 1
+        assert store.write([]) == 0
+        assert store.count_events() == 3
