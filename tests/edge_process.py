@@ -21,7 +21,13 @@ def smarteye_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "edge"]
 
 
+# Test nodes serve WHEP on a free port: a fixed one would collide with a running demo or another node.
+ANY_PORT_VIDEO = {"whep": {"port": 0}}
+
+
 def write_config(path: Path, **config: Any) -> Path:
+    video = config.setdefault("video", {})
+    video.setdefault("whep", ANY_PORT_VIDEO["whep"])
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -11,6 +11,7 @@ from edge.config import parse_config
 from edge.messages import DetectionEvent
 from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker
+from tests.edge_process import ANY_PORT_VIDEO
 from tests.mqtt_recorder import MqttRecorder
 
 pytestmark = pytest.mark.slow
@@ -28,6 +29,7 @@ def test_events_during_broker_outage_are_delivered_after_reconnect(media, model_
                 "detector": {"model": str(model_path)},
                 "events": {"end_after_s": 1.0, "update_interval_s": 0.5},
                 "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+                "video": ANY_PORT_VIDEO,
             }
         )
         node = EdgeNode(config, on_event=published.append)

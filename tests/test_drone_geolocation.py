@@ -16,6 +16,7 @@ from edge.node import EdgeNode
 from edge.sim.broker import MosquittoBroker
 from edge.sim.drone import DroneSimulator, read_klv_track
 from edge.sim.ports import free_tcp_port
+from tests.edge_process import ANY_PORT_VIDEO
 from tests.mqtt_recorder import MqttRecorder
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]
@@ -46,6 +47,7 @@ def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: fl
                 "detector": {"model": "yolov8n.pt", "conf": 0.15},
                 "events": {"min_hits": 2, "update_interval_s": 0.2, "update_min_move": 0.0},
                 "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+                "video": ANY_PORT_VIDEO,
             }
         )
         node = EdgeNode(config, on_event=events.append)

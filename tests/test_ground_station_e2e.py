@@ -16,6 +16,7 @@ from edge.sim.ports import free_tcp_port
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
+from tests.edge_process import ANY_PORT_VIDEO
 
 pytestmark = pytest.mark.slow
 PASSWORD = "supervisor-password"
@@ -38,7 +39,7 @@ def test_edge_to_ground_station_no_loss_no_doubles_with_snapshots(db_url, media,
                     {"node": "site-a",
                      "sources": [{"name": "walkway", "url": str(media("vtest.avi")), "realtime": False}],
                      "detector": {"model": str(model_path), "imgsz": 320},
-                     "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")}}
+                     "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")}, "video": ANY_PORT_VIDEO}
                 ),
                 on_event=published.append,
             )  # fmt: skip
