@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from edge.config.mqtt import MqttConfig
+from edge.config.video import IceServer
 
 _BACKENDS = ("sqlite", "postgresql")
 
@@ -60,10 +61,10 @@ class LiveVideoConfig(BaseModel):
 
     max_viewers: int = Field(64, ge=1, le=4096, title="Maximum viewers", description="WebRTC sessions at once.")
     max_streams: int = Field(256, ge=1, le=65536, title="Maximum streams", description="Streams relayed at once.")
-    ice_servers: list[str] = Field(
+    ice_servers: list[IceServer] = Field(
         default_factory=list,
         title="ICE servers",
-        description="STUN/TURN URLs for browsers behind NAT (e.g. turn:turn.example.org:3478).",
+        description="STUN/TURN servers for browsers behind NAT: used by the station and handed to the live page.",
     )
 
 

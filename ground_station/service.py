@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -82,6 +84,10 @@ class GroundStation:
         log.info("ground station: web UI and API on %s", self.url)
 
     def stop(self) -> None:
+        loop = self.whep.loop  # the web server's loop, where the viewers' peer connections live
+        if loop is not None and loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self.whep.close_all(), loop).result(5)
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)

@@ -73,7 +73,7 @@ class _Encoding:
     def __init__(self, config: EncoderConfig | None = None) -> None:
         self.fanout = PacketFanout("cam")
         self.encoder = StreamEncoder("cam", config or EncoderConfig(), self.fanout)
-        self.fanout._request_keyframe = self.encoder.request_keyframe  # as LiveVideo wires it
+        self.fanout.keyframe_requester = self.encoder.request_keyframe  # as LiveVideo wires it
         self.reader = self.fanout.subscribe_thread(maxsize=1000)
 
     def encode(self, image: np.ndarray, capture_time: float) -> EncodedPacket:
@@ -191,7 +191,8 @@ def test_consumer_starts_at_a_keyframe_and_joining_asks_for_one() -> None:
 
 
 def test_full_queue_drops_its_backlog_resumes_at_a_keyframe_and_spares_other_consumers() -> None:
-    """A slow consumer loses its queue and asks for a keyframe once; a fast one still gets everything."""
+    """A slow consumer loses its queue and asks for a keyframe once, when it reads again (a stalled one never
+    forces keyframes on everybody); a fast one still gets everything."""
     requests = []
     fanout = PacketFanout("cam", lambda: requests.append(1))
     slow, fast = fanout.subscribe_thread(maxsize=3), fanout.subscribe_thread(maxsize=100)
@@ -201,9 +202,10 @@ def test_full_queue_drops_its_backlog_resumes_at_a_keyframe_and_spares_other_con
     for packet in packets:
         fanout.publish(packet)
     # slow: 0, 1, 2 queued; 3 finds it full (0, 1, 2 dropped); 3, 4, 5 dropped waiting for a keyframe; 6, 7 kept
-    assert len(requests) == 1
+    assert requests == []  # not while it does not read
     assert slow.queue.dropped == 6
     assert [slow.get(0).pts for _ in range(2)] == [6, 7]  # type: ignore[union-attr]
+    assert len(requests) == 1
     assert slow.get(0) is None
     assert [fast.get(0).pts for _ in range(8)] == list(range(8))  # type: ignore[union-attr]
     assert fast.queue.dropped == 0
@@ -754,3 +756,70 @@ def test_video_streams_and_station_whep_need_a_reader(station: _Station) -> None
     assert client.post("/api/whep/e1/cam", content=offer, headers=SDP).status_code == 401
     response = client.post("/api/whep/e1/cam", content=offer, headers={**SDP, **_bearer(station.viewer_token)})
     assert response.status_code == 404
+
+
+# ------------------------------------------------------------------------------ review follow-ups
+def test_a_viewer_starts_at_the_newest_keyframe_not_at_what_queued_during_set_up() -> None:
+    """Packets that piled up during ICE/DTLS are skipped up to the last keyframe; with none, it waits for one."""
+    requests: list[int] = []
+    fanout = PacketFanout("cam", lambda: requests.append(1))
+    reader = fanout.subscribe_thread(maxsize=100)
+    for pts, key in enumerate((True, False, False, True, False)):
+        fanout.publish(_packet(keyframe=key, pts=pts))
+    reader.queue.skip_to_latest_keyframe()
+    assert [reader.get(0).pts for _ in range(2)] == [3, 4]  # type: ignore[union-attr]
+    fanout.publish(_packet(pts=5))
+    requests.clear()
+    reader.queue.skip_to_latest_keyframe()  # only a P-frame queued: drop it, wait for (and ask) a keyframe
+    assert reader.get(0) is None and requests == [1]
+    fanout.publish(_packet(pts=6))
+    fanout.publish(_packet(keyframe=True, pts=7))
+    assert reader.get(0).pts == 7  # type: ignore[union-attr]
+
+
+def test_relayed_timestamps_keep_rising_when_the_edge_restarts() -> None:
+    """A restarted edge counts pts from 0 again; the station's viewers must still see rising timestamps."""
+    from ground_station.video.relay import _PtsRebase
+
+    rebase = _PtsRebase()
+    first = [rebase(_packet(pts=p)).pts for p in (0, 9000, 18000)]
+    after_restart = [rebase(_packet(pts=p)).pts for p in (0, 9000)]
+    assert first == [0, 9000, 18000]
+    assert after_restart == [21000, 30000]
+    same = _packet(pts=40000)
+    assert rebase(same).pts == 40000 + 21000
+
+
+def test_frame_timing_fast_path_is_the_models_json() -> None:
+    """The per-frame data channel message is formatted from a template: it must stay a valid VideoFrameTiming."""
+    from edge.messages import VideoFrameTiming
+    from edge.outputs.video.webrtc import WhepSession
+
+    session = WhepSession("s", PacketFanout("cam-1"), None, None, node="edge_2")  # type: ignore[arg-type]
+    text = session._timing_template % (2**32 - 1, 1_795_565_758.123456)
+    timing = VideoFrameTiming.model_validate_json(text)
+    assert (timing.node, timing.stream, timing.rtp_timestamp) == ("edge_2", "cam-1", 2**32 - 1)
+    assert timing.capture_time == pytest.approx(1_795_565_758.123456)
+
+
+def test_a_whep_session_whose_viewer_never_connects_is_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No trickle ICE: a viewer that vanishes before connecting must not hold a session slot forever."""
+    from edge.outputs.video import webrtc
+
+    monkeypatch.setattr(webrtc, "CONNECT_TIMEOUT_S", 0.5)
+    fanout = PacketFanout("cam")
+    server = WhepServer(max_sessions=1)
+
+    async def main() -> None:
+        pc, offer = await _client_offer()
+        await pc.close()  # the viewer is gone before ICE
+        await server.create(offer, fanout)
+        assert len(server.sessions) == 1 and fanout.consumers == 1
+        for _ in range(40):
+            if not server.sessions:
+                break
+            await asyncio.sleep(0.1)
+        assert not server.sessions and fanout.consumers == 0
+        await server.close_all()
+
+    asyncio.run(main())

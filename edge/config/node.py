@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,11 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge.config.detector import DetectorConfig
 from edge.config.mqtt import MqttConfig
-from edge.config.source import SourceConfig
+from edge.config.source import NAME_RE, SourceConfig
 from edge.config.tracking import EventsConfig, TrackerConfig
 from edge.config.video import VideoConfig
-
-_NODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class SnapshotConfig(BaseModel):
@@ -51,7 +48,7 @@ class EdgeConfig(BaseModel):
     @field_validator("node")
     @classmethod
     def _node_name(cls, node: str) -> str:
-        if not _NODE_RE.fullmatch(node):
+        if not NAME_RE.fullmatch(node):
             raise ValueError(f"{node!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
         return node
 

@@ -26,7 +26,7 @@ class RtspTransport(StrEnum):
     UDP = "udp"
 
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # node and stream names: used in topics and URLs (fullmatch)
 
 
 def redact_url(url: str) -> str:
@@ -106,7 +106,7 @@ class SourceConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _stream_name(cls, name: str) -> str:
-        if not _NAME_RE.fullmatch(name):
+        if not NAME_RE.fullmatch(name):
             raise ValueError(f"{name!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
         return name
 

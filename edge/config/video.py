@@ -103,6 +103,19 @@ class UplinkConfig(BaseModel):
         return f"{'wss' if scheme == 'https' else 'ws'}:{rest}/api/video/uplink"
 
 
+class IceServer(BaseModel):
+    """A STUN or TURN server for WebRTC peers behind NAT (TURN needs the credentials)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    urls: str = Field(
+        pattern=r"^(stun|stuns|turn|turns):", title="URL", description="e.g. stun:stun.example.org:3478 or "
+        "turn:turn.example.org:3478?transport=udp",
+    )  # fmt: skip
+    username: str | None = Field(None, title="Username", description="TURN user name.")
+    credential: str | None = Field(None, title="Credential", description="TURN password.")
+
+
 class VideoConfig(BaseModel):
     """Annotated live video: encoded once per stream, then sent to every consumer as the same packets."""
 
@@ -120,10 +133,8 @@ class VideoConfig(BaseModel):
     uplink: UplinkConfig | None = Field(
         None, title="Uplink", description="Send the streams to a ground station, which relays them to browsers."
     )
-    ice_servers: list[str] = Field(
-        default_factory=list,
-        title="ICE servers",
-        description="STUN/TURN URLs for WebRTC viewers behind NAT (e.g. stun:stun.example.org:3478).",
+    ice_servers: list[IceServer] = Field(
+        default_factory=list, title="ICE servers", description="STUN/TURN servers for WebRTC viewers behind NAT."
     )
 
     @field_validator("udp_outputs")

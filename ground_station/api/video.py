@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 
+from edge.config.source import NAME_RE
 from edge.outputs.video.fanout import PacketFanout
 from edge.outputs.video.webrtc import WhepServer
 from edge.outputs.video.whep_http import add_whep_routes
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission, allows
-from ground_station.video.relay import NAME_RE, VideoRelay
+from ground_station.video.relay import VideoRelay
 
 
 def add_video_routes(
@@ -29,6 +30,11 @@ def add_video_routes(
     def video_streams() -> list[dict[str, Any]]:
         """Every stream the edge nodes have sent, with its state, size, fps and WHEP URL."""
         return relay.streams()
+
+    @app.get("/api/video/ice-servers", tags=["video"], dependencies=reader)
+    def ice_servers() -> list[dict[str, Any]]:
+        """STUN/TURN servers for the live page's peer connections (browsers behind NAT)."""
+        return [server.model_dump(exclude_none=True) for server in whep.ice_servers]
 
     @app.websocket("/api/video/uplink")
     async def video_uplink(websocket: WebSocket, node: str = "") -> None:

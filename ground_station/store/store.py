@@ -53,8 +53,12 @@ class Store:
         return self.engine.dialect.name
 
     def close(self) -> None:
-        with self._write_lock:
-            self._drop_write_connection()
+        # A writer stuck on an unreachable database holds the lock: do not wait for it forever.
+        if self._write_lock.acquire(timeout=5):
+            try:
+                self._drop_write_connection()
+            finally:
+                self._write_lock.release()
         self.engine.dispose()
 
     def __enter__(self) -> Store:

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import re
 import time
 from dataclasses import dataclass
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from edge.config.source import NAME_RE
 from edge.messages import KeyframeRequest, VideoState, VideoStreamState
 from edge.outputs.video.fanout import PacketFanout
 from edge.outputs.video.packet import EncodedPacket, PacketFormatError
 
 log = logging.getLogger("ground_station.video")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KEYFRAME_REQUEST_GAP_S = 0.25  # several viewers joining at once cost one keyframe
 
 
@@ -43,19 +43,51 @@ class _Uplink:
         self.websocket = websocket
         self.loop = loop
         self.last_request: dict[str, float] = {}
+        self.scheduled: set[str] = set()
+        self.sending: set[asyncio.Task[None]] = set()
 
     def request_keyframe(self, stream: str) -> None:
-        """Thread-safe; debounced per stream."""
-        now = time.monotonic()
-        if now - self.last_request.get(stream, 0.0) < KEYFRAME_REQUEST_GAP_S:
+        """Thread-safe. Requests within KEYFRAME_REQUEST_GAP_S of the last one are merged into one sent at
+        the end of the gap (never dropped: the late viewer would wait a whole keyframe interval)."""
+        self.loop.call_soon_threadsafe(self._request, stream)
+
+    def _request(self, stream: str) -> None:
+        if stream in self.scheduled:
             return
-        self.last_request[stream] = now
-        text = KeyframeRequest(node=self.node, stream=stream).model_dump_json()
-        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._send(text)))
+        wait = self.last_request.get(stream, 0.0) + KEYFRAME_REQUEST_GAP_S - time.monotonic()
+        if wait > 0:
+            self.scheduled.add(stream)
+            self.loop.call_later(wait, self._send_now, stream)
+        else:
+            self._send_now(stream)
+
+    def _send_now(self, stream: str) -> None:
+        self.scheduled.discard(stream)
+        self.last_request[stream] = time.monotonic()
+        task = self.loop.create_task(self._send(KeyframeRequest(node=self.node, stream=stream).model_dump_json()))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
 
     async def _send(self, text: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await self.websocket.send_text(text)
+
+
+class _PtsRebase:
+    """Keeps a relayed stream's timestamps rising when its edge restarts (a new encoder counts from 0):
+    viewers' sessions outlive the uplink, and a backward jump would stall their jitter buffers."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.last = -1
+
+    def __call__(self, packet: EncodedPacket) -> EncodedPacket:
+        pts = packet.pts + self.offset
+        if pts <= self.last:
+            self.offset = self.last + 3000 - packet.pts  # resume ~33 ms after the last frame
+            pts = packet.pts + self.offset
+        self.last = pts
+        return packet if pts == packet.pts else dataclasses.replace(packet, pts=pts, _av_packet=None)
 
 
 class VideoRelay:
@@ -63,6 +95,7 @@ class VideoRelay:
         self.max_streams = max_streams
         self.fanouts: dict[tuple[str, str], PacketFanout] = {}
         self._uplinks: dict[str, _Uplink] = {}
+        self._rebase: dict[tuple[str, str], _PtsRebase] = {}
         self.stats = RelayStats()
 
     def fanout(self, node: str, stream: str) -> PacketFanout | None:
@@ -127,7 +160,7 @@ class VideoRelay:
             self._bad(node, f"stream {packet.stream!r} refused (bad name or more than {self.max_streams} streams)")
             return
         self.stats.packets += 1
-        fanout.publish(packet)
+        fanout.publish(self._rebase.setdefault((node, packet.stream), _PtsRebase())(packet))
 
     def _state(self, node: str, text: str) -> None:
         try:

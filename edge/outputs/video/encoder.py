@@ -47,6 +47,7 @@ class StreamEncoder:
         self.frames_replaced = 0
         self.frames_encoded = 0
         self.frames_failed = 0
+        self._retry_at = 0.0
         self.encode_seconds = 0.0
         self._thread = threading.Thread(target=self._run, name=f"encode-{stream}", daemon=True)
 
@@ -81,13 +82,16 @@ class StreamEncoder:
                     return
                 image, capture_time = self._slot  # type: ignore[misc]
                 self._slot = None
+            if time.monotonic() < self._retry_at:
+                continue  # the encoder failed a moment ago: no reopen (and no error line) per frame
             try:
                 started = time.perf_counter()
                 self._encode(image, capture_time)
                 self.encode_seconds += time.perf_counter() - started
             except av.FFmpegError as error:
-                log.error("stream %s: video encoding failed (%s); restarting the encoder", self.stream, error)
+                log.error("stream %s: video encoding failed (%s); restarting the encoder in 1 s", self.stream, error)
                 self._codec = None
+                self._retry_at = time.monotonic() + 1.0
             except Exception as error:  # one bad frame must not end the stream's video
                 self.frames_failed += 1
                 log.error("stream %s: frame of shape %s not encoded: %s", self.stream, image.shape, error)

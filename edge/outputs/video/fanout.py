@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from edge.messages import VideoState
 from edge.outputs.video.packet import EncodedPacket
+
+log = logging.getLogger("edge.video")
 
 DEFAULT_QUEUE = 30  # packets; a few seconds at detection rates, ~1 s at 30 fps
 STALE_AFTER_S = 2.0  # no packet for this long: the stream is shown as down
@@ -44,27 +47,45 @@ class PacketQueue:
         self._items: collections.deque[EncodedPacket] = collections.deque()
         self._lock = threading.Lock()
         self._need_keyframe = True
+        self._keyframe_wanted = False
         self.dropped = 0
 
     def offer(self, packet: EncodedPacket) -> None:
-        ask_keyframe = False
         with self._lock:
             if len(self._items) >= self.maxsize:  # fell behind: drop the backlog, resume at a keyframe
                 self.dropped += len(self._items)
                 self._items.clear()
-                self._need_keyframe = ask_keyframe = True
+                self._need_keyframe = self._keyframe_wanted = True  # asked for once the consumer reads again
             if self._need_keyframe and not packet.keyframe:
                 self.dropped += 1
-            else:
-                self._need_keyframe = False
-                self._items.append(packet)
-        if ask_keyframe:
-            self.fanout.request_keyframe()
-        self._wake()
+                return
+            self._need_keyframe = False
+            was_empty = not self._items
+            self._items.append(packet)
+        if was_empty:  # a consumer only ever waits on an empty queue
+            self._wake()
 
     def pop(self) -> EncodedPacket | None:
         with self._lock:
-            return self._items.popleft() if self._items else None
+            packet = self._items.popleft() if self._items else None
+            ask, self._keyframe_wanted = self._keyframe_wanted, False
+        if ask:
+            self.fanout.request_keyframe()
+        return packet
+
+    def skip_to_latest_keyframe(self) -> None:
+        """Drop what queued up while the consumer was not yet reading (e.g. a viewer's ICE and DTLS set-up),
+        so it starts at the newest picture instead of seconds behind."""
+        with self._lock:
+            keyframes = [i for i, packet in enumerate(self._items) if packet.keyframe]
+            if keyframes:
+                for _ in range(keyframes[-1]):
+                    self._items.popleft()
+                    self.dropped += 1
+            else:
+                self.dropped += len(self._items)
+                self._items.clear()
+                self._need_keyframe = self._keyframe_wanted = True
 
     def __len__(self) -> int:
         return len(self._items)
@@ -121,7 +142,7 @@ class PacketFanout:
 
     def __init__(self, stream: str, request_keyframe: Callable[[], None] = lambda: None) -> None:
         self.stream = stream
-        self._request_keyframe = request_keyframe
+        self.keyframe_requester = request_keyframe  # the encoder, or the uplink to it
         self._consumers: tuple[PacketQueue, ...] = ()
         self._lock = threading.Lock()
         self._times: collections.deque[float] = collections.deque(maxlen=30)
@@ -158,7 +179,7 @@ class PacketFanout:
         return len(self._consumers)
 
     def request_keyframe(self) -> None:
-        self._request_keyframe()
+        self.keyframe_requester()
 
     # -- producer --------------------------------------------------------------------------
     def publish(self, packet: EncodedPacket) -> None:
@@ -171,7 +192,11 @@ class PacketFanout:
         self.width, self.height = packet.width, packet.height
         self._state, self._reason = VideoState.LIVE, None
         for consumer in self._consumers:
-            consumer.offer(packet)
+            try:
+                consumer.offer(packet)
+            except Exception:  # e.g. its event loop is closed: it is gone, the others carry on
+                log.exception("stream %s: a video consumer failed and is dropped", self.stream)
+                self.unsubscribe(consumer)
 
     def set_down(self, reason: str | None) -> None:
         """The producer knows the source is gone (its reason is shown to viewers)."""

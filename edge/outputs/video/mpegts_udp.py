@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 import av
 
@@ -18,6 +19,7 @@ from edge.outputs.video.packet import TIME_BASE, EncodedPacket
 log = logging.getLogger("edge.video.mpegts")
 
 TS_PACKETS_PER_DATAGRAM = 7  # 7 × 188 = 1316 bytes: fits a 1500-byte MTU
+RETRY_S = 2.0
 
 
 class MpegTsUdpOutput:
@@ -31,6 +33,7 @@ class MpegTsUdpOutput:
         self._size: tuple[int, int] | None = None
         self.packets_sent = 0
         self.errors = 0
+        self._last_request = 0.0
         self._thread = threading.Thread(target=self._run, name=f"mpegts-{fanout.stream}", daemon=True)
 
     def start(self) -> None:
@@ -47,19 +50,19 @@ class MpegTsUdpOutput:
 
     def _run(self) -> None:
         assert self._reader is not None
+        retry_at = 0.0
         while not self._stop.is_set():
             packet = self._reader.get(0.25)
-            if packet is None:
-                continue
+            if packet is None or time.monotonic() < retry_at:
+                continue  # after a failure, packets are dropped until the retry time: no error per frame
             try:
                 self._mux(packet)
-            except (av.FFmpegError, OSError) as error:
+            except Exception as error:  # the output must outlive any failure (unreachable host, bad name…)
                 self.errors += 1
-                log.warning(
-                    "stream %s: MPEG-TS output to %s failed (%s); reopening", self.fanout.stream, self.url, error
-                )
+                retry_at = time.monotonic() + RETRY_S
+                log.warning("stream %s: MPEG-TS output to %s failed (%s); retrying in %.0f s",
+                            self.fanout.stream, self.url, error, RETRY_S)  # fmt: skip
                 self._close()
-                self.fanout.request_keyframe()
 
     def _open(self, packet: EncodedPacket) -> None:
         container = av.open(f"{self.url}?pkt_size={188 * TS_PACKETS_PER_DATAGRAM}", mode="w", format="mpegts")
@@ -71,8 +74,10 @@ class MpegTsUdpOutput:
     def _mux(self, packet: EncodedPacket) -> None:
         if self._size != (packet.width, packet.height):
             self._close()
-            if not packet.keyframe:  # a new mux starts at a keyframe
-                self.fanout.request_keyframe()
+            if not packet.keyframe:  # a new mux starts at a keyframe: ask once a second at most
+                if time.monotonic() - self._last_request >= 1.0:
+                    self._last_request = time.monotonic()
+                    self.fanout.request_keyframe()
                 return
             self._open(packet)
         assert self._container is not None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import socket
 import threading
 import time
 from collections.abc import Sequence
 
+import av
 import numpy as np
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -36,6 +38,10 @@ log = logging.getLogger("edge.video")
 
 class LiveVideo:
     def __init__(self, config: VideoConfig, node: str, streams: Sequence[str], class_names: dict[int, str]) -> None:
+        try:
+            av.codec.Codec("libx264", "w")
+        except av.codec.codec.UnknownCodecError:
+            raise RuntimeError("video: this PyAV build has no libx264 encoder (set video.enabled: false)") from None
         self.config = config
         self.node = node
         self.annotator = Annotator(config.annotation, class_names)
@@ -44,7 +50,7 @@ class LiveVideo:
         for name in streams:
             fanout = PacketFanout(name)
             encoder = StreamEncoder(name, config.encoder, fanout)
-            fanout._request_keyframe = encoder.request_keyframe
+            fanout.keyframe_requester = encoder.request_keyframe
             self.fanouts[name], self.encoders[name] = fanout, encoder
         self.udp_outputs = [MpegTsUdpOutput(self.fanouts[name], url) for name, url in config.udp_outputs.items()]
         self.whep = WhepServer(config.ice_servers, node=node)
@@ -59,6 +65,8 @@ class LiveVideo:
     def submit(self, stream: str, image: np.ndarray, tracks: Sequence[TrackedBox], capture_time: float,
                fps: float) -> None:  # fmt: skip
         """Draw this frame's objects on its picture and hand it to the stream's encoder."""
+        if not self.fanouts[stream].consumers:
+            return  # nobody watches (no viewer, no UDP output, uplink down): neither draw nor encode
         overlay = f"{stream}  {fps:.1f} fps  {(time.time() - capture_time) * 1000:.0f} ms"
         self.annotator.draw(image, tracks, overlay)
         self.encoders[stream].submit(image, capture_time)
@@ -126,7 +134,8 @@ class LiveVideo:
         token = self.config.whep.token
 
         def guard(request: Request) -> None:
-            if token and request.headers.get("authorization", "") != f"Bearer {token}":
+            given = request.headers.get("authorization", "")
+            if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
         def resolve(params: dict[str, str]) -> tuple[PacketFanout, str] | None:
@@ -158,6 +167,8 @@ class LiveVideo:
                 asyncio.run_coroutine_threadsafe(self._stop_async(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+            if not self._thread.is_alive():
+                self._loop.close()
         for output in self.udp_outputs:
             output.stop()
         for encoder in self.encoders.values():

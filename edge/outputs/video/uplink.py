@@ -37,6 +37,7 @@ class VideoUplink:
         self.packets_sent = 0
         self._states: dict[str, VideoStreamState] = {}
         self._connection: ClientConnection | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -47,7 +48,9 @@ class VideoUplink:
         self._states[state.stream] = state
         connection = self._connection
         if connection is not None:
-            asyncio.get_running_loop().create_task(self._send_text(connection, state.model_dump_json()))
+            task = asyncio.get_running_loop().create_task(self._send_text(connection, state.model_dump_json()))
+            self._sending.add(task)  # keep a reference until done (the loop only keeps weak ones)
+            task.add_done_callback(self._sending.discard)
 
     async def run(self) -> None:
         delay = 0.5
@@ -60,6 +63,7 @@ class VideoUplink:
                     ping_interval=5,
                     ping_timeout=10,
                     max_size=1 << 20,
+                    close_timeout=1,  # a dead link must not hold up the node's shutdown
                 ) as connection:
                     self.connected, self.last_error, delay = True, None, 0.5
                     self.connects += 1
@@ -71,6 +75,9 @@ class VideoUplink:
                 self.last_error = f"the ground station refused the uplink (HTTP {error.response.status_code})"
             except (OSError, WebSocketException, TimeoutError) as error:
                 self.last_error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            except Exception as error:  # never let the uplink end for good: log, back off, reconnect
+                log.exception("video uplink failed")
+                self.last_error = f"{type(error).__name__}: {error}"
             finally:
                 self.connected = False
                 self._connection = None
@@ -80,7 +87,7 @@ class VideoUplink:
 
     async def _serve(self, connection: ClientConnection) -> None:
         self._connection = connection
-        for state in self._states.values():
+        for state in list(self._states.values()):  # may change while sending
             await connection.send(state.model_dump_json())
         tasks = [asyncio.create_task(self._pump(connection, fanout)) for fanout in self.fanouts.values()]
         try:

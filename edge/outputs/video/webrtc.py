@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import av
@@ -27,6 +28,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
+from edge.config.video import IceServer
 from edge.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
 from edge.outputs.video.fanout import AsyncPacketReader, PacketFanout
 from edge.outputs.video.packet import EncodedPacket
@@ -35,6 +37,7 @@ log = logging.getLogger("edge.video.webrtc")
 
 DATA_CHANNEL = "smarteye"
 STATE_CHECK_S = 0.5
+CONNECT_TIMEOUT_S = 30.0  # a viewer that has not connected by then is gone
 # aiortc keeps the RTP timestamp of the last frame sent and the "send a keyframe" flag (set by the
 # viewer's PLI/FIR) as private attributes; they are read in one place, checked at start-up.
 _RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
@@ -67,8 +70,12 @@ class EncodedVideoTrack(MediaStreamTrack):
     def __init__(self, session: WhepSession) -> None:
         super().__init__()
         self._session = session
+        self._started = False
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
+        if not self._started:  # aiortc asks for the first frame only once ICE and DTLS are up
+            self._started = True
+            self._session.reader.queue.skip_to_latest_keyframe()
         packet = await self._session.reader.get()
         self._session.before_send(packet)
         return packet.av_packet()
@@ -91,6 +98,18 @@ class WhepSession:
     _rtp_origin: int | None = None
     _shown_state: VideoState | None = None
     _watch: asyncio.Task[None] | None = None
+    _timing_template: str = ""
+
+    def __post_init__(self) -> None:
+        # The per-frame message of every viewer differs only in two numbers: the model is rendered once
+        # with placeholders (so it stays the single source of the format) and they are filled in per frame.
+        rendered = VideoFrameTiming(node=self.node, stream=self.fanout.stream, rtp_timestamp=1, capture_time=2.5)
+        self._timing_template = (
+            rendered.model_dump_json()
+            .replace("%", "%%")
+            .replace('"rtp_timestamp":1', '"rtp_timestamp":%d')
+            .replace('"capture_time":2.5', '"capture_time":%.6f')
+        )
 
     def before_send(self, packet: EncodedPacket) -> None:
         """Called as a frame leaves the queue: map its RTP timestamp to its capture time for the viewer."""
@@ -104,11 +123,8 @@ class WhepSession:
                 if sent is not None:
                     self._rtp_origin = (sent - self._previous_pts) % 2**32
             if self._rtp_origin is not None:
-                timing = VideoFrameTiming(
-                    node=self.node, stream=self.fanout.stream, rtp_timestamp=(self._rtp_origin + packet.pts) % 2**32,
-                    capture_time=packet.capture_time,
-                )  # fmt: skip
-                self.send(timing.model_dump_json())
+                rtp_timestamp = (self._rtp_origin + packet.pts) % 2**32
+                self.send(self._timing_template % (rtp_timestamp, packet.capture_time))
         self._previous_pts = packet.pts
         self.frames_sent += 1
 
@@ -130,9 +146,14 @@ class WhepSession:
         ):
             self.send(VideoClock(node=self.node, client=float(request["client"]), server=time.time()).model_dump_json())
 
-    async def watch_state(self) -> None:
-        """Tell the viewer when its stream goes down or comes back (it never has to reload)."""
+    async def watch_state(self, expire: Callable[[], Awaitable[object]]) -> None:
+        """Tell the viewer when its stream goes down or comes back (it never has to reload); end a session
+        whose viewer never completed ICE (WHEP here has no trickle, so ICE alone would wait forever)."""
         while True:
+            if self.pc.connectionState != "connected" and time.time() - self.created > CONNECT_TIMEOUT_S:
+                log.info("viewer %s never connected within %.0f s: session ended", self.id, CONNECT_TIMEOUT_S)
+                await expire()
+                return
             status = self.fanout.status()
             if status.state is not self._shown_state or self._shown_state is None:
                 message = VideoStreamState(
@@ -148,26 +169,36 @@ class WhepSession:
 class WhepServer:
     """The WHEP resources of one process (edge node or ground station): create, list and end sessions."""
 
-    def __init__(self, ice_servers: list[str] | None = None, max_sessions: int = 64, node: str = "") -> None:
+    def __init__(self, ice_servers: list[IceServer] | None = None, max_sessions: int = 64, node: str = "") -> None:
         self.ice_servers = ice_servers or []
         self.max_sessions = max_sessions
         self.node = node
         self.sessions: dict[str, WhepSession] = {}
+        self._pending = 0  # offers being answered: they count against max_sessions too
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def _configuration(self) -> RTCConfiguration:
-        return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
+        servers = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in self.ice_servers]
+        return RTCConfiguration(iceServers=servers)
 
     async def create(self, offer_sdp: str, fanout: PacketFanout, node: str | None = None) -> tuple[str, str]:
         """Answer a viewer's SDP offer; returns the session id (for its resource URL) and the SDP answer."""
-        if len(self.sessions) >= self.max_sessions:
+        if len(self.sessions) + self._pending >= self.max_sessions:
             raise WhepError(503, f"this server already has {self.max_sessions} viewers")
+        self._pending += 1
+        try:
+            return await self._create(offer_sdp, fanout, node)
+        finally:
+            self._pending -= 1
+
+    async def _create(self, offer_sdp: str, fanout: PacketFanout, node: str | None) -> tuple[str, str]:
         if "m=video" not in offer_sdp:
             raise WhepError(400, "the SDP offer has no video section")
         try:
             offer = RTCSessionDescription(sdp=offer_sdp, type="offer")
         except ValueError as error:
             raise WhepError(400, f"bad SDP offer: {error}") from None
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         pc = RTCPeerConnection(self._configuration())
         session = WhepSession(
             secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node
@@ -211,7 +242,7 @@ class WhepServer:
             if pc.connectionState in ("failed", "closed"):
                 await self.delete(session.id)
 
-        session._watch = asyncio.get_running_loop().create_task(session.watch_state())
+        session._watch = asyncio.get_running_loop().create_task(session.watch_state(lambda: self.delete(session.id)))
 
     async def delete(self, session_id: str) -> bool:
         session = self.sessions.pop(session_id, None)

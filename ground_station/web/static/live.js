@@ -19,6 +19,12 @@
   const CLOCK_SYNC_MS = 10000;
   const TIMINGS_KEPT = 300;
   const nowS = () => (performance.timeOrigin + performance.now()) / 1000;
+  let iceServers = [];
+  try {
+    iceServers = await api("GET", "/api/video/ice-servers"); // STUN/TURN for browsers behind NAT
+  } catch (err) {
+    notice.replaceChildren(SE.errorBox(err));
+  }
 
   function median(values) {
     if (!values.length) return null;
@@ -98,7 +104,7 @@
     async connect() {
       this.close(false);
       this.connection = "connecting";
-      const pc = new RTCPeerConnection({ iceServers: (SE.config.ice_servers || []).map((urls) => ({ urls })) });
+      const pc = new RTCPeerConnection({ iceServers });
       this.pc = pc;
       pc.addTransceiver("video", { direction: "recvonly" });
       const channel = pc.createDataChannel("smarteye");
@@ -111,7 +117,11 @@
         if (this.pc !== pc) return;
         this.connection = pc.connectionState;
         if (pc.connectionState === "connected") this.retries = 0;
-        if (["failed", "closed", "disconnected"].includes(pc.connectionState)) this.retry();
+        if (["failed", "closed"].includes(pc.connectionState)) this.retry();
+        if (pc.connectionState === "disconnected") {
+          // Often transient (a lost packet burst): give ICE a few seconds to recover on its own.
+          setTimeout(() => this.pc === pc && pc.connectionState !== "connected" && this.retry(), 5000);
+        }
       };
       try {
         await pc.setLocalDescription(await pc.createOffer());
@@ -124,8 +134,13 @@
         });
         if (res.status === 401) return location.assign(SE.loginUrl());
         if (!res.ok) throw new Error(`WHEP ${res.status}: ${(await res.text()).slice(0, 200)}`);
-        if (this.pc !== pc) return;
-        this.resource = new URL(res.headers.get("Location"), location.href).href;
+        const resource = new URL(res.headers.get("Location"), location.href).href;
+        if (this.pc !== pc) {
+          // This tile moved on (reconnected or closed) while the offer was answered: end that session now.
+          fetch(resource, { method: "DELETE", headers: { "X-CSRF-Token": session.csrf_token }, credentials: "same-origin" }).catch(() => {});
+          return;
+        }
+        this.resource = resource;
         await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
       } catch (err) {
         if (this.pc !== pc) return;
@@ -282,6 +297,7 @@
   }
 
   window.addEventListener("pagehide", () => tiles.forEach((tile) => tile.close(true)));
+  window.addEventListener("pageshow", (e) => e.persisted && tiles.forEach((tile) => tile.connect())); // back from bfcache
   function renderAll() {
     tiles.forEach(render);
     const live = [...tiles.values()].filter((t) => t.state === "live").length;
