@@ -173,13 +173,17 @@ class VideoStreamState(_Message):
 
 
 class VideoFrameTiming(_Message):
-    """Sent to a viewer on the data channel for each video frame: which capture time its RTP timestamp carries,
-    so the page can compute capture → display latency (`requestVideoFrameCallback` gives the RTP timestamp)."""
+    """Sent to a viewer on the data channel: the RTP timestamp ↔ capture time reference of its video. The edge's
+    encoder derives each frame's timestamp from its capture time (90 kHz), so one pair maps every frame:
+    a frame with RTP timestamp r was captured at capture_time + wrap32(r − rtp_timestamp) / 90000 s. Sent when the
+    viewer starts and whenever the relation changes (an edge restart); `requestVideoFrameCallback` gives a page the
+    RTP timestamp of each frame it shows, hence its capture → display latency."""
 
     kind: Literal["video_frame"] = "video_frame"
     stream: str
-    rtp_timestamp: int = Field(ge=0, lt=2**32, description="RTP timestamp of the frame as this viewer receives it.")
-    capture_time: float = Field(description="When the edge received the source frame (epoch s).")
+    rtp_timestamp: int = Field(ge=0, lt=2**32, description="RTP timestamp of a frame as this viewer receives it.")
+    capture_time: float = Field(description="When the edge received that frame from its source (epoch s).")
+    clock_rate: Literal[90000] = Field(90000, description="RTP timestamp ticks per second.")
 
 
 class VideoClock(_Message):

@@ -158,6 +158,7 @@ def measure(system: System, viewers: int, window: float) -> dict[str, Any]:
     results.get(timeout=60)  # every viewer is playing
     time.sleep(2.0)  # past the join: keyframes, ICE, DTLS
     pids = {"edge": system.edge.pid, "station": system.station.pid}
+    encoder_before = httpx.get(f"{system.edge_whep}/streams").json()[0]
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
     time.sleep(window)
@@ -178,6 +179,8 @@ def measure(system: System, viewers: int, window: float) -> dict[str, Any]:
         "min_frames_per_viewer": min(summary["frames"]),
         "latency_s": summary["latency_s"],
         "encode_ms": encoder["encode_ms"],
+        "keyframes": encoder["keyframes"] - encoder_before["keyframes"],
+        "keyframe_requests": encoder["keyframe_requests"] - encoder_before["keyframe_requests"],
     }
 
 
@@ -209,7 +212,8 @@ def main() -> int:
                         f"round {round_index + 1} viewers {viewers:3d}: edge {row['edge_cpu']:.3f} + station "
                         f"{row['station_cpu']:.3f} = {row['total_cpu']:.3f} CPU s/s; stream {row['stream_fps']:.1f} "
                         f"fps; every viewer got ≥ {row['min_frames_per_viewer']} frames; capture→decoded "
-                        f"{(row['latency_s'] or 0) * 1000:.0f} ms; encoding {row['encode_ms']} ms/frame",
+                        f"{(row['latency_s'] or 0) * 1000:.0f} ms; encoding {row['encode_ms']} ms/frame, "
+                        f"{row['keyframes']} keyframes ({row['keyframe_requests']} requested) in the window",
                         flush=True,
                     )
         finally:

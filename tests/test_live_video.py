@@ -125,8 +125,9 @@ def test_edge_serves_standard_whep_with_frame_timing(system) -> None:
     assert viewer.resource and re.search(r"/whep/cam/[\w-]+$", viewer.resource)
     assert stats.frames >= 5 and (stats.width, stats.height) == VTEST_SIZE
     assert stats.states and stats.states[0] == "live"
-    assert len(stats.latencies) >= 3, "frame timing messages did not match the frames' RTP timestamps"
+    assert len(stats.latencies) >= 5, "no timing reference for the frames' RTP timestamps"
     assert 0 < statistics.median(stats.latencies) < 3.0
+    assert stats.timing_messages <= 2  # one reference maps every frame: not a message per frame per viewer
 
 
 BOX_PIXELS_JS = """

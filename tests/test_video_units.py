@@ -791,7 +791,7 @@ def test_relayed_timestamps_keep_rising_when_the_edge_restarts() -> None:
 
 
 def test_frame_timing_fast_path_is_the_models_json() -> None:
-    """The per-frame data channel message is formatted from a template: it must stay a valid VideoFrameTiming."""
+    """The timing reference message is formatted from a template: it must stay a valid VideoFrameTiming."""
     from edge.messages import VideoFrameTiming
     from edge.outputs.video.webrtc import WhepSession
 

@@ -1,13 +1,13 @@
 """A WHEP viewer in Python (aiortc): for tests and the viewer benchmark, like a browser but scriptable.
 
 It offers to receive H.264 video and opens the `smarteye` data channel, counts decoded frames,
-keeps their size, and pairs the frame timing messages with the frames' RTP timestamps.
+keeps their size, and turns each frame's RTP timestamp into its capture time (the server's
+`video_frame` reference) to measure capture → decoded latency.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import time
@@ -24,8 +24,8 @@ class ViewerStats:
     width: int | None = None
     height: int | None = None
     first_frame_time: float | None = None
-    timings: dict[int, float] = field(default_factory=dict)  # RTP timestamp → capture time
     states: list[str] = field(default_factory=list)
+    timing_messages: int = 0
     latencies: list[float] = field(default_factory=list)  # capture → decoded, s
 
 
@@ -34,10 +34,7 @@ class WhepViewer:
         self.url = url
         self.headers = headers or {}
         self.stats = ViewerStats()
-        # aiortc hands out frames with pts counted from the first frame (not the RTP timestamp):
-        # the RTP timestamp of pts 0 is learnt by vote over the timing messages.
-        self._rtp_base: int | None = None
-        self._base_votes: collections.Counter[int] = collections.Counter()
+        self.timing: tuple[int, float, int] | None = None  # the server's RTP timestamp ↔ capture time reference
         self.pc = RTCPeerConnection()
         self.resource: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -67,12 +64,18 @@ class WhepViewer:
     def _on_message(self, message: str | bytes) -> None:
         data = json.loads(message)
         if data.get("kind") == "video_frame":
-            timings = self.stats.timings
-            timings[data["rtp_timestamp"]] = data["capture_time"]
-            if len(timings) > 300:
-                timings.pop(next(iter(timings)))
+            self.timing = (data["rtp_timestamp"], data["capture_time"], data["clock_rate"])
+            self.stats.timing_messages += 1
         elif data.get("kind") == "video_state":
             self.stats.states.append(data["state"])
+
+    def _rtp_timestamp(self, frame_pts: int) -> int | None:
+        """aiortc hands out frames with pts counted from the first RTP timestamp it received; add that back.
+        (Read from the receiver's private timestamp mapper: this is a test peer, not product code.)"""
+        receiver = self.pc.getReceivers()[0] if self.pc.getReceivers() else None
+        mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
+        origin = getattr(mapper, "_origin", None)
+        return None if origin is None else (origin + frame_pts) % 2**32
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -83,16 +86,12 @@ class WhepViewer:
                 stats.frames += 1
                 stats.width, stats.height = frame.width, frame.height
                 stats.first_frame_time = stats.first_frame_time or now
-                if frame.pts is None:
-                    continue
-                if self._rtp_base is None:
-                    self._base_votes.update((rtp - frame.pts) % 2**32 for rtp in stats.timings)
-                    base, votes = self._base_votes.most_common(1)[0] if self._base_votes else (0, 0)
-                    self._rtp_base = base if votes >= 3 else None
-                    continue
-                capture = stats.timings.get((self._rtp_base + frame.pts) % 2**32)
-                if capture is not None:
-                    stats.latencies.append(now - capture)
+                rtp = self._rtp_timestamp(frame.pts) if frame.pts is not None else None
+                if rtp is not None and self.timing is not None:
+                    ref_rtp, ref_capture, rate = self.timing
+                    ticks = (rtp - ref_rtp) % 2**32
+                    ticks -= 2**32 if ticks >= 2**31 else 0
+                    stats.latencies.append(now - (ref_capture + ticks / rate))
 
     async def stop(self) -> None:
         if self.resource:

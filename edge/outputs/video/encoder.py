@@ -47,6 +47,8 @@ class StreamEncoder:
         self.frames_replaced = 0
         self.frames_encoded = 0
         self.frames_failed = 0
+        self.keyframes = 0
+        self.keyframe_requests = 0
         self._retry_at = 0.0
         self.encode_seconds = 0.0
         self._thread = threading.Thread(target=self._run, name=f"encode-{stream}", daemon=True)
@@ -70,6 +72,7 @@ class StreamEncoder:
             self._cond.notify()
 
     def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
         self._force_keyframe = True
 
     # -- encoding thread -------------------------------------------------------------------
@@ -165,6 +168,7 @@ class StreamEncoder:
         self._last_capture = capture_time
         for packet in self._codec.encode(frame):
             self.frames_encoded += 1
+            self.keyframes += packet.is_keyframe
             self.fanout.publish(
                 EncodedPacket(self.stream, bytes(packet), packet.pts, packet.is_keyframe, capture_time, width, height)
             )

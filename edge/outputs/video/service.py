@@ -157,6 +157,7 @@ class LiveVideo:
             "stream": stream, "state": status.state.value, "reason": status.reason, "width": status.width,
             "height": status.height, "fps": status.fps, "viewers": self.whep.viewers(self.fanouts[stream]),
             "frames_encoded": encoder.frames_encoded, "frames_replaced": encoder.frames_replaced,
+            "keyframes": encoder.keyframes, "keyframe_requests": encoder.keyframe_requests,
             "encode_ms": round(encoder.encode_seconds / encoder.frames_encoded * 1000, 2)
             if encoder.frames_encoded else None,
         }  # fmt: skip

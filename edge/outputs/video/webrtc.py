@@ -2,8 +2,8 @@
 
 Every viewer's sender packs the very packets the stream's one encoder made (aiortc sends an
 `av.Packet` as is: no decoding, no per-viewer encoder; `MediaRelay` would re-encode per viewer).
-Each viewer also gets a data channel (`smarteye`, opened by the viewer) on which it receives, for
-every frame, the RTP timestamp ↔ capture time pair, the stream's state, and clock replies.
+Each viewer also gets a data channel (`smarteye`, opened by the viewer) on which it receives the RTP
+timestamp ↔ capture time reference (one pair maps every frame), the stream's state, and clock replies.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from edge.config.video import IceServer
 from edge.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
 from edge.outputs.video.fanout import AsyncPacketReader, PacketFanout
-from edge.outputs.video.packet import EncodedPacket
+from edge.outputs.video.packet import VIDEO_CLOCK, EncodedPacket
 
 log = logging.getLogger("edge.video.webrtc")
 
@@ -96,6 +96,7 @@ class WhepSession:
     frames_sent: int = 0
     _previous_pts: int | None = None
     _rtp_origin: int | None = None
+    _sent_epoch: float | None = None  # capture time of pts 0 as last told to the viewer
     _shown_state: VideoState | None = None
     _watch: asyncio.Task[None] | None = None
     _timing_template: str = ""
@@ -112,7 +113,8 @@ class WhepSession:
         )
 
     def before_send(self, packet: EncodedPacket) -> None:
-        """Called as a frame leaves the queue: map its RTP timestamp to its capture time for the viewer."""
+        """Called as a frame leaves the queue: tell the viewer how RTP timestamps map to capture times (once,
+        and again when the mapping changes), and pass its keyframe requests on to the encoder."""
         sender = self.sender
         if sender is not None and AIORTC_INTERNALS_OK:
             if getattr(sender, _FORCE_KEYFRAME_ATTR, False):  # the viewer sent PLI/FIR: ask the encoder
@@ -122,17 +124,21 @@ class WhepSession:
                 sent = getattr(sender, _RTP_TIMESTAMP_ATTR, None)  # the previous frame's, now sent
                 if sent is not None:
                     self._rtp_origin = (sent - self._previous_pts) % 2**32
-            if self._rtp_origin is not None:
+            epoch = packet.capture_time - packet.pts / VIDEO_CLOCK  # constant while the encoder runs
+            if self._rtp_origin is not None and (self._sent_epoch is None or abs(epoch - self._sent_epoch) > 0.002):
                 rtp_timestamp = (self._rtp_origin + packet.pts) % 2**32
-                self.send(self._timing_template % (rtp_timestamp, packet.capture_time))
+                if self.send(self._timing_template % (rtp_timestamp, packet.capture_time)):
+                    self._sent_epoch = epoch
         self._previous_pts = packet.pts
         self.frames_sent += 1
 
-    def send(self, text: str) -> None:
+    def send(self, text: str) -> bool:
         channel = self.channel
         if channel is not None and channel.readyState == "open":
             with contextlib.suppress(Exception):  # a closing channel: the session is ending anyway
                 channel.send(text)
+                return True
+        return False
 
     def on_channel_message(self, message: str | bytes) -> None:
         try:
@@ -235,7 +241,8 @@ class WhepServer:
                 return
             session.channel = channel
             channel.on("message", session.on_channel_message)
-            session._shown_state = None  # (re)send the current state on the new channel
+            session._shown_state = None  # (re)send the current state and timing reference on the new channel
+            session._sent_epoch = None
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:

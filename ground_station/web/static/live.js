@@ -1,7 +1,7 @@
 /* Live wall: every stream the edge nodes relay through this station, each played over WebRTC (WHEP).
-   Each tile shows its glass-to-glass latency: the station's data channel tells, per frame, which
-   capture time an RTP timestamp carries; requestVideoFrameCallback tells when that RTP timestamp is
-   shown; a clock ping corrects for the offset between this browser's clock and the station's.
+   Each tile shows its glass-to-glass latency: the station's data channel gives the RTP timestamp ↔
+   capture time reference (frames are stamped in 90 kHz from their capture times, so one pair maps
+   them all); requestVideoFrameCallback tells when each RTP timestamp is shown; a clock ping corrects for the offset between this browser's clock and the station's.
    A tile whose stream goes down says so over the frozen picture and resumes by itself. */
 "use strict";
 
@@ -17,7 +17,6 @@
   const LATENCY_WINDOW = 30; // frames in the median
   const STALL_MS = 3000; // no frame shown for this long while "live": treat as down
   const CLOCK_SYNC_MS = 10000;
-  const TIMINGS_KEPT = 300;
   const nowS = () => (performance.timeOrigin + performance.now()) / 1000;
   let iceServers = [];
   try {
@@ -55,7 +54,7 @@
       this.resource = null;
       this.retries = 0;
       this.retryTimer = null;
-      this.timings = new Map(); // RTP timestamp → capture time (edge clock, s)
+      this.timing = null; // {rtp, capture, rate}: the RTP timestamp ↔ capture time reference (edge clock, s)
       this.latencies = [];
       this.offset = 0; // station clock − this browser's clock (s)
       this.bestRtt = Infinity;
@@ -104,6 +103,7 @@
     async connect() {
       this.close(false);
       this.connection = "connecting";
+      this.timing = null; // a new session has its own RTP timestamps
       const pc = new RTCPeerConnection({ iceServers });
       this.pc = pc;
       pc.addTransceiver("video", { direction: "recvonly" });
@@ -194,8 +194,7 @@
         return;
       }
       if (msg.kind === "video_frame") {
-        this.timings.set(msg.rtp_timestamp, msg.capture_time);
-        if (this.timings.size > TIMINGS_KEPT) this.timings.delete(this.timings.keys().next().value);
+        this.timing = { rtp: msg.rtp_timestamp, capture: msg.capture_time, rate: msg.clock_rate || 90000 };
       } else if (msg.kind === "video_state") {
         this.remote = { state: msg.state, reason: msg.reason };
         if (isNum(msg.width)) Object.assign(this.info, { width: msg.width, height: msg.height, fps: msg.fps });
@@ -213,8 +212,12 @@
     onFrame(_now, meta) {
       this.frames = meta.presentedFrames;
       this.lastFrameAt = performance.now();
-      const capture = isNum(meta.rtpTimestamp) ? this.timings.get(meta.rtpTimestamp) : undefined;
-      if (capture !== undefined) {
+      const ref = this.timing;
+      if (ref && isNum(meta.rtpTimestamp)) {
+        // One reference pair maps every frame: capture = ref.capture + (rtp − ref.rtp) / 90 kHz (32-bit wrap).
+        let ticks = (meta.rtpTimestamp - ref.rtp) >>> 0;
+        if (ticks >= 2 ** 31) ticks -= 2 ** 32;
+        const capture = ref.capture + ticks / ref.rate;
         const shown = (performance.timeOrigin + meta.expectedDisplayTime) / 1000 + this.offset;
         this.latencies.push((shown - capture) * 1000);
         if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
