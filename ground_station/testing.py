@@ -8,7 +8,19 @@ import os
 import uuid
 from collections.abc import Iterator
 
-from edge.messages import Box, DetectionEvent, EndReason, EventType, NodeAvailability, SourceState, StreamStatus
+from edge.messages import (
+    Box,
+    DetectionEvent,
+    EndReason,
+    EventType,
+    GeoPosition,
+    GeoStatus,
+    NodeAvailability,
+    SourceState,
+    StreamStatus,
+)
+
+CLASS_IDS = {"person": 0, "car": 2, "truck": 7}  # COCO ids of the labels tests use
 
 PG_TEST_URLS = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -28,10 +40,19 @@ def make_event(
     capture_time: float = 1_700_000_000.0,
     type: EventType | None = None,
     track_id: int = 1,
+    box: tuple[float, float, float, float] = (10, 20, 110.5, 220.25),
+    size: tuple[int, int] = (1280, 720),
+    first_seen: float | None = None,
+    geo: GeoPosition | None = None,
+    geo_status: GeoStatus | None = None,
+    detect_delay_s: float = 0.03,
+    publish_delay_s: float = 0.04,
+    model: str = "yolov8n",
 ) -> DetectionEvent:
     """A valid DetectionEvent; `type` follows `seq` (0 → new, else update) unless given."""
     event_id = event_id or uuid.uuid4().hex
     kind = type or (EventType.NEW if seq == 0 else EventType.UPDATE)
+    (x1, y1, x2, y2), (width, height) = box, size
     return DetectionEvent(
         node=node,
         id=f"{event_id}:{seq}",
@@ -41,21 +62,23 @@ def make_event(
         stream=stream,
         track_id=track_id,
         label=label,
-        class_id=0 if label == "person" else 2,
+        class_id=CLASS_IDS.get(label, 0),
         score=score,
         top_score=max(score, top_score or 0.0),
-        box=Box(x1=10, y1=20, x2=110.5, y2=220.25),
-        box_norm=Box(x1=0.01, y1=0.02, x2=0.1, y2=0.2),
-        frame_width=1280,
-        frame_height=720,
+        box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        box_norm=Box(x1=x1 / width, y1=y1 / height, x2=x2 / width, y2=y2 / height),
+        frame_width=width,
+        frame_height=height,
         capture_time=capture_time,
         pts=12.5,
-        first_seen=capture_time,
+        first_seen=capture_time if first_seen is None else first_seen,
         last_seen=capture_time,
-        detect_time=capture_time + 0.03,
-        publish_time=capture_time + 0.04,
-        model="yolov8n",
+        detect_time=capture_time + detect_delay_s,
+        publish_time=capture_time + publish_delay_s,
+        model=model,
         end_reason=EndReason.GONE if kind is EventType.END else None,
+        geo=geo,
+        geo_status=geo_status,
     )
 
 

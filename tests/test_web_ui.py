@@ -23,9 +23,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from edge.messages import Box, DetectionEvent, GeoPosition, NodeAvailability, StreamStatus, Telemetry
+from edge.messages import EventType, GeoPosition, GeoStatus, NodeAvailability, StreamStatus, Telemetry
 from edge.telemetry.klv import SensorMetadata
 from edge.telemetry.vehicle import VehicleState
+from ground_station.testing import make_event
 from tests.browser import chromium, css, js_errors, shot, visible, wait
 
 SITE = (38.2456, -77.3537)  # where the real aerial KLV sample flies
@@ -54,36 +55,16 @@ def event_msg(
     track_id: int = 1,
 ) -> dict[str, Any]:
     t = time.time() - 0.3 if t is None else t  # published before the ground station receives it
-    w, h = size
-    x1, y1, x2, y2 = box
-    return DetectionEvent(
-        node=node,
-        id=f"{event_id}:{seq}",
-        event_id=event_id,
-        seq=seq,
-        type=kind,
-        stream=stream,
-        track_id=track_id,
-        label=label,
-        class_id={"person": 0, "car": 2, "truck": 7}.get(label, 0),
-        score=score,
-        top_score=score,
-        box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
-        box_norm=Box(x1=x1 / w, y1=y1 / h, x2=x2 / w, y2=y2 / h),
-        frame_width=w,
-        frame_height=h,
-        capture_time=t,
-        first_seen=t - 2.0 * seq,
-        last_seen=t,
-        detect_time=t + 0.045,
-        publish_time=t + 0.052,
-        model="yolov8n.pt",
-        end_reason="gone" if kind == "end" else None,
-        geo=GeoPosition(lat=geo[0], lon=geo[1], uncertainty_m=geo[2], source="mavlink", telemetry_age_s=0.04)
-        if geo
-        else None,
-        geo_status=("ok" if geo else "no_telemetry") if node.startswith("drone") else None,
-    ).model_dump(mode="json")
+    position = None
+    if geo is not None:
+        position = GeoPosition(lat=geo[0], lon=geo[1], uncertainty_m=geo[2], source="mavlink", telemetry_age_s=0.04)
+    event = make_event(
+        event_id, seq, node=node, stream=stream, label=label, score=score, capture_time=t, type=EventType(kind),
+        track_id=track_id, box=box, size=size, first_seen=t - 2.0 * seq, geo=position,
+        geo_status=(GeoStatus.OK if geo else GeoStatus.NO_TELEMETRY) if node.startswith("drone") else None,
+        detect_delay_s=0.045, publish_delay_s=0.052, model="yolov8n.pt",
+    )  # fmt: skip
+    return event.model_dump(mode="json")
 
 
 def status_msg(node: str, stream: str, state: str, reason: str | None = None, **kw: Any) -> dict[str, Any]:
