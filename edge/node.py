@@ -22,15 +22,23 @@ from edge.config.source import SourceConfig
 from edge.detect.detector import Detector
 from edge.frame import Frame
 from edge.geo.locator import StreamGeolocator
-from edge.messages import DetectionEvent, EndReason, EventType, NodeAvailability, SourceState, StreamStatus, Telemetry
 from edge.outputs.mqtt_publisher import MqttPublisher
-from edge.outputs.topics import availability_topic, events_topic, snapshot_topic, status_topic, telemetry_topic
 from edge.outputs.video.service import LiveVideo
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
 from edge.track.lifecycle import EventLifecycle
 from edge.track.tracker import StreamTracker
+from smarteye.wire.messages import (
+    DetectionEvent,
+    EndReason,
+    EventType,
+    NodeAvailability,
+    SourceState,
+    StreamStatus,
+    Telemetry,
+)
+from smarteye.wire.topics import availability_topic, events_topic, snapshot_topic, status_topic, telemetry_topic
 
 log = logging.getLogger("edge.node")
 

@@ -1,1 +1,1 @@
-"""Ground station: aggregator, store, API and web UI for every edge node (built on edge.messages)."""
+"""Ground station: aggregator, store, API and web UI for every edge node (built on smarteye.wire.messages)."""

@@ -2,7 +2,7 @@
 
 Threads and hand-off:
 * the network thread (our own loop around paho's socket, see `_network_loop`) only parses and
-  validates (edge.messages models) and hands the results to the writer through a bounded queue,
+  validates (smarteye.wire.messages models) and hands the results to the writer through a bounded queue,
   a read burst at a time (`_Handoff`); if the queue is full it blocks there, so nothing is ever
   dropped in between.
 * a writer thread drains the queue in batches, one transaction each, and only after the commit
@@ -51,10 +51,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ValidationError
 
-from edge.messages import MESSAGE_MODELS, DetectionEvent, NodeAvailability, StreamStatus, Telemetry
 from ground_station.config import GroundStationConfig
 from ground_station.snapshots import JPEG_MAGIC, MAX_SNAPSHOT_BYTES, SnapshotError, Snapshots
 from ground_station.store import Received, Store
+from smarteye.wire.messages import MESSAGE_MODELS, DetectionEvent, NodeAvailability, StreamStatus, Telemetry
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from edge.config.mqtt import MqttConfig
-from edge.config.video import IceServer
+from smarteye.config.ice import IceServer
+from smarteye.config.mqtt import MqttConfig
 
 _BACKENDS = ("sqlite", "postgresql")
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import uvicorn
 
-from edge.outputs.video.webrtc import WhepServer
 from ground_station.aggregator import Aggregator
 from ground_station.api.app import create_app
 from ground_station.api.live import LiveHub, TelemetryCache
@@ -20,6 +19,7 @@ from ground_station.config import GroundStationConfig
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
+from smarteye.media.webrtc import WhepServer
 
 log = logging.getLogger("ground_station")
 

@@ -45,9 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from edge.messages import Box, DetectionEvent, EndReason, EventType  # noqa: E402
-from edge.sim.broker import MosquittoBroker  # noqa: E402
-from ground_station.testing import postgres_schema  # noqa: E402
+from smarteye.sim.broker import MosquittoBroker  # noqa: E402
+from smarteye.sim.postgres import postgres_schema  # noqa: E402
+from smarteye.wire.messages import Box, DetectionEvent, EndReason, EventType  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_RATE = 10_000  # events/s the aggregator must store with zero loss

@@ -39,8 +39,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from edge.assets import assets_root  # noqa: E402
-from edge.sim.broker import MosquittoBroker  # noqa: E402
-from edge.sim.ports import free_tcp_port  # noqa: E402
+from smarteye.sim.broker import MosquittoBroker  # noqa: E402
+from smarteye.sim.ports import free_tcp_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATIO = 1.1
@@ -54,12 +54,12 @@ def cpu_seconds(pid: int) -> float:
 
 def smarteye() -> list[str]:
     script = Path(sys.executable).with_name("smarteye")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "smarteye"]
 
 
 # -- viewers (their own process) -------------------------------------------------------------------
 def run_viewers(url: str, station: str, user: str, password: str, count: int, stop: Any, results: Any) -> None:
-    from edge.sim.whep_viewer import WhepViewer
+    from smarteye.sim.whep_viewer import WhepViewer
 
     async def main() -> None:
         async with httpx.AsyncClient(base_url=station) as client:

@@ -30,8 +30,8 @@ from edge.assets import sample_media
 from edge.config import DetectorConfig, parse_config
 from edge.detect.detector import Detector, resolve_model_path
 from edge.node import EdgeNode
-from edge.sim.broker import MosquittoBroker
-from edge.sim.ports import free_udp_port
+from smarteye.sim.broker import MosquittoBroker
+from smarteye.sim.ports import free_udp_port
 
 
 def decode_frames(video: Path, count: int) -> list[np.ndarray]:

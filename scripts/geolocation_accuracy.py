@@ -23,7 +23,8 @@ import pymap3d
 
 from edge.assets import sample_media
 from edge.geo.projection import CameraPose, GimbalFrame, project_pixels
-from edge.telemetry.klv import KlvParser, SensorMetadata
+from edge.telemetry.klv import KlvParser
+from smarteye.wire.telemetry import SensorMetadata
 
 FILES = ("kwiver_aphill_short.ts", "kwiver_aphill_klv_10s.ts")
 # Image centre, then the corners in MISB order: upper-left, upper-right, lower-right, lower-left.

@@ -45,7 +45,7 @@ def gst_available() -> None:
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
-    from ground_station.testing import postgres_admin_url
+    from smarteye.sim.postgres import postgres_admin_url
 
     url = postgres_admin_url()
     if url is None:
@@ -56,7 +56,7 @@ def pg_admin_url() -> str:
 @pytest.fixture
 def pg_url(pg_admin_url: str):
     """A throw-away PostgreSQL schema for one test."""
-    from ground_station.testing import postgres_schema
+    from smarteye.sim.postgres import postgres_schema
 
     with postgres_schema(pg_admin_url) as url:
         yield url
@@ -68,3 +68,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ground.sqlite"
     return str(request.getfixturevalue("pg_url"))
+
+
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Whole-system tests (processes, browsers, real video end to end) live in tests/e2e and carry the
+    `e2e` marker, so `pytest -m "not e2e"` is the fast subset."""
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.config.geo import GeoConfig, TelemetrySource
+from smarteye.wire.names import NAME_RE
 
 
 class SourceKind(StrEnum):
@@ -24,9 +24,6 @@ class SourceKind(StrEnum):
 class RtspTransport(StrEnum):
     TCP = "tcp"
     UDP = "udp"
-
-
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # node and stream names: used in topics and URLs (fullmatch)
 
 
 def redact_url(url: str) -> str:

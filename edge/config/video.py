@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from smarteye.config.ice import IceServer
+
 
 class AnnotationConfig(BaseModel):
     """What is drawn on the frames that went through detection."""
@@ -101,19 +103,6 @@ class UplinkConfig(BaseModel):
     def websocket_url(self) -> str:
         scheme, rest = self.url.split(":", 1)
         return f"{'wss' if scheme == 'https' else 'ws'}:{rest}/api/video/uplink"
-
-
-class IceServer(BaseModel):
-    """A STUN or TURN server for WebRTC peers behind NAT (TURN needs the credentials)."""
-
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    urls: str = Field(
-        pattern=r"^(stun|stuns|turn|turns):", title="URL", description="e.g. stun:stun.example.org:3478 or "
-        "turn:turn.example.org:3478?transport=udp",
-    )  # fmt: skip
-    username: str | None = Field(None, title="Username", description="TURN user name.")
-    credential: str | None = Field(None, title="Credential", description="TURN password.")
 
 
 class VideoConfig(BaseModel):

@@ -19,12 +19,12 @@ from edge.config.geo import CameraConfig, GeoConfig, TelemetrySource
 from edge.frame import Frame
 from edge.geo.homography import GroundHomography
 from edge.geo.projection import CameraPose, GimbalFrame, PoseUncertainty, geolocate, project_pixels
-from edge.messages import GeoPosition, GeoStatus
 from edge.source.reader import DataPacket
-from edge.telemetry.klv import KlvParser, SensorMetadata
+from edge.telemetry.klv import KlvParser
 from edge.telemetry.mavlink_reader import MavlinkReader
-from edge.telemetry.vehicle import VehicleState
 from edge.track.tracker import TrackedBox
+from smarteye.wire.messages import GeoPosition, GeoStatus
+from smarteye.wire.telemetry import SensorMetadata, VehicleState
 
 KLV_HISTORY = 256
 

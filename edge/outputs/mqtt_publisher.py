@@ -34,8 +34,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.config.mqtt import MqttConfig, validate_topic_name
 from edge.outputs.spool import Spool
+from smarteye.config.mqtt import MqttConfig, validate_topic_name
 
 log = logging.getLogger("edge.outputs.mqtt")
 

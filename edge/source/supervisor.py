@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.config.source import SourceConfig, SourceKind
-from edge.messages import SourceState
 from edge.source.reader import DataPacket, SourceEnded, SourceError, make_reader
 from edge.source.slot import FrameBoard
+from smarteye.wire.messages import SourceState
 
 log = logging.getLogger("edge.source")
 

@@ -18,14 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from smarteye.wire.telemetry import Corner, SensorMetadata
 
 UL_PREFIX = b"\x06\x0e\x2b\x34"
 ST0601_KEY = bytes.fromhex("060E2B34020B01010E01030101000000")
 EG0104_KEY = bytes.fromhex("060E2B34020101010E01010201010000")
 _CHECKSUM_ITEM = b"\x01\x02"  # ST 0601 tag 1, length 2: always the last item of the set
-
-Corner = tuple[float, float]
 
 
 class KlvError(ValueError):
@@ -34,40 +32,6 @@ class KlvError(ValueError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-class SensorMetadata(BaseModel):
-    """Platform/sensor state from one KLV packet, in engineering units, whatever the source standard."""
-
-    standard: Literal["ST0601", "EG0104"] = Field(description="Which MISB set the packet was: ST 0601 or EG 0104.")
-    pts: float | None = Field(None, description="Presentation time (s) of the carrying data packet in the stream.")
-    time: float | None = Field(None, description="Precision/user-defined timestamp, UTC epoch seconds.")
-    platform_heading_deg: float | None = Field(None, description="Platform heading from true north, 0..360°.")
-    platform_pitch_deg: float | None = Field(None, description="Platform pitch, positive nose up, degrees.")
-    platform_roll_deg: float | None = Field(None, description="Platform roll, positive right wing down, degrees.")
-    sensor_lat: float | None = Field(None, description="Sensor latitude, WGS84 degrees.")
-    sensor_lon: float | None = Field(None, description="Sensor longitude, WGS84 degrees.")
-    sensor_alt_m: float | None = Field(None, description="Sensor true altitude above mean sea level, metres.")
-    hfov_deg: float | None = Field(None, description="Sensor horizontal field of view, degrees.")
-    vfov_deg: float | None = Field(None, description="Sensor vertical field of view, degrees.")
-    sensor_rel_az_deg: float | None = Field(
-        None, description="Sensor azimuth relative to the platform longitudinal axis, 0..360° clockwise."
-    )
-    sensor_rel_el_deg: float | None = Field(
-        None, description="Sensor elevation relative to the platform longitudinal-transverse plane (down < 0)."
-    )
-    sensor_rel_roll_deg: float | None = Field(None, description="Sensor roll relative to the platform, degrees.")
-    slant_range_m: float | None = Field(None, description="Distance sensor → frame centre, metres.")
-    frame_center_lat: float | None = Field(None, description="Latitude of the image centre on the ground.")
-    frame_center_lon: float | None = Field(None, description="Longitude of the image centre on the ground.")
-    frame_center_elev_m: float | None = Field(None, description="Terrain elevation (MSL) at the image centre, m.")
-    corners: list[Corner] | None = Field(
-        None, description="Ground (lat, lon) of image corners 1-4: upper-left, upper-right, lower-right, lower-left."
-    )
-    checksum_ok: bool | None = Field(None, description="ST 0601 checksum verified; None when the set has none.")
-    extra: dict[str, Any] = Field(
-        default_factory=dict, description="Other decoded items; unknown items kept raw as hex strings."
-    )
 
 
 # --------------------------------------------------------------------------------------------- primitives

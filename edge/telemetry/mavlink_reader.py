@@ -21,7 +21,8 @@ from typing import Any
 
 from pymavlink import mavutil
 
-from edge.telemetry.vehicle import History, Kind, VehicleState, fov_deg, quaternion_to_euler_deg, wrap180, wrap360
+from edge.telemetry.vehicle import History, Kind, fov_deg, quaternion_to_euler_deg, wrap180, wrap360
+from smarteye.wire.telemetry import VehicleState
 
 log = logging.getLogger(__name__)
 

@@ -10,73 +10,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
-GimbalYawFrame = Literal["vehicle", "earth"]
-
 # How a history value is interpolated: linear, angle in [-180, 180), angle in [0, 360), or held (nearest).
 Kind = Literal["lin", "a180", "a360", "hold"]
-
-
-class VehicleState(BaseModel):
-    """What one MAVLink system (vehicle) reports, merged from several message types.
-
-    Every field but `system_id` is optional: a field is None until a message carrying it arrived.
-    Angles follow MAVLink/aerospace conventions: yaw/heading clockwise from true north, pitch
-    positive nose-up, roll positive right-wing-down, gimbal pitch negative = looking down.
-    """
-
-    system_id: int = Field(description="MAVLink system id of the vehicle.")
-    time: float | None = Field(
-        None,
-        description="Time of the latest update, epoch s (for tlogs the log's own timestamps; raw byte logs "
-        "without timestamps use the autopilot's boot time in s). For state_at() the requested time.",
-    )
-    lat: float | None = Field(None, description="Latitude, deg (WGS84), GLOBAL_POSITION_INT.")
-    lon: float | None = Field(None, description="Longitude, deg (WGS84), GLOBAL_POSITION_INT.")
-    alt_amsl_m: float | None = Field(None, description="Altitude above mean sea level, m.")
-    alt_rel_m: float | None = Field(None, description="Altitude above the home position, m.")
-    roll_deg: float | None = Field(None, description="Vehicle roll, deg in [-180, 180), right wing down positive.")
-    pitch_deg: float | None = Field(None, description="Vehicle pitch, deg, nose up positive.")
-    yaw_deg: float | None = Field(None, description="Vehicle yaw, deg in [-180, 180), clockwise from true north.")
-    heading_deg: float | None = Field(None, description="Heading, deg in [0, 360), clockwise from true north.")
-    groundspeed_mps: float | None = Field(None, description="Horizontal speed over ground, m/s.")
-    climb_mps: float | None = Field(None, description="Vertical speed, m/s, up positive.")
-    battery_voltage_v: float | None = Field(None, description="Main battery voltage, V (SYS_STATUS).")
-    battery_remaining_pct: float | None = Field(None, description="Main battery remaining, % (SYS_STATUS).")
-    flight_mode: str | None = Field(None, description="Flight mode name (pymavlink mode_string_v10).")
-    armed: bool | None = Field(None, description="Motors armed (HEARTBEAT base_mode safety-armed flag).")
-    vehicle_type: str | None = Field(None, description="MAV_TYPE name without prefix, e.g. QUADROTOR, FIXED_WING.")
-    autopilot: str | None = Field(None, description="MAV_AUTOPILOT name without prefix, e.g. ARDUPILOTMEGA, PX4.")
-    gps_fix_type: int | None = Field(
-        None, description="GPS_FIX_TYPE: 0 no GPS, 1 no fix, 2 2D, 3 3D, 4 DGPS, 5 RTK float, 6 RTK fixed."
-    )
-    satellites: int | None = Field(None, description="Satellites visible (GPS_RAW_INT).")
-    h_acc_m: float | None = Field(None, description="GPS horizontal position uncertainty, m (GPS_RAW_INT h_acc).")
-    v_acc_m: float | None = Field(None, description="GPS vertical position uncertainty, m (GPS_RAW_INT v_acc).")
-    gimbal_roll_deg: float | None = Field(None, description="Gimbal roll, deg, relative to the horizon.")
-    gimbal_pitch_deg: float | None = Field(
-        None, description="Gimbal pitch, deg, relative to the horizon; negative looks down."
-    )
-    gimbal_yaw_deg: float | None = Field(None, description="Gimbal yaw, deg, in the frame named by gimbal_yaw_frame.")
-    gimbal_yaw_frame: GimbalYawFrame | None = Field(
-        None,
-        description="'vehicle': gimbal yaw relative to the vehicle heading (pitch/roll still vs the horizon); "
-        "'earth': gimbal yaw clockwise from true north.",
-    )
-    gimbal_source: str | None = Field(
-        None,
-        description="Message the gimbal angles came from: GIMBAL_DEVICE_ATTITUDE_STATUS, MOUNT_ORIENTATION "
-        "or MOUNT_STATUS.",
-    )
-    camera_hfov_deg: float | None = Field(
-        None, description="Camera horizontal field of view, deg (CAMERA_INFORMATION, else VIDEO_STREAM_*)."
-    )
-    camera_vfov_deg: float | None = Field(None, description="Camera vertical field of view, deg (CAMERA_INFORMATION).")
-    camera_resolution_h: int | None = Field(None, description="Camera horizontal resolution, px.")
-    camera_resolution_v: int | None = Field(None, description="Camera vertical resolution, px.")
-    link_ok: bool = Field(False, description="A vehicle heartbeat arrived within stale_after_s of `time`/now.")
-    last_heartbeat: float | None = Field(None, description="Time of the last vehicle HEARTBEAT, same clock as `time`.")
 
 
 def wrap180(angle_deg: float) -> float:

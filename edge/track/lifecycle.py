@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from edge.config.tracking import EventsConfig
 from edge.frame import Frame
-from edge.messages import Box, DetectionEvent, EndReason, EventType, GeoPosition, GeoStatus
 from edge.track.tracker import TrackedBox
+from smarteye.wire.messages import Box, DetectionEvent, EndReason, EventType, GeoPosition, GeoStatus
 
 
 @dataclass(slots=True)

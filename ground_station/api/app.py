@@ -20,7 +20,6 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from edge.outputs.video.webrtc import WhepServer
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import AccountError, Accounts, Principal
@@ -29,6 +28,7 @@ from ground_station.snapshots import Snapshots
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
+from smarteye.media.webrtc import WhepServer
 
 SESSION_COOKIE = "smarteye_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from edge.config.source import NAME_RE
-from edge.outputs.video.fanout import PacketFanout
-from edge.outputs.video.webrtc import WhepServer
-from edge.outputs.video.whep_http import add_whep_routes
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission, allows
 from ground_station.video.relay import VideoRelay
+from smarteye.media.fanout import PacketFanout
+from smarteye.media.webrtc import WhepServer
+from smarteye.media.whep_http import add_whep_routes
+from smarteye.wire.names import NAME_RE
 
 
 def add_video_routes(

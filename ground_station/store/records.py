@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edge.messages import Box, DetectionEvent, NodeAvailability, StreamStatus
+from smarteye.wire.messages import Box, DetectionEvent, NodeAvailability, StreamStatus
 
 
 class Received(NamedTuple):

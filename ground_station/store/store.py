@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from edge.messages import DetectionEvent, NodeAvailability, StreamStatus
 from ground_station.store import queries, retention, writes
 from ground_station.store.engine import create_store_engine, write_options
 from ground_station.store.migrations import migrate
@@ -23,6 +22,7 @@ from ground_station.store.records import (
     StoredEvent,
     StreamHealth,
 )
+from smarteye.wire.messages import DetectionEvent, NodeAvailability, StreamStatus
 
 
 class Store:

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from edge.messages import DetectionEvent, NodeAvailability, StreamStatus
 from ground_station.store.records import Received
 from ground_station.store.schema import events, node_availability, stream_health
+from smarteye.wire.messages import DetectionEvent, NodeAvailability, StreamStatus
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
 

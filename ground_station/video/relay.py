@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from edge.config.source import NAME_RE
-from edge.messages import KeyframeRequest, VideoState, VideoStreamState
-from edge.outputs.video.fanout import PacketFanout
-from edge.outputs.video.packet import EncodedPacket, PacketFormatError
+from smarteye.media.fanout import PacketFanout
+from smarteye.media.packet import EncodedPacket, PacketFormatError
+from smarteye.wire.messages import KeyframeRequest, VideoState, VideoStreamState
+from smarteye.wire.names import NAME_RE
 
 log = logging.getLogger("ground_station.video")
 

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from edge.config.video import EncoderConfig
-from edge.outputs.video.fanout import PacketFanout
-from edge.outputs.video.packet import TIME_BASE, VIDEO_CLOCK, EncodedPacket
+from smarteye.media.fanout import PacketFanout
+from smarteye.media.packet import TIME_BASE, VIDEO_CLOCK, EncodedPacket
 
 log = logging.getLogger("edge.video")
 

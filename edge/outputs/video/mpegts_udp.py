@@ -13,8 +13,8 @@ import time
 
 import av
 
-from edge.outputs.video.fanout import PacketFanout, ThreadPacketReader
-from edge.outputs.video.packet import TIME_BASE, EncodedPacket
+from smarteye.media.fanout import PacketFanout, ThreadPacketReader
+from smarteye.media.packet import TIME_BASE, EncodedPacket
 
 log = logging.getLogger("edge.video.mpegts")
 

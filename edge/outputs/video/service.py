@@ -23,15 +23,15 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from edge.config.video import VideoConfig
-from edge.messages import VideoState, VideoStreamState
 from edge.outputs.video.annotate import Annotator
 from edge.outputs.video.encoder import StreamEncoder
-from edge.outputs.video.fanout import PacketFanout
 from edge.outputs.video.mpegts_udp import MpegTsUdpOutput
 from edge.outputs.video.uplink import VideoUplink
-from edge.outputs.video.webrtc import WhepServer
-from edge.outputs.video.whep_http import add_whep_routes
 from edge.track.tracker import TrackedBox
+from smarteye.media.fanout import PacketFanout
+from smarteye.media.webrtc import WhepServer
+from smarteye.media.whep_http import add_whep_routes
+from smarteye.wire.messages import VideoState, VideoStreamState
 
 log = logging.getLogger("edge.video")
 

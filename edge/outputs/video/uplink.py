@@ -18,8 +18,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from edge.config.video import UplinkConfig
-from edge.messages import KeyframeRequest, VideoStreamState
-from edge.outputs.video.fanout import PacketFanout
+from smarteye.media.fanout import PacketFanout
+from smarteye.wire.messages import KeyframeRequest, VideoStreamState
 
 log = logging.getLogger("edge.video.uplink")
 

@@ -1,5 +1,0 @@
-"""`python -m edge` runs the smarteye CLI."""
-
-from edge.cli import app
-
-app()

@@ -1,0 +1,251 @@
+"""The `smarteye` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from edge.config.node import load_config, parse_config
+from smarteye.config.loading import ConfigError
+
+app = typer.Typer(
+    help="SmartEye: edge video-AI for drones and site cameras.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for chatty in ("aioice", "aiortc"):  # every ICE check at INFO would drown the node's own log
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    for line in message.splitlines():
+        typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops the node the same clean way as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def quick_config(sources: list[str], model: str | None, mqtt: str | None, node: str | None) -> dict:
+    """A config mapping from the quick-start flags; `--source name=URL` names a stream."""
+    entries = []
+    for index, text in enumerate(sources, start=1):
+        name, sep, url = text.partition("=")
+        if not sep or "://" in name or not name:
+            name, url = f"cam{index}", text
+        entries.append({"name": name, "url": url})
+    data: dict = {"sources": entries}
+    if node:
+        data["node"] = node
+    if model:
+        data["detector"] = {"model": model}
+    if mqtt:
+        data["mqtt"] = {"url": mqtt}
+    return data
+
+
+@app.command()
+def edge(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="URL or name=URL (repeatable).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model file or name (e.g. yolov8n.pt).")] = None,
+    mqtt: Annotated[str | None, typer.Option(help="Broker URL, mqtt://HOST:PORT.")] = None,
+    node: Annotated[str | None, typer.Option(help="Node name.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run an edge node: sources → YOLO → tracking → MQTT events."""
+    _setup_logging(log_level)
+    try:
+        if config is not None:
+            cfg = load_config(config)
+            overrides = quick_config(source or [], model, mqtt, node)
+            if source or model or mqtt or node:
+                merged = cfg.model_dump(mode="json", exclude_unset=True)
+                for key, value in overrides.items():
+                    if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                        merged[key] = {**merged[key], **value}
+                    else:
+                        merged[key] = value
+                cfg = parse_config(merged, f"{config} + command line")
+        elif source:
+            cfg = parse_config(quick_config(source, model, mqtt, node), "command line")
+        else:
+            _fail("give --config FILE or at least one --source URL")
+            return
+    except ConfigError as error:
+        _fail(str(error))
+        return
+
+    from edge.detect.detector import ModelError
+    from edge.node import EdgeNode
+
+    try:
+        edge_node = EdgeNode(cfg)
+    except ModelError as error:
+        _fail(str(error))
+        return
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            edge_node.run_forever()
+        except RuntimeError as error:
+            _fail(str(error))
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level of the components.")] = "warning",
+) -> None:
+    """The whole system on embedded defaults and the sample media, with live events in the terminal."""
+    _setup_logging(log_level)
+    from smarteye.demo import run_demo
+
+    try:
+        run_demo(duration)
+    except (FileNotFoundError, RuntimeError, ConfigError) as error:
+        _fail(str(error))
+
+
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option(help="Folder for the JSON Schema files.")] = Path("docs/schemas"),
+) -> None:
+    """Write the JSON Schema of every MQTT message and of the edge config."""
+    import json
+
+    from edge.config.node import EdgeConfig
+    from smarteye.wire.messages import write_json_schemas
+
+    paths = write_json_schemas(out)
+    config_path = out / "edge-config.schema.json"
+    config_path.write_text(json.dumps(EdgeConfig.model_json_schema(), indent=2, sort_keys=True) + "\n")
+    for path in [*paths, config_path]:
+        typer.echo(str(path))
+
+
+ground_station_app = typer.Typer(help="The ground station: store, API and web UI for every edge node.",
+                                  no_args_is_help=True)  # fmt: skip
+app.add_typer(ground_station_app, name="ground-station")
+
+
+def _ground_config(config: Path | None, database: str | None, mqtt: str | None, port: int | None) -> Any:
+    from ground_station.config import GroundStationConfig
+    from smarteye.config.loading import load_model, parse_model
+
+    cfg = load_model(GroundStationConfig, config) if config else GroundStationConfig()
+    overrides = {k: v for k, v in (("database_url", database), ("mqtt", {"url": mqtt} if mqtt else None)) if v}
+    if port:
+        overrides["web"] = {**cfg.web.model_dump(), "port": port}
+    if overrides:
+        cfg = parse_model(GroundStationConfig, {**cfg.model_dump(mode="json", exclude_unset=True), **overrides},
+                          f"{config or 'defaults'} + command line")  # fmt: skip
+    return cfg
+
+
+@ground_station_app.command("run")
+def ground_station_run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    mqtt: Annotated[str | None, typer.Option(help="Broker URL, mqtt://HOST:PORT.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port of the web UI and API.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run the ground station: aggregate every node over MQTT, store, serve the API and web UI."""
+    _setup_logging(log_level)
+    try:
+        cfg = _ground_config(config, database, mqtt, port)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    from ground_station.service import GroundStation
+
+    station = GroundStation(cfg)
+    if station.accounts.count_admins() == 0:
+        typer.echo(
+            "note: no admin yet; create one with: smarteye ground-station create-user NAME --role admin", err=True
+        )
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        station.run_forever()
+
+
+T = TypeVar("T")
+
+
+def _account_change(config: Path | None, database: str | None, role: str, change: Callable[..., T]) -> tuple[T, str]:
+    """Validate config and role, then run `change(accounts, role)` against the configured store."""
+    from ground_station.auth.accounts import AccountError, Accounts
+    from ground_station.auth.roles import Role
+    from ground_station.store.store import Store
+
+    try:
+        cfg = _ground_config(config, database, None, None)
+        chosen = Role(role)
+    except ConfigError as error:
+        _fail(str(error))
+    except ValueError:
+        _fail(f"--role {role!r}: choose one of {', '.join(r.value for r in Role)}")
+    store = Store(cfg.database_url)
+    try:
+        return change(Accounts(store.engine), chosen), cfg.redacted_database_url
+    except AccountError as error:
+        _fail(str(error))
+    finally:
+        store.close()
+
+
+@ground_station_app.command("create-user")
+def ground_station_create_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, pilot, supervisor or viewer.")] = "viewer",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a user (the first admin too). The password is asked for, never defaulted."""
+
+    def create(accounts: Any, chosen: Any) -> None:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        accounts.create_user(username, password, chosen)
+
+    _, where = _account_change(config, database, role, create)
+    typer.echo(f"created {role} {username!r} in {where}")
+
+
+@ground_station_app.command("create-token")
+def ground_station_create_token(
+    name: Annotated[str, typer.Argument(help="Its name; for an edge node's video uplink, the node's name.")],
+    role: Annotated[str, typer.Option(help="edge (an edge node's video uplink), viewer, supervisor, …")] = "edge",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+) -> None:
+    """Create an API token and print it (shown once; the station keeps only its hash)."""
+    (_, token), _ = _account_change(
+        config, database, role, lambda accounts, chosen: accounts.create_token(name, chosen, "cli")
+    )
+    typer.echo(token)
+
+
+def main() -> None:  # pragma: no cover - entry point
+    sys.exit(app())

@@ -1,0 +1,232 @@
+"""`smarteye demo`: a broker (if none is reachable), a GStreamer RTSP "site camera" playing the
+sample video, a second camera from a file, a simulated drone (real aerial video with KLV metadata
+as MPEG-TS over UDP) and an edge node — with the events shown live in the terminal exactly as an
+MQTT subscriber receives them, geolocated for the drone."""
+
+from __future__ import annotations
+
+import collections
+import json
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from edge.assets import sample_media
+from edge.config.node import EdgeConfig
+from edge.node import EdgeNode
+from ground_station.auth.roles import Role
+from ground_station.config import GroundStationConfig
+from ground_station.service import GroundStation
+from smarteye.sim.broker import MosquittoBroker, broker_reachable
+from smarteye.sim.drone import DroneSimulator
+from smarteye.sim.ports import free_tcp_port
+from smarteye.sim.rtsp_server import RtspServer
+from smarteye.wire.messages import DetectionEvent, StreamStatus
+
+DEFAULT_BROKER = ("127.0.0.1", 1883)
+DEFAULT_WEB_PORT = 8080
+DEMO_MPEGTS_PORT = 5600  # QGroundControl's default UDP video port
+DEMO_USER = "demo"
+SHOWN_EVENTS = 18
+
+
+class _EventBoard:
+    """What the terminal shows: the latest events and each stream's status, fed by MQTT."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: collections.deque[DetectionEvent] = collections.deque(maxlen=SHOWN_EVENTS)
+        self.status: dict[str, StreamStatus] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.located: dict[str, DetectionEvent] = {}  # latest geolocated event per stream
+
+    def on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            data = json.loads(message.payload)
+        except ValueError:
+            return
+        with self.lock:
+            if data.get("kind") == "event":
+                event = DetectionEvent.model_validate(data)
+                self.events.appendleft(event)
+                self.counts[event.type.value] += 1
+                if event.geo is not None:
+                    self.located[event.stream] = event
+            elif data.get("kind") == "status":
+                status = StreamStatus.model_validate(data)
+                self.status[status.stream] = status
+
+    def render(self, broker_url: str) -> Group:
+        with self.lock:
+            streams = Table(title=f"streams (broker {broker_url})", expand=True)
+            for column in ("stream", "state", "source", "size", "fps in", "fps detect", "dropped", "latency"):
+                streams.add_column(column)
+            for s in sorted(self.status.values(), key=lambda s: s.stream):
+                streams.add_row(
+                    s.stream,
+                    s.state.value + (f" ({s.reason})" if s.reason and s.state != "live" else ""),
+                    s.url,
+                    f"{s.width}x{s.height}" if s.width else "-",
+                    f"{s.fps:.1f}",
+                    f"{s.processed_fps:.1f}",
+                    str(s.dropped),
+                    f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-",
+                )
+            totals = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "waiting for events…"
+            events = Table(title=f"events ({totals})", expand=True)
+            for column in (
+                "time",
+                "type",
+                "stream",
+                "track",
+                "label",
+                "score",
+                "box (px)",
+                "latency",
+                "ground position",
+            ):
+                events.add_column(column)
+            for e in self.events:
+                style = {"new": "green", "end": "red"}.get(e.type.value, "")
+                events.add_row(
+                    datetime.fromtimestamp(e.capture_time).strftime("%H:%M:%S.%f")[:-3],
+                    e.type.value,
+                    e.stream,
+                    str(e.track_id),
+                    e.label,
+                    f"{e.score:.2f}",
+                    f"{e.box.x1:.0f},{e.box.y1:.0f} {e.box.x2 - e.box.x1:.0f}x{e.box.y2 - e.box.y1:.0f}",
+                    f"{(e.publish_time - e.capture_time) * 1000:.0f} ms",
+                    _geo_text(e),
+                    style=style,
+                )
+            located = Table(title="latest ground positions", expand=True)
+            for column in ("stream", "label", "track", "ground position", "telemetry age"):
+                located.add_column(column)
+            for e in sorted(self.located.values(), key=lambda e: e.stream):
+                age = e.geo.telemetry_age_s if e.geo else None
+                located.add_row(
+                    e.stream, e.label, str(e.track_id), _geo_text(e), f"{age:.2f} s" if age is not None else "-"
+                )
+            return Group(streams, located, events)
+
+
+def run_demo(duration: float | None = None, console: Console | None = None) -> None:
+    console = console or Console()
+    broker: MosquittoBroker | None = None
+    if broker_reachable(*DEFAULT_BROKER):
+        broker_url = f"mqtt://{DEFAULT_BROKER[0]}:{DEFAULT_BROKER[1]}"
+    else:
+        broker = MosquittoBroker()
+        broker.start()
+        broker_url = broker.url
+    workdir = Path(tempfile.mkdtemp(prefix="smarteye-demo-"))  # a fresh store and spool per run
+    station = _ground_station(broker_url, workdir)
+    password = secrets.token_urlsafe(12)  # never a built-in default, not even for the demo
+    station.accounts.create_user(DEMO_USER, password, Role.ADMIN)
+    _, uplink_token = station.accounts.create_token("demo-edge", Role.EDGE, "demo")
+    camera = RtspServer({"/cam1": sample_media("vtest.avi")}, loop=True)
+    drone_port = free_tcp_port()
+    drone = DroneSimulator(sample_media("kwiver_aphill_short.ts"), "127.0.0.1", drone_port)
+    node: EdgeNode | None = None
+    subscriber: mqtt.Client | None = None
+    try:
+        station.start()
+        camera.start()
+        config = EdgeConfig.model_validate(
+            {
+                "node": "demo-edge",
+                "sources": [
+                    {"name": "site-cam", "url": camera.url("/cam1")},
+                    {"name": "parking", "url": str(sample_media("intel_car-detection.mp4")), "loop": True},
+                    {
+                        "name": "drone",
+                        "url": f"udp://127.0.0.1:{drone_port}",
+                        "geo": {"telemetry": {"source": "klv"}},
+                    },
+                ],
+                "detector": {"conf": 0.2},
+                "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
+                "video": {
+                    "whep": {"port": _free_or_any(8889)},
+                    "udp_outputs": {"drone": f"udp://127.0.0.1:{DEMO_MPEGTS_PORT}"},
+                    "uplink": {"url": station.url, "token": uplink_token},
+                },
+                "status_interval_s": 2.0,
+            }
+        )
+        board = _EventBoard()
+        subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"smarteye-demo-{time.time_ns()}")
+        subscriber.on_message = board.on_message
+        subscriber.on_connect = lambda c, *_: c.subscribe(f"{config.mqtt.topic_prefix}/{config.node}/#", qos=1)
+        subscriber.connect(config.mqtt.host, config.mqtt.port)
+        subscriber.loop_start()
+        console.print(
+            f"[bold]SmartEye demo[/] — RTSP site camera at {camera.url('/cam1')}, broker {broker_url}, "
+            f"events on {config.mqtt.topic_prefix}/{config.node}/events/#. Ctrl-C to stop."
+        )
+        console.print(f"[bold]ground station[/]: {station.url}  login [bold]{DEMO_USER}[/] / [bold]{password}[/] "
+                      f"(timeline, live wall {station.url}/live, health, pilot map)")  # fmt: skip
+        console.print("loading the model…")
+        node = EdgeNode(config)
+        node.start()
+        drone.start()
+        if node.video is not None and node.video.whep_url:
+            console.print(f"[bold]annotated video[/]: WHEP {node.video.whep_url}/<stream> on the edge; the drone's "
+                          f"stream as MPEG-TS on udp://127.0.0.1:{DEMO_MPEGTS_PORT} (QGroundControl, VLC)")  # fmt: skip
+        deadline = time.monotonic() + duration if duration else None
+        with Live(board.render(broker_url), console=console, refresh_per_second=2) as live:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.5)
+                live.update(board.render(broker_url))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.stop()
+        if subscriber is not None:
+            subscriber.loop_stop()
+            subscriber.disconnect()
+        drone.stop()
+        camera.stop()
+        station.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if broker is not None:
+            broker.stop()
+
+
+def _geo_text(event: DetectionEvent) -> str:
+    if event.geo is not None:
+        error = f" ±{event.geo.uncertainty_m:.0f} m" if event.geo.uncertainty_m is not None else ""
+        return f"{event.geo.lat:.5f}, {event.geo.lon:.5f}{error}"
+    return event.geo_status.value if event.geo_status else ""
+
+
+def _free_or_any(port: int) -> int:
+    """`port` when nothing listens on it, else any free port (a second demo, or a real service)."""
+    with socket.socket() as probe:
+        return port if probe.connect_ex(("127.0.0.1", port)) != 0 else free_tcp_port()
+
+
+def _ground_station(broker_url: str, workdir: Path) -> GroundStation:
+    """The demo's ground station on port 8080 when free, with a throw-away SQLite store."""
+    port = _free_or_any(DEFAULT_WEB_PORT)
+    config = GroundStationConfig.model_validate(
+        {
+            "mqtt": {"url": broker_url, "client_id": f"smarteye-demo-ground-{secrets.token_hex(4)}"},
+            "session_expiry_s": 60,  # a demo leaves no long-lived session on a shared broker
+            "database_url": f"sqlite:///{workdir / 'ground-station.sqlite'}",
+            "web": {"port": port},
+        }
+    )
+    return GroundStation(config)

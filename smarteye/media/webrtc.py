@@ -1,0 +1,273 @@
+"""WebRTC viewers of already-encoded streams (aiortc), signalled with WHEP (offer in, answer out).
+
+Every viewer's sender packs the very packets the stream's one encoder made (aiortc sends an
+`av.Packet` as is: no decoding, no per-viewer encoder; `MediaRelay` would re-encode per viewer).
+Each viewer also gets a data channel (`smarteye`, opened by the viewer) on which it receives the RTP
+timestamp ↔ capture time reference (one pair maps every frame), the stream's state, and clock replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from smarteye.config.ice import IceServer
+from smarteye.media.fanout import AsyncPacketReader, PacketFanout
+from smarteye.media.packet import VIDEO_CLOCK, EncodedPacket
+from smarteye.wire.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
+
+log = logging.getLogger("edge.video.webrtc")
+
+DATA_CHANNEL = "smarteye"
+STATE_CHECK_S = 0.5
+CONNECT_TIMEOUT_S = 30.0  # a viewer that has not connected by then is gone
+# aiortc keeps the RTP timestamp of the last frame sent and the "send a keyframe" flag (set by the
+# viewer's PLI/FIR) as private attributes; they are read in one place, checked at start-up.
+_RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
+_FORCE_KEYFRAME_ATTR = "_RTCRtpSender__force_keyframe"
+
+
+class WhepError(Exception):
+    """A request a WHEP endpoint refuses, with the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _aiortc_internals_ok() -> bool:
+    probe = RTCRtpSender.__init__.__code__.co_names  # attribute names set in __init__ (mangled)
+    return all(attr in probe for attr in (_RTP_TIMESTAMP_ATTR, _FORCE_KEYFRAME_ATTR))
+
+
+AIORTC_INTERNALS_OK = _aiortc_internals_ok()
+if not AIORTC_INTERNALS_OK:  # pragma: no cover - depends on the installed aiortc
+    log.warning("this aiortc version hides the RTP timestamp: viewers get no latency figure")
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """A video track whose `recv` returns encoded packets from the stream's fan-out."""
+
+    kind = "video"
+
+    def __init__(self, session: WhepSession) -> None:
+        super().__init__()
+        self._session = session
+        self._started = False
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if not self._started:  # aiortc asks for the first frame only once ICE and DTLS are up
+            self._started = True
+            self._session.reader.queue.skip_to_latest_keyframe()
+        packet = await self._session.reader.get()
+        self._session.before_send(packet)
+        return packet.av_packet()
+
+
+@dataclass
+class WhepSession:
+    """One viewer: its peer connection, its queue on the fan-out, and its data channel."""
+
+    id: str
+    fanout: PacketFanout
+    reader: AsyncPacketReader
+    pc: RTCPeerConnection
+    sender: RTCRtpSender | None = None
+    channel: RTCDataChannel | None = None
+    node: str = ""
+    created: float = field(default_factory=time.time)
+    frames_sent: int = 0
+    _previous_pts: int | None = None
+    _rtp_origin: int | None = None
+    _sent_epoch: float | None = None  # capture time of pts 0 as last told to the viewer
+    _shown_state: VideoState | None = None
+    _watch: asyncio.Task[None] | None = None
+    _timing_template: str = ""
+
+    def __post_init__(self) -> None:
+        # The per-frame message of every viewer differs only in two numbers: the model is rendered once
+        # with placeholders (so it stays the single source of the format) and they are filled in per frame.
+        rendered = VideoFrameTiming(node=self.node, stream=self.fanout.stream, rtp_timestamp=1, capture_time=2.5)
+        self._timing_template = (
+            rendered.model_dump_json()
+            .replace("%", "%%")
+            .replace('"rtp_timestamp":1', '"rtp_timestamp":%d')
+            .replace('"capture_time":2.5', '"capture_time":%.6f')
+        )
+
+    def before_send(self, packet: EncodedPacket) -> None:
+        """Called as a frame leaves the queue: tell the viewer how RTP timestamps map to capture times (once,
+        and again when the mapping changes), and pass its keyframe requests on to the encoder."""
+        sender = self.sender
+        if sender is not None and AIORTC_INTERNALS_OK:
+            if getattr(sender, _FORCE_KEYFRAME_ATTR, False):  # the viewer sent PLI/FIR: ask the encoder
+                setattr(sender, _FORCE_KEYFRAME_ATTR, False)
+                self.fanout.request_keyframe()
+            if self._rtp_origin is None and self._previous_pts is not None:
+                sent = getattr(sender, _RTP_TIMESTAMP_ATTR, None)  # the previous frame's, now sent
+                if sent is not None:
+                    self._rtp_origin = (sent - self._previous_pts) % 2**32
+            epoch = packet.capture_time - packet.pts / VIDEO_CLOCK  # constant while the encoder runs
+            if self._rtp_origin is not None and (self._sent_epoch is None or abs(epoch - self._sent_epoch) > 0.002):
+                rtp_timestamp = (self._rtp_origin + packet.pts) % 2**32
+                if self.send(self._timing_template % (rtp_timestamp, packet.capture_time)):
+                    self._sent_epoch = epoch
+        self._previous_pts = packet.pts
+        self.frames_sent += 1
+
+    def send(self, text: str) -> bool:
+        channel = self.channel
+        if channel is not None and channel.readyState == "open":
+            with contextlib.suppress(Exception):  # a closing channel: the session is ending anyway
+                channel.send(text)
+                return True
+        return False
+
+    def on_channel_message(self, message: str | bytes) -> None:
+        try:
+            request = json.loads(message)
+        except (ValueError, TypeError):
+            return
+        if (
+            isinstance(request, dict)
+            and request.get("kind") == "clock"
+            and isinstance(request.get("client"), int | float)
+        ):
+            self.send(VideoClock(node=self.node, client=float(request["client"]), server=time.time()).model_dump_json())
+
+    async def watch_state(self, expire: Callable[[], Awaitable[object]]) -> None:
+        """Tell the viewer when its stream goes down or comes back (it never has to reload); end a session
+        whose viewer never completed ICE (WHEP here has no trickle, so ICE alone would wait forever)."""
+        while True:
+            if self.pc.connectionState != "connected" and time.time() - self.created > CONNECT_TIMEOUT_S:
+                log.info("viewer %s never connected within %.0f s: session ended", self.id, CONNECT_TIMEOUT_S)
+                await expire()
+                return
+            status = self.fanout.status()
+            if status.state is not self._shown_state or self._shown_state is None:
+                message = VideoStreamState(
+                    node=self.node, stream=status.stream, state=status.state, reason=status.reason,
+                    width=status.width, height=status.height, fps=status.fps, time=time.time(),
+                )  # fmt: skip
+                if self.channel is not None and self.channel.readyState == "open":
+                    self.send(message.model_dump_json())
+                    self._shown_state = status.state
+            await asyncio.sleep(STATE_CHECK_S)
+
+
+class WhepServer:
+    """The WHEP resources of one process (edge node or ground station): create, list and end sessions."""
+
+    def __init__(self, ice_servers: list[IceServer] | None = None, max_sessions: int = 64, node: str = "") -> None:
+        self.ice_servers = ice_servers or []
+        self.max_sessions = max_sessions
+        self.node = node
+        self.sessions: dict[str, WhepSession] = {}
+        self._pending = 0  # offers being answered: they count against max_sessions too
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _configuration(self) -> RTCConfiguration:
+        servers = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in self.ice_servers]
+        return RTCConfiguration(iceServers=servers)
+
+    async def create(self, offer_sdp: str, fanout: PacketFanout, node: str | None = None) -> tuple[str, str]:
+        """Answer a viewer's SDP offer; returns the session id (for its resource URL) and the SDP answer."""
+        if len(self.sessions) + self._pending >= self.max_sessions:
+            raise WhepError(503, f"this server already has {self.max_sessions} viewers")
+        self._pending += 1
+        try:
+            return await self._create(offer_sdp, fanout, node)
+        finally:
+            self._pending -= 1
+
+    async def _create(self, offer_sdp: str, fanout: PacketFanout, node: str | None) -> tuple[str, str]:
+        if "m=video" not in offer_sdp:
+            raise WhepError(400, "the SDP offer has no video section")
+        try:
+            offer = RTCSessionDescription(sdp=offer_sdp, type="offer")
+        except ValueError as error:
+            raise WhepError(400, f"bad SDP offer: {error}") from None
+        loop = self.loop = asyncio.get_running_loop()
+        pc = RTCPeerConnection(self._configuration())
+        session = WhepSession(
+            secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node
+        )
+        try:
+            # The transceiver exists before the offer is applied: aiortc negotiates codecs while applying
+            # it, so that is when "H.264 only" must already be set (these packets are H.264).
+            h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
+            transceiver = pc.addTransceiver(EncodedVideoTrack(session), direction="sendonly")
+            transceiver.setCodecPreferences(h264)
+            session.sender = transceiver.sender
+            await pc.setRemoteDescription(offer)
+            self._wire(session)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except WhepError:
+            await self._close(session)
+            raise
+        except Exception as error:  # aiortc fails on bad SDP in many ways (incl. AttributeError)
+            await self._close(session)
+            raise WhepError(400, f"cannot answer this SDP offer: {error}") from None
+        if "H264" not in pc.localDescription.sdp:
+            await self._close(session)
+            raise WhepError(400, "the viewer does not accept H.264 video")
+        self.sessions[session.id] = session
+        log.info("viewer %s joined %s (%d viewers)", session.id, fanout.stream, len(self.sessions))
+        return session.id, pc.localDescription.sdp
+
+    def _wire(self, session: WhepSession) -> None:
+        pc = session.pc
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label != DATA_CHANNEL:
+                return
+            session.channel = channel
+            channel.on("message", session.on_channel_message)
+            session._shown_state = None  # (re)send the current state and timing reference on the new channel
+            session._sent_epoch = None
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.delete(session.id)
+
+        session._watch = asyncio.get_running_loop().create_task(session.watch_state(lambda: self.delete(session.id)))
+
+    async def delete(self, session_id: str) -> bool:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return False
+        await self._close(session)
+        log.info("viewer %s left %s (%d viewers)", session.id, session.fanout.stream, len(self.sessions))
+        return True
+
+    async def _close(self, session: WhepSession) -> None:
+        session.reader.close()
+        if session._watch is not None:
+            session._watch.cancel()
+        await session.pc.close()
+
+    async def close_all(self) -> None:
+        for session_id in list(self.sessions):
+            await self.delete(session_id)
+
+    def viewers(self, fanout: PacketFanout) -> int:
+        return sum(1 for s in self.sessions.values() if s.fanout is fanout)

@@ -1,0 +1,68 @@
+"""Drone feed: MPEG-TS over UDP sent by a real ffmpeg; frames arrive stamped, KLV kept with its pts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from edge.config import SourceConfig
+from edge.source.slot import FrameBoard
+from edge.source.supervisor import SourceSupervisor
+from smarteye.sim.ports import free_tcp_port
+from smarteye.wire.messages import SourceState
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_udp_mpegts_frames_and_klv_packets(media, tmp_path) -> None:
+    port = free_tcp_port()  # a free number; UDP and TCP port spaces are separate but both are free here
+    board = FrameBoard()
+    states: list[SourceState] = []
+    source = SourceConfig(name="drone", url=f"udp://127.0.0.1:{port}", open_timeout_s=10)
+    supervisor = SourceSupervisor(source, board, lambda name, health: states.append(health.state))
+    supervisor.start()
+    time.sleep(1.0)  # listening before the drone starts sending, as on a real link
+    sender = subprocess.Popen(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-re",
+            "-i",
+            str(media("kwiver_aphill_klv_10s.ts")),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            f"udp://127.0.0.1:{port}?pkt_size=1316",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    frames = []
+    try:
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline and (len(frames) < 4 or len(supervisor.data_packets) < 20):
+            frame = board.take(0.5)
+            if frame is not None:
+                frames.append(frame)
+    finally:
+        sender.terminate()
+        sender.wait(10)
+        supervisor.stop()
+
+    assert SourceState.LIVE in states
+    assert len(frames) >= 4, f"frames: {len(frames)}, sender: {sender.stderr.read().decode() if sender.stderr else ''}"
+    assert (frames[0].width, frames[0].height) == (360, 240)
+    assert all(f.pts is not None for f in frames[1:])
+    assert [f.seq for f in frames] == sorted(f.seq for f in frames)
+    klv = list(supervisor.data_packets)
+    assert len(klv) >= 20
+    # MISB universal-set key prefix (06 0E 2B 34): these are the KLV packets, not video bytes.
+    assert all(p.payload[:4] == b"\x06\x0e\x2b\x34" for p in klv)
+    pts = [p.pts for p in klv if p.pts is not None]
+    assert len(pts) == len(klv) and pts == sorted(pts)
