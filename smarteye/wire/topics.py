@@ -1,24 +1,105 @@
-"""The versioned MQTT topic scheme (documented in docs/mqtt.md)."""
+"""The versioned MQTT topic scheme (documented in docs/mqtt.md), in one place: built here by the edge,
+parsed here by the ground station, so the two sides cannot drift apart.
+
+    <prefix>/<node>/events/<stream>
+    <prefix>/<node>/status/<stream>
+    <prefix>/<node>/availability
+    <prefix>/<node>/telemetry/<stream>
+    <prefix>/<node>/snapshots/<stream>/<event_id>
+
+The builders also make subscription filters: pass `ANY` (the MQTT single-level wildcard) for a level.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import NamedTuple
+
+ANY = "+"  # MQTT single-level wildcard: events_topic(prefix, ANY, ANY) subscribes to every node's events
+
+
+class Section(StrEnum):
+    """The level after the node name: what kind of message the topic carries."""
+
+    EVENTS = "events"
+    STATUS = "status"
+    AVAILABILITY = "availability"
+    TELEMETRY = "telemetry"
+    SNAPSHOTS = "snapshots"
+
+
+# Levels after the prefix, per section: node/section[/stream[/event_id]].
+_LEVELS = {
+    Section.EVENTS: 3,
+    Section.STATUS: 3,
+    Section.AVAILABILITY: 2,
+    Section.TELEMETRY: 3,
+    Section.SNAPSHOTS: 4,
+}
+
+
+class Topic(NamedTuple):
+    """A parsed topic name: `stream` is None for availability, `event_id` set for snapshots only."""
+
+    section: Section
+    node: str
+    stream: str | None = None
+    event_id: str | None = None
+
+
+class TopicError(ValueError):
+    """A topic name outside the scheme; the message says what is wrong with it."""
+
 
 def events_topic(prefix: str, node: str, stream: str) -> str:
-    return f"{prefix}/{node}/events/{stream}"
+    return f"{prefix}/{node}/{Section.EVENTS}/{stream}"
 
 
 def status_topic(prefix: str, node: str, stream: str) -> str:
-    return f"{prefix}/{node}/status/{stream}"
+    return f"{prefix}/{node}/{Section.STATUS}/{stream}"
 
 
 def availability_topic(prefix: str, node: str) -> str:
-    return f"{prefix}/{node}/availability"
+    return f"{prefix}/{node}/{Section.AVAILABILITY}"
 
 
 def telemetry_topic(prefix: str, node: str, stream: str) -> str:
-    return f"{prefix}/{node}/telemetry/{stream}"
+    return f"{prefix}/{node}/{Section.TELEMETRY}/{stream}"
 
 
 def snapshot_topic(prefix: str, node: str, stream: str, event_id: str) -> str:
     """Binary JPEG payload: the frame in which the object was confirmed (its `new` event)."""
-    return f"{prefix}/{node}/snapshots/{stream}/{event_id}"
+    return f"{prefix}/{node}/{Section.SNAPSHOTS}/{stream}/{event_id}"
+
+
+class TopicParser:
+    """Topic names under one prefix → `Topic`.  Pure, no I/O: the station's receive path calls it for
+    every message, so the prefix is prepared once here."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._head = prefix + "/"
+        self._sections = {section.value: section for section in Section}
+
+    def parse(self, topic: str) -> Topic:
+        """The parts of `topic`; raises TopicError naming the problem if it does not follow the scheme."""
+        if not topic.startswith(self._head):
+            raise TopicError(f"outside the topic prefix {self.prefix!r}")
+        levels = topic[len(self._head) :].split("/")
+        section = self._sections.get(levels[1]) if len(levels) > 1 else None
+        if section is None:
+            raise TopicError("not an events, status, availability, telemetry or snapshots topic")
+        if len(levels) != _LEVELS[section]:
+            raise TopicError(f"{section} topics have {_LEVELS[section]} levels after the prefix, not {len(levels)}")
+        if "" in levels:
+            raise TopicError("empty topic level")
+        if section is Section.AVAILABILITY:
+            return Topic(section, levels[0])
+        if section is Section.SNAPSHOTS:
+            return Topic(section, levels[0], levels[2], levels[3])
+        return Topic(section, levels[0], levels[2])
+
+
+def parse_topic(prefix: str, topic: str) -> Topic:
+    """`TopicParser(prefix).parse(topic)`, for a single topic."""
+    return TopicParser(prefix).parse(topic)
