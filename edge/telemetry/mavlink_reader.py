@@ -1,10 +1,11 @@
-"""MAVLink telemetry → per-vehicle `VehicleState`, with a bounded time-indexed history so a video
+"""MAVLink telemetry link → per-vehicle `VehicleState`, with a bounded time-indexed history so a video
 frame can be matched to the telemetry of its own capture time.
 
-Reads a live link (UDP, TCP, serial) on a background thread or replays a log (.tlog with its own
-timestamps, or a raw byte stream). Several vehicles on one link are kept apart by system id; ground
-stations and non-autopilot components never move a vehicle, but a vehicle's gimbal and camera
-components do feed its gimbal/camera fields. Garbage on the link is counted, never raised.
+This module is the link: it reads a live link (UDP, TCP, serial) on a background thread that never
+dies (errors are counted, the link reopened), or replays a log (.tlog with its own timestamps, or a raw
+byte stream); it counts every message by type and the garbage (BAD_DATA), never raising on it; and it
+dispatches each message of a decoded type to the fleet (`mavlink_fleet`: which sender is which vehicle,
+which source wins, history), which turns it into state fields with `mavlink_decoders`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pymavlink import mavutil
 
-from edge.telemetry.vehicle import History, Kind, fov_deg, quaternion_to_euler_deg, wrap180, wrap360
+from edge.telemetry.mavlink_decoders import DECODERS
+from edge.telemetry.mavlink_fleet import Fleet
 from smarteye.wire.telemetry import VehicleState
 
 log = logging.getLogger(__name__)
@@ -29,55 +30,6 @@ log = logging.getLogger(__name__)
 _NET_SCHEMES = ("udpin:", "udpout:", "udp:", "udpbcast:", "tcp:", "tcpin:")
 _MAX_TYPES = 256  # message-type counter keys; unknown ids all count as "UNKNOWN"
 _MAX_PACED_GAP_S = 10.0  # realtime replay skips longer silences in a log
-_SNAPSHOT_EVERY_S = 0.5  # slow fields (mode, battery, …) are remembered at this granularity
-_UINT16_MAX = 65535
-
-# Heartbeat types that are never the vehicle itself, even with an autopilot field set.
-_NOT_VEHICLE_TYPES = frozenset(
-    getattr(mavutil.mavlink, name)
-    for name in (
-        "MAV_TYPE_GCS",
-        "MAV_TYPE_GIMBAL",
-        "MAV_TYPE_CAMERA",
-        "MAV_TYPE_ADSB",
-        "MAV_TYPE_ONBOARD_CONTROLLER",
-        "MAV_TYPE_ANTENNA_TRACKER",
-        "MAV_TYPE_SERVO",
-        "MAV_TYPE_ODID",
-        "MAV_TYPE_BATTERY",
-    )
-    if hasattr(mavutil.mavlink, name)
-)
-_NAV_TYPES = frozenset({"GLOBAL_POSITION_INT", "ATTITUDE", "GPS_RAW_INT", "SYS_STATUS", "VFR_HUD"})
-_PAYLOAD_TYPES = frozenset(
-    {
-        "GIMBAL_DEVICE_ATTITUDE_STATUS",
-        "MOUNT_ORIENTATION",
-        "MOUNT_STATUS",
-        "CAMERA_INFORMATION",
-        "VIDEO_STREAM_INFORMATION",
-        "VIDEO_STREAM_STATUS",
-    }
-)
-# Gimbal sources, best first: a worse one is used only while no better one is fresh.
-_GIMBAL_RANK = {"GIMBAL_DEVICE_ATTITUDE_STATUS": 3, "MOUNT_ORIENTATION": 2, "MOUNT_STATUS": 1}
-
-_POS_FIELDS: tuple[tuple[str, Kind], ...] = (
-    ("lat", "lin"),
-    ("lon", "a180"),
-    ("alt_amsl_m", "lin"),
-    ("alt_rel_m", "lin"),
-    ("heading_deg", "a360"),
-    ("groundspeed_mps", "lin"),
-    ("climb_mps", "lin"),
-)
-_ATT_FIELDS: tuple[tuple[str, Kind], ...] = (("roll_deg", "a180"), ("pitch_deg", "a180"), ("yaw_deg", "a180"))
-_GIMBAL_FIELDS: tuple[tuple[str, Kind], ...] = (
-    ("gimbal_roll_deg", "a180"),
-    ("gimbal_pitch_deg", "a180"),
-    ("gimbal_yaw_deg", "a180"),
-    ("gimbal_yaw_frame", "hold"),
-)
 
 
 def ensure_mavlink2() -> None:
@@ -86,29 +38,6 @@ def ensure_mavlink2() -> None:
     if getattr(mavutil.mavlink, "WIRE_PROTOCOL_VERSION", "") != "2.0":
         os.environ["MAVLINK20"] = "1"
         mavutil.set_dialect(mavutil.current_dialect)
-
-
-def _enum_name(enum: str, value: int, prefix: str) -> str:
-    entry = mavutil.mavlink.enums.get(enum, {}).get(value)
-    return entry.name.removeprefix(prefix) if entry is not None else str(value)
-
-
-@dataclass
-class _Vehicle:
-    """Mutable per-system record; VehicleState objects are built from it on demand."""
-
-    fields: dict[str, Any]
-    pos: History
-    att: History
-    gimbal: History
-    snapshots: History
-    is_vehicle: bool = False  # an autopilot heartbeat or autopilot navigation data was seen
-    autopilot_comp: int | None = None
-    gimbal_rank: int = 0
-    gimbal_rank_t: float = -math.inf
-    camera_info: bool = False  # CAMERA_INFORMATION gave a FOV: video-stream FOVs no longer apply
-    last_snapshot_t: float = -math.inf
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class MavlinkReader:
@@ -133,14 +62,12 @@ class MavlinkReader:
     ) -> None:
         ensure_mavlink2()
         self.url = url
-        self.stale_after_s = float(stale_after_s)
         self.history_s = float(history_s)
         self.max_samples = int(max_samples)
         self._kind, self._device, self._baud = self._parse_url(url, raw)
         self._heartbeat = heartbeat if heartbeat is not None else url.startswith("udpout:")
-        self._lock = threading.Lock()
-        self._vehicles: dict[int, _Vehicle] = {}
-        self._gcs_ids: set[int] = set()
+        self._fleet = Fleet(float(stale_after_s), self.history_s, self.max_samples)
+        self._lock = threading.Lock()  # guards the counters
         self._messages: dict[str, int] = {}
         self._bad_data = 0
         self._errors = 0
@@ -148,6 +75,15 @@ class MavlinkReader:
         self._log_now: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def stale_after_s(self) -> float:
+        """Silence after which a vehicle is stale, its link not ok, and history no longer extrapolated."""
+        return self._fleet.stale_after_s
+
+    @stale_after_s.setter
+    def stale_after_s(self, value: float) -> None:
+        self._fleet.stale_after_s = float(value)
 
     # ----------------------------------------------------------------- opening
 
@@ -313,7 +249,8 @@ class MavlinkReader:
     # ------------------------------------------------------------- processing
 
     def process(self, msg: Any) -> None:
-        """Fold one pymavlink message into the state; usable with a connection owned elsewhere."""
+        """Count one pymavlink message and hand a decodable one to the fleet; usable with a connection
+        owned elsewhere. A message that fails to decode is counted as an error, never raised."""
         mtype = msg.get_type()
         with self._lock:
             key = "UNKNOWN" if mtype.startswith("UNKNOWN_") else mtype
@@ -324,172 +261,17 @@ class MavlinkReader:
             if mtype == "BAD_DATA":
                 self._bad_data += 1
                 return
-            try:
-                self._dispatch(msg, mtype)
-            except Exception as exc:
-                self._record_error_locked(f"{mtype} from {msg.get_srcSystem()}/{msg.get_srcComponent()}", exc)
-
-    def _dispatch(self, msg: Any, mtype: str) -> None:
-        if mtype != "HEARTBEAT" and mtype not in _NAV_TYPES and mtype not in _PAYLOAD_TYPES:
-            return
-        sid, cid = msg.get_srcSystem(), msg.get_srcComponent()
-        if sid == 0:
+        if mtype not in DECODERS or msg.get_srcSystem() == 0:  # only counted; system 0 is a broadcast, not a sender
             return
         t = getattr(msg, "_timestamp", None)
         if t is None or not math.isfinite(t):
             t = time.time()
         if self.is_file:
             self._log_now = t
-        vehicle = self._vehicles.get(sid)
-        has_autopilot = vehicle is not None and vehicle.autopilot_comp is not None
-        if mtype == "HEARTBEAT":
-            if msg.type == mavutil.mavlink.MAV_TYPE_GCS:
-                if not has_autopilot:
-                    self._gcs_ids.add(sid)
-                return
-            if msg.autopilot == mavutil.mavlink.MAV_AUTOPILOT_INVALID or msg.type in _NOT_VEHICLE_TYPES:
-                return  # camera, gimbal, companion computer…: not the vehicle's own state
-            if has_autopilot and vehicle.autopilot_comp != cid:  # type: ignore[union-attr]
-                return
-            vehicle = self._vehicle(sid)
-            vehicle.autopilot_comp = cid
-            vehicle.is_vehicle = True
-            self._gcs_ids.discard(sid)
-            self._on_heartbeat(vehicle, msg, t)
-        elif mtype in _NAV_TYPES:
-            expected = vehicle.autopilot_comp if has_autopilot else mavutil.mavlink.MAV_COMP_ID_AUTOPILOT1
-            if cid != expected or (not has_autopilot and sid in self._gcs_ids):
-                return
-            vehicle = self._vehicle(sid)
-            vehicle.is_vehicle = True
-            getattr(self, "_on_" + mtype.lower())(vehicle, msg, t)
-        else:
-            if sid in self._gcs_ids and not has_autopilot:
-                return
-            vehicle = self._vehicle(sid)
-            getattr(self, "_on_" + mtype.lower())(vehicle, msg, t)
-        fields = vehicle.fields
-        last = fields["time"]
-        if last is None or t > last or last - t > 1.0:  # monotonic, except a clock reset (new log, reboot)
-            fields["time"] = t
-        if t - vehicle.last_snapshot_t >= _SNAPSHOT_EVERY_S or t < vehicle.last_snapshot_t:
-            vehicle.last_snapshot_t = t
-            vehicle.snapshots.add(t, (dict(fields),))
-
-    def _vehicle(self, sid: int) -> _Vehicle:
-        vehicle = self._vehicles.get(sid)
-        if vehicle is None:
-            age, n = self.history_s, self.max_samples
-            vehicle = _Vehicle(
-                fields={name: None for name in VehicleState.model_fields} | {"system_id": sid, "link_ok": False},
-                pos=History(_POS_FIELDS, age, n),
-                att=History(_ATT_FIELDS, age, n),
-                gimbal=History(_GIMBAL_FIELDS, age, n),
-                snapshots=History((("fields", "hold"),), age, n),
-            )
-            self._vehicles[sid] = vehicle
-        return vehicle
-
-    # One handler per message type: units converted here, "unknown" sentinels become None.
-
-    def _on_heartbeat(self, v: _Vehicle, msg: Any, t: float) -> None:
-        f = v.fields
-        f["flight_mode"] = mavutil.mode_string_v10(msg)
-        f["armed"] = bool(msg.base_mode & mavutil.mavlink.MAV_MODE_FLAG_SAFETY_ARMED)
-        f["vehicle_type"] = _enum_name("MAV_TYPE", msg.type, "MAV_TYPE_")
-        f["autopilot"] = _enum_name("MAV_AUTOPILOT", msg.autopilot, "MAV_AUTOPILOT_")
-        f["last_heartbeat"] = t
-
-    def _on_global_position_int(self, v: _Vehicle, msg: Any, t: float) -> None:
-        f = v.fields
-        has_fix = msg.lat != 0 or msg.lon != 0  # ArduPilot sends 0/0 while it has no position
-        f["lat"] = msg.lat * 1e-7 if has_fix else None
-        f["lon"] = msg.lon * 1e-7 if has_fix else None
-        f["alt_amsl_m"] = msg.alt * 1e-3 if has_fix else None
-        f["alt_rel_m"] = msg.relative_alt * 1e-3
-        f["heading_deg"] = wrap360(msg.hdg * 0.01) if msg.hdg != _UINT16_MAX else f["heading_deg"]
-        f["groundspeed_mps"] = math.hypot(msg.vx, msg.vy) * 0.01
-        f["climb_mps"] = -msg.vz * 0.01
-        v.extra["gpi"] = True
-        v.pos.add(t, tuple(f[name] for name, _ in _POS_FIELDS))
-
-    def _on_attitude(self, v: _Vehicle, msg: Any, t: float) -> None:
-        f = v.fields
-        f["roll_deg"] = wrap180(math.degrees(msg.roll))
-        f["pitch_deg"] = wrap180(math.degrees(msg.pitch))
-        f["yaw_deg"] = wrap180(math.degrees(msg.yaw))
-        v.att.add(t, (f["roll_deg"], f["pitch_deg"], f["yaw_deg"]))
-
-    def _on_vfr_hud(self, v: _Vehicle, msg: Any, t: float) -> None:
-        if v.extra.get("gpi"):
-            return  # GLOBAL_POSITION_INT's velocities are the interpolated ones: keep one source
-        v.fields["groundspeed_mps"] = float(msg.groundspeed)
-        v.fields["climb_mps"] = float(msg.climb)
-        v.fields["heading_deg"] = wrap360(float(msg.heading))
-
-    def _on_gps_raw_int(self, v: _Vehicle, msg: Any, t: float) -> None:
-        f = v.fields
-        f["gps_fix_type"] = int(msg.fix_type)
-        f["satellites"] = None if msg.satellites_visible == 255 else int(msg.satellites_visible)
-        h_acc, v_acc = getattr(msg, "h_acc", 0), getattr(msg, "v_acc", 0)  # MAVLink 2 extensions; 0 = unknown
-        f["h_acc_m"] = h_acc * 1e-3 if h_acc else None
-        f["v_acc_m"] = v_acc * 1e-3 if v_acc else None
-
-    def _on_sys_status(self, v: _Vehicle, msg: Any, t: float) -> None:
-        f = v.fields
-        f["battery_voltage_v"] = msg.voltage_battery * 1e-3 if msg.voltage_battery not in (0, _UINT16_MAX) else None
-        f["battery_remaining_pct"] = float(msg.battery_remaining) if msg.battery_remaining >= 0 else None
-
-    def _set_gimbal(self, v: _Vehicle, source: str, t: float, rpy: tuple[float, float, float], frame: str) -> None:
-        rank = _GIMBAL_RANK[source]
-        if rank < v.gimbal_rank and t - v.gimbal_rank_t <= self.stale_after_s:
-            return
-        v.gimbal_rank, v.gimbal_rank_t = rank, t
-        values = (wrap180(rpy[0]), wrap180(rpy[1]), wrap180(rpy[2]), frame)
-        v.fields.update(zip((name for name, _ in _GIMBAL_FIELDS), values, strict=True))
-        v.fields["gimbal_source"] = source
-        v.gimbal.add(t, values)
-
-    def _on_gimbal_device_attitude_status(self, v: _Vehicle, msg: Any, t: float) -> None:
-        if not all(math.isfinite(c) for c in msg.q):
-            return  # NaN quaternion: the gimbal does not know its attitude
-        flags = msg.flags
-        ml = mavutil.mavlink
-        if flags & ml.GIMBAL_DEVICE_FLAGS_YAW_IN_EARTH_FRAME:
-            frame = "earth"
-        elif flags & ml.GIMBAL_DEVICE_FLAGS_YAW_IN_VEHICLE_FRAME:
-            frame = "vehicle"
-        else:  # older gimbals: yaw lock means the yaw is relative to north
-            frame = "earth" if flags & ml.GIMBAL_DEVICE_FLAGS_YAW_LOCK else "vehicle"
-        self._set_gimbal(v, "GIMBAL_DEVICE_ATTITUDE_STATUS", t, quaternion_to_euler_deg(msg.q), frame)
-
-    def _on_mount_orientation(self, v: _Vehicle, msg: Any, t: float) -> None:
-        self._set_gimbal(v, "MOUNT_ORIENTATION", t, (msg.roll, msg.pitch, msg.yaw), "vehicle")
-
-    def _on_mount_status(self, v: _Vehicle, msg: Any, t: float) -> None:
-        # pointing_a = pitch, pointing_b = roll, pointing_c = yaw, all centidegrees.
-        rpy = (msg.pointing_b * 0.01, msg.pointing_a * 0.01, msg.pointing_c * 0.01)
-        self._set_gimbal(v, "MOUNT_STATUS", t, rpy, "vehicle")
-
-    def _on_camera_information(self, v: _Vehicle, msg: Any, t: float) -> None:
-        f = v.fields
-        hfov, vfov = fov_deg(msg.sensor_size_h, msg.focal_length), fov_deg(msg.sensor_size_v, msg.focal_length)
-        if hfov is not None:
-            f["camera_hfov_deg"], f["camera_vfov_deg"] = hfov, vfov
-            v.camera_info = True
-        if msg.resolution_h > 0 and msg.resolution_v > 0:
-            f["camera_resolution_h"], f["camera_resolution_v"] = int(msg.resolution_h), int(msg.resolution_v)
-
-    def _on_video_stream_information(self, v: _Vehicle, msg: Any, t: float) -> None:
-        if v.camera_info:
-            return
-        f = v.fields
-        if 0 < msg.hfov < 360:
-            f["camera_hfov_deg"] = float(msg.hfov)
-        if msg.resolution_h > 0 and msg.resolution_v > 0:
-            f["camera_resolution_h"], f["camera_resolution_v"] = int(msg.resolution_h), int(msg.resolution_v)
-
-    _on_video_stream_status = _on_video_stream_information
+        try:
+            self._fleet.fold(msg, mtype, t)
+        except Exception as exc:
+            self._record_error(f"{mtype} from {msg.get_srcSystem()}/{msg.get_srcComponent()}", exc)
 
     # --------------------------------------------------------------- queries
 
@@ -501,57 +283,22 @@ class MavlinkReader:
 
     def vehicles(self) -> list[int]:
         """System ids of the vehicles seen, in order of appearance (GCS and bare components excluded)."""
-        with self._lock:
-            return [sid for sid, v in self._vehicles.items() if v.is_vehicle]
-
-    def _pick(self, system_id: int | None) -> _Vehicle | None:
-        if system_id is None:
-            return next((v for v in self._vehicles.values() if v.is_vehicle), None)
-        return self._vehicles.get(system_id)
+        return self._fleet.vehicles()
 
     def state(self, system_id: int | None = None) -> VehicleState | None:
         """Latest state of a vehicle (None: the first one seen), link_ok judged against now()."""
-        now = self.now()
-        with self._lock:
-            vehicle = self._pick(system_id)
-            if vehicle is None:
-                return None
-            fields = dict(vehicle.fields)
-        hb = fields["last_heartbeat"]
-        fields["link_ok"] = hb is not None and now - hb <= self.stale_after_s
-        return VehicleState(**fields)
+        return self._fleet.state(system_id, self.now())
 
     def state_at(self, system_id: int | None, t: float) -> VehicleState | None:
         """State at time t: position/altitude/attitude/gimbal interpolated between the samples around t,
         slower fields (mode, battery, …) as they were at t (±0.5 s). None when t lies more than
         stale_after_s outside the history; a stream with no sample near t gives None for its fields."""
-        gap = self.stale_after_s
-        with self._lock:
-            vehicle = self._pick(system_id)
-            if vehicle is None:
-                return None
-            spans = [h.span() for h in (vehicle.pos, vehicle.att, vehicle.gimbal, vehicle.snapshots)]
-            spans = [s for s in spans if s is not None]
-            if not spans or t < min(s[0] for s in spans) - gap or t > max(s[1] for s in spans) + gap:
-                return None
-            snapshot = vehicle.snapshots.at(t, math.inf)
-            fields = dict(snapshot["fields"]) if snapshot else dict(vehicle.fields)  # type: ignore[call-overload]
-            for history in (vehicle.pos, vehicle.att, vehicle.gimbal):
-                if not len(history):
-                    continue
-                values = history.at(t, gap)
-                fields.update(values if values is not None else dict.fromkeys(history.names))
-        fields["time"] = t
-        hb = fields["last_heartbeat"]
-        fields["link_ok"] = hb is not None and -gap <= t - hb <= gap
-        return VehicleState(**fields)
+        return self._fleet.state_at(system_id, t)
 
     def is_stale(self, system_id: int | None, now: float | None = None) -> bool:
         """True when the vehicle is unknown or sent nothing for more than stale_after_s (now: now())."""
         now = self.now() if now is None else now
-        with self._lock:
-            vehicle = self._pick(system_id)
-            last = vehicle.fields["time"] if vehicle is not None else None
+        last = self._fleet.last_time(system_id)
         return last is None or now - last > self.stale_after_s
 
     # -------------------------------------------------------------- counters
@@ -577,14 +324,12 @@ class MavlinkReader:
         return self._last_error
 
     def _record_error(self, where: str, exc: BaseException) -> None:
-        with self._lock:
-            self._record_error_locked(where, exc)
-
-    def _record_error_locked(self, where: str, exc: BaseException) -> None:
-        self._errors += 1
-        if isinstance(exc, mavutil.mavlink.MAVError):  # a frame pymavlink could not parse
-            self._bad_data += 1
         line = f"{where}: {type(exc).__name__}: {exc}".replace("\n", " ")
-        if line != self._last_error:
+        with self._lock:
+            self._errors += 1
+            if isinstance(exc, mavutil.mavlink.MAVError):  # a frame pymavlink could not parse
+                self._bad_data += 1
+            repeated = line == self._last_error
+            self._last_error = line
+        if not repeated:
             log.warning("MAVLink %s", line)
-        self._last_error = line

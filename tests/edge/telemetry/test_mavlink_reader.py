@@ -335,3 +335,23 @@ def test_quaternion_and_fov_helpers() -> None:
         assert all(abs(angle_diff(g, a)) < 1e-9 for g, a in zip(got, angles, strict=True))
     assert fov_deg(36.0, 18.0) == pytest.approx(90.0)
     assert fov_deg(0.0, 4.0) is None and fov_deg(6.0, float("nan")) is None
+
+
+def test_a_message_that_fails_to_decode_is_counted_and_the_next_one_still_lands() -> None:
+    ml = mavutil.mavlink
+    reader = MavlinkReader("constructed.tlog")
+    autopilot = ml.MAVLink(None, srcSystem=3, srcComponent=ml.MAV_COMP_ID_AUTOPILOT1)
+    gimbal = ml.MAVLink(None, srcSystem=3, srcComponent=ml.MAV_COMP_ID_GIMBAL)
+    zero_q = gimbal.gimbal_device_attitude_status_encode(0, 0, 0, 0, [0.0] * 4, 0, 0, 0, 0)  # not a rotation
+    reader.process(
+        _packed(autopilot, autopilot.heartbeat_encode(ml.MAV_TYPE_QUADROTOR, ml.MAV_AUTOPILOT_PX4, 0, 0, 4), 5.0)
+    )
+    reader.process(_packed(gimbal, zero_q, 5.1))
+    reader.process(_packed(autopilot, autopilot.attitude_encode(0, 0.0, 0.0, math.radians(30.0), 0, 0, 0), 5.2))
+    assert reader.errors == 1 and reader.bad_data == 0
+    assert reader.last_error is not None
+    assert reader.last_error.startswith("GIMBAL_DEVICE_ATTITUDE_STATUS from 3/154: ValueError: quaternion")
+    assert reader.messages == {"HEARTBEAT": 1, "GIMBAL_DEVICE_ATTITUDE_STATUS": 1, "ATTITUDE": 1}
+    state = reader.state(3)
+    assert state is not None and state.yaw_deg == pytest.approx(30.0) and state.gimbal_source is None
+    assert reader.now() == 5.2  # a log's clock: its latest timestamp
