@@ -11,11 +11,11 @@ from typing import Any
 
 import uvicorn
 
-from ground_station.aggregator import Aggregator
 from ground_station.api.app import create_app
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.auth.accounts import Accounts
 from ground_station.config import GroundStationConfig
+from ground_station.ingest import Aggregator
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay

@@ -48,6 +48,7 @@ if str(REPO) not in sys.path:
 from smarteye.sim.broker import MosquittoBroker  # noqa: E402
 from smarteye.sim.postgres import postgres_schema  # noqa: E402
 from smarteye.wire.messages import Box, DetectionEvent, EndReason, EventType  # noqa: E402
+from smarteye.wire.topics import ANY, events_topic  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_RATE = 10_000  # events/s the aggregator must store with zero loss
@@ -131,7 +132,7 @@ def _publisher(host: str, port: int, topic_prefix: str, count: int, ready: Any, 
     window = 2000
     packets = []
     for i, payload in enumerate(make_payloads(count)):
-        topic = f"{topic_prefix}/bench/events/cam{(i // 5) % 4}".encode()
+        topic = events_topic(topic_prefix, "bench", f"cam{(i // 5) % 4}").encode()
         packets.append(_publish_packet(topic, i % 65535 + 1, payload))
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -221,7 +222,7 @@ def run_raw(broker: MosquittoBroker, count: int, receive_maximum: int) -> dict[s
     subscribed = threading.Event()
     sub.on_message = on_message
     sub.on_subscribe = lambda *args: subscribed.set()
-    sub.on_connect = lambda c, *args: c.subscribe(f"{prefix}/+/events/+", qos=1)
+    sub.on_connect = lambda c, *args: c.subscribe(events_topic(prefix, ANY, ANY), qos=1)
     sub.connect(broker.host, broker.port, properties=_v5_properties(receive_maximum))
     sub.loop_start()
     subscribed.wait(10)
@@ -244,8 +245,8 @@ def run_raw(broker: MosquittoBroker, count: int, receive_maximum: int) -> dict[s
 def run_aggregator(
     broker: MosquittoBroker, count: int, database_url: str, batch_size: int, queue_max: int
 ) -> dict[str, Any]:
-    from ground_station.aggregator import Aggregator
     from ground_station.config import GroundStationConfig
+    from ground_station.ingest import Aggregator
 
     prefix = f"bench-{uuid.uuid4().hex[:6]}/v1"
     config = GroundStationConfig(

@@ -1,0 +1,310 @@
+"""The MQTT network thread: connect, read in bursts, write, keep alive, reconnect with backoff.
+
+Like paho's loop_forever, through its public pieces (reconnect, socket, loop_read, loop_write,
+want_write, loop_misc), except that one wake-up reads every packet that has arrived (paho 2.2's
+loop_read ignores max_packets and reads one packet per select()).  With client.FastClient this is
+what makes ≥ 10,000 messages/s possible in Python.  What a burst reads goes to the writer a burst at
+a time (handoff.Burst), at least every HANDOFF_CHUNK messages.
+
+The session makes the store durable: MQTT 5, clean start off, a session expiry.  Messages are
+acknowledged only after the commit (writer.py), so a crash between receipt and commit leaves them
+unacknowledged in the broker session, and the broker sends them again.  The broker never has more
+than `queue_max` (≤ 65535, the MQTT 5 receive maximum) unacknowledged messages out to us, which is
+the real backpressure: a slow database slows the broker's sending, not our socket reads, so
+keepalives keep flowing.
+
+Acknowledgements must go to the connection the message came in on: after a reconnect the broker
+re-sends unacknowledged messages and may reuse their packet ids, so an old-connection ack could
+confirm a different, not-yet-stored message.  Connections are numbered; `acknowledge` sends only for
+the current one, atomically with a reconnect (the connection lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ground_station.config import GroundStationConfig
+from ground_station.ingest.client import FastClient, message_topic
+from ground_station.ingest.handoff import Burst, Item
+
+log = logging.getLogger(__name__)
+
+MAX_RECEIVE_MAXIMUM = 65535  # MQTT 5 limit on messages in flight to one client
+RECONNECT_MIN_S = 1.0  # first wait before reconnecting; doubles up to RECONNECT_MAX_S, reset on CONNACK
+RECONNECT_MAX_S = 30.0
+READ_BURST = 2000  # packets handled per wake-up before writes (acks) and keepalive get a turn
+HANDOFF_CHUNK = 250  # messages read in a burst are handed to the writer at least this often
+
+
+def _drop_disconnected_noise(record: logging.LogRecord) -> bool:
+    # paho 2.2 runs its loop once more after a requested disconnect and logs this at ERROR; we
+    # never call into paho's loop while disconnected otherwise, so the line is always benign here.
+    return not str(record.msg).startswith("Client is not connected.")
+
+
+_paho_log = logging.getLogger("ground_station.ingest.paho")
+_paho_log.addFilter(_drop_disconnected_noise)
+
+PublishHandler = Callable[[bytes, bytes, int, int], None]  # (topic, payload, mid, qos), in arrival order
+
+
+class NetworkLoop:
+    """One MQTT connection at a time, on its own thread; `on_publish` gets every PUBLISH and fills
+    `burst`; `on_error(text or None)` reports connection trouble (None: connected again)."""
+
+    def __init__(
+        self,
+        config: GroundStationConfig,
+        client_id: str,
+        subscriptions: list[str],
+        on_publish: PublishHandler,
+        burst: Burst,
+        on_error: Callable[[str | None], None],
+    ) -> None:
+        self.config = config
+        self.client_id = client_id
+        self.subscriptions = subscriptions
+        self._on_publish = on_publish
+        self._burst = burst
+        self._on_error = on_error
+        # Shared by the network thread (writes) and the writer (acks): see the module docstring.
+        self._connection_lock = threading.Lock()
+        self.connection = 0  # number of the current (or last) connection; 0 before the first
+        self.connected = False
+        self.subscribed = threading.Event()  # SUBACK received on the current connection
+        self._unsubscribed = threading.Event()  # UNSUBACK of the shared subscription (when stopping)
+        self._stop = threading.Event()  # ends the thread at once (even mid-backoff)
+        self.stopping = False  # disconnect requested: do not reconnect
+        self._reconnect_delay: float | None = None
+        # Wakes the thread from select(): acks, subscribe/unsubscribe/disconnect from other threads.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.client = self._make_client()
+        self._thread = threading.Thread(target=self._run, name="ground-mqtt", daemon=True)
+
+    def _make_client(self) -> FastClient:
+        mq = self.config.mqtt
+        client = FastClient(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        client.enable_logger(_paho_log)
+        client.suppress_exceptions = True  # a bug in a callback must not kill the network thread
+        if mq.username is not None:
+            secret = mq.password.get_secret_value() if mq.password is not None else None
+            client.username_pw_set(mq.username, secret)
+        if mq.use_tls:
+            client.tls_set_context(mq.ssl_context())
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = lambda *args: self._unsubscribed.set()
+        client.fast_publish = self._on_publish
+        # With this set paho never writes to the socket from the calling thread (ack() from the
+        # writer, unsubscribe()/disconnect() from stop()): it queues the packet and we get woken.
+        client.on_socket_register_write = lambda *args: self.wake()
+        return client
+
+    # ------------------------------------------------------------------ other threads
+
+    def start(self) -> None:
+        """Connect in the background; a broker that is down is retried."""
+        mq = self.config.mqtt
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        props.ReceiveMaximum = min(self.config.queue_max, MAX_RECEIVE_MAXIMUM)
+        self.client.connect_async(mq.host, mq.port, mq.keepalive_s, clean_start=False, properties=props)
+        self._thread.start()
+
+    def acknowledge(self, connection: int, items: Sequence[Item]) -> bool:
+        """Acknowledge `items` (in order) if they came in on the current connection, which is still up;
+        False if not (the broker sends them again, and the primary key drops the copy)."""
+        client = self.client
+        with self._connection_lock:
+            if not self.connected or connection != self.connection:
+                return False
+            run: list[int] = []  # consecutive QoS-1 ids, written at once; order kept across QoS 2
+            for item in items:
+                if item.qos == 1:
+                    run.append(item.mid)
+                elif item.qos == 2:
+                    client.ack_many(run)
+                    run = []
+                    client.ack(item.mid, item.qos)
+            client.ack_many(run)
+        self.wake()  # the network thread sends them
+        return True
+
+    def unsubscribe(self, topic: str, timeout: float) -> None:
+        """Drop one subscription and wait (up to `timeout` s) for the broker to confirm it."""
+        if self.connected:
+            self._unsubscribed.clear()
+            self.client.unsubscribe(topic)
+            self._unsubscribed.wait(timeout)
+
+    def stop(self, timeout: float) -> None:
+        """Disconnect (the broker keeps the session) and end the thread; nothing is acknowledged after."""
+        self.stopping = True
+        self.client.disconnect()  # sent by the network thread, which then ends
+        if self.client.socket() is None:  # not connected (maybe waiting to reconnect): end it now
+            self._stop.set()
+        self.wake()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._stop.set()
+            self.wake()
+            self._thread.join(2)
+
+    def close(self) -> None:
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed (stopped)
+            self._wake_w.send(b"\0")
+
+    # ------------------------------------------------------------------ network thread
+
+    def _run(self) -> None:
+        """Connect, read, write and keep alive; reconnect with backoff (1 s doubling to 30 s)."""
+        client = self.client
+        first = True
+        while not self._stop.is_set():
+            sock = client.socket()
+            if sock is None:
+                if self.stopping:
+                    break
+                if not first:
+                    delay = RECONNECT_MIN_S if self._reconnect_delay is None else self._reconnect_delay * 2
+                    self._reconnect_delay = delay = min(delay, RECONNECT_MAX_S)
+                    if self._stop.wait(delay) or self.stopping:
+                        break
+                first = False
+                try:
+                    client.reconnect()  # sends CONNECT; CONNACK arrives through loop_read
+                except Exception as error:  # refused, unreachable, TLS, DNS: retried after the backoff
+                    self._connect_failed(error)
+                continue
+            try:
+                self._step(client, sock)
+            except Exception:  # a bug must not end the thread; the keepalive will notice a dead link
+                log.exception("aggregator network loop error")
+                time.sleep(0.1)
+            finally:
+                self._burst.hand_over()
+
+    def _step(self, client: FastClient, sock: Any) -> None:
+        pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: decrypted, not yet read
+        ready = bool(pending) or client.buffered()
+        try:
+            readable = select.select(
+                [sock, self._wake_r], [sock] if client.want_write() else [], [], 0.0 if ready else 1.0
+            )[0]
+        except (OSError, ValueError):  # the socket was closed under us: loop_read reports it
+            readable = [sock]
+        if self._wake_r in readable:
+            with contextlib.suppress(OSError):
+                while self._wake_r.recv(4096):
+                    pass
+        if ready or sock in readable:
+            client.would_block = False
+            burst = self._burst
+            for _ in range(READ_BURST if client.fast else 1):
+                if client.loop_read() or client.would_block or client.socket() is not sock:
+                    break
+                if len(burst.items) >= HANDOFF_CHUNK:
+                    burst.hand_over()
+        self._burst.hand_over()  # the rest of the burst (blocks while the writer is a full hand-off behind)
+        if client.socket() is not sock:
+            return
+        if client.want_write():
+            client.loop_write()
+        if client.socket() is sock:
+            client.loop_misc()
+
+    # ------------------------------------------------------------------ paho callbacks (network thread)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        mq = self.config.mqtt
+        if reason_code.is_failure:
+            self._on_error(f"connection refused: {reason_code}")
+            log.warning("MQTT broker %s refused connection: %s; retrying", mq.redacted_url, reason_code)
+            return
+        with self._connection_lock:
+            self.connection += 1
+            self.connected = True
+        self._reconnect_delay = None
+        self.subscribed.clear()
+        self._on_error(None)
+        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.subscriptions])
+        log.info(
+            "aggregator connected to %s as %s (%s session)",
+            mq.redacted_url,
+            self.client_id,
+            "resumed" if flags.session_present else "new",
+        )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [
+            f"{topic}: {code}" for topic, code in zip(self.subscriptions, reason_codes, strict=False) if code.is_failure
+        ]
+        if refused:
+            self._on_error("subscription refused: " + "; ".join(refused))
+            log.error("aggregator: broker refused subscriptions: %s", "; ".join(refused))
+            return
+        self.subscribed.set()
+
+    def _connect_failed(self, error: BaseException) -> None:
+        text = f"{type(error).__name__}: {error}"
+        self._on_error(text)
+        log.warning("MQTT broker %s unreachable (%s); retrying", self.config.mqtt.redacted_url, text)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._connection_lock:
+            was_connected, self.connected = self.connected, False
+        self.subscribed.clear()
+        if was_connected and reason_code.value != 0:
+            self._on_error(f"disconnected: {reason_code}")
+            log.warning("aggregator lost MQTT connection (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's callback: packets the fast path leaves to paho (with properties, QoS 0, ...)."""
+        self._on_publish(message_topic(msg), msg.payload, msg.mid, msg.qos)

@@ -1,0 +1,141 @@
+"""Topic + payload → what the station does with it: a validated message to store, a cleared state, a
+snapshot to keep, or live telemetry; anything else raises `Malformed` with its reason.
+
+Pure (no I/O, no shared state), so it runs on the network thread without locks: the topic is parsed by
+`smarteye.wire.topics` (the one place that spells the scheme) and the payload validated by the
+`smarteye.wire.messages` models, then checked against the topic (a node may only speak for itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ValidationError
+
+from ground_station.ingest.malformed import BAD_JSON, SCHEMA, UNKNOWN_KIND, WRONG_TOPIC, Malformed
+from ground_station.snapshots import JPEG_MAGIC, MAX_SNAPSHOT_BYTES
+from ground_station.store import Received
+from smarteye.wire.messages import MESSAGE_MODELS, DetectionEvent, NodeAvailability, StreamStatus, Telemetry
+from smarteye.wire.topics import Section, TopicError, TopicParser
+
+_STORED_MODELS: dict[Section, type[BaseModel]] = {
+    Section.EVENTS: DetectionEvent,
+    Section.STATUS: StreamStatus,
+    Section.AVAILABILITY: NodeAvailability,
+}
+
+
+class Cleared(NamedTuple):
+    """An empty retained message: a stream's state (or with `stream` None, the node's) left the broker."""
+
+    node: str
+    stream: str | None
+
+
+class Snapshot(NamedTuple):
+    """An event's JPEG, checked on receipt, stored by the writer beside the events (so a database
+    hiccup is retried and the ack still follows the commit)."""
+
+    event_id: str
+    node: str
+    stream: str
+    jpeg: bytes
+
+
+class LiveTelemetry(NamedTuple):
+    """Validated telemetry: pushed live as it arrives, not stored."""
+
+    node: str
+    stream: str
+    payload: str
+
+
+Parsed = Received | Cleared | Snapshot | LiveTelemetry
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def validation_reason(error: ValidationError) -> tuple[str, str]:
+    """Map a pydantic error to (reason, one-line detail)."""
+    errors = error.errors(include_url=False)
+    for err in errors:
+        if err["type"] == "json_invalid":
+            return BAD_JSON, err["msg"]
+        if err["loc"] == ("kind",) and err["type"] == "literal_error":
+            kind = err.get("input")
+            if isinstance(kind, str) and kind in MESSAGE_MODELS:
+                return WRONG_TOPIC, f"a {kind!r} message does not belong on this topic"
+            return UNKNOWN_KIND, f"unknown kind {kind!r}"
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "message"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return SCHEMA, f"{where}: {first['msg']}{more}"
+
+
+def topic_text(topic: bytes) -> str:
+    """The topic for a log line, even when it is not UTF-8."""
+    try:
+        return topic.decode()
+    except UnicodeDecodeError:
+        return repr(topic)
+
+
+class MessageParser:
+    """Parses what arrives under one topic prefix; `snapshots`: whether this station keeps them."""
+
+    def __init__(self, topic_prefix: str, *, snapshots: bool) -> None:
+        self._topics = TopicParser(topic_prefix)
+        self._snapshots = snapshots
+
+    def parse(self, topic: bytes, payload: bytes, received_time: float) -> Parsed:
+        """What `payload` on `topic` is (raises Malformed with the reason if it cannot be used)."""
+        try:
+            parts = self._topics.parse(topic.decode())
+        except UnicodeDecodeError:
+            raise Malformed(WRONG_TOPIC, "topic is not UTF-8") from None
+        except TopicError as error:
+            raise Malformed(WRONG_TOPIC, str(error)) from None
+        section, node, stream, event_id = parts
+        model = _STORED_MODELS.get(section)
+        if model is not None:
+            return self._stored(model, node, stream, payload, received_time)
+        if section is Section.TELEMETRY:
+            message = self._validate(Telemetry, payload)
+            return LiveTelemetry(message.node, message.stream, payload.decode())
+        if not self._snapshots:
+            raise Malformed(WRONG_TOPIC, "this station does not keep snapshots")
+        if not payload.startswith(JPEG_MAGIC):
+            raise Malformed(SCHEMA, "snapshot: not a JPEG")
+        if len(payload) > MAX_SNAPSHOT_BYTES:
+            raise Malformed(SCHEMA, f"snapshot: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
+        return Snapshot(event_id, node, stream, payload)  # type: ignore[arg-type]
+
+    def _stored(
+        self, model: type[BaseModel], node: str, stream: str | None, payload: bytes, received_time: float
+    ) -> Received | Cleared:
+        if not payload:
+            if model is DetectionEvent:
+                raise Malformed(BAD_JSON, "empty payload")
+            return Cleared(node, stream)
+        message = self._validate(model, payload)
+        if message.node != node or (stream is not None and message.stream != stream):
+            raise Malformed(WRONG_TOPIC, "node or stream in the message differ from the topic")
+        # JSON may carry \u0000, which PostgreSQL text cannot store; the check is rare (cheap byte test first).
+        if b"\\u0000" in payload and _has_nul(message.model_dump()):
+            raise Malformed(SCHEMA, "text contains a NUL character")
+        return Received(message, received_time, payload.decode("utf-8"))
+
+    @staticmethod
+    def _validate(model: type[BaseModel], payload: bytes) -> Any:
+        try:
+            return model.model_validate_json(payload)
+        except ValidationError as error:
+            raise Malformed(*validation_reason(error)) from None

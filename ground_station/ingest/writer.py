@@ -1,0 +1,182 @@
+"""The writer thread: drains the hand-off in batches, one transaction each, and acknowledges a
+batch's messages only after its commit.
+
+Acknowledging after the commit is what makes the store durable: a crash between receipt and commit
+leaves the messages unacknowledged in the broker session, and the broker sends them again.  The
+re-sent copies, and any QoS-1 duplicate, are absorbed by the `events.id` primary key.
+
+An ack goes only to the connection its message came in on (`acknowledge(connection, items)` sends
+nothing for an earlier connection: see loop.py for why).  While stopping, what is still written is
+no longer acknowledged either: the connection is gone, and the broker re-sends it next time.
+
+Data errors and outages differ: a batch the database refuses for its data (DataError,
+IntegrityError) is written again one message at a time, and the messages it still refuses are
+counted as `rejected` and skipped; any other failure (the database is unreachable) retries the same
+batch with backoff, holding the acks (and so, through the receive maximum, the broker) back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+
+import sqlalchemy as sa
+
+from ground_station.config import GroundStationConfig
+from ground_station.ingest.handoff import Handoff, Item
+from ground_station.ingest.malformed import REJECTED, SCHEMA, MalformedCounter
+from ground_station.ingest.retention import RetentionSchedule
+from ground_station.snapshots import SnapshotError, Snapshots
+from ground_station.store import Store
+from smarteye.wire.messages import DetectionEvent
+from smarteye.wire.topics import snapshot_topic
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, str, str | None, str], None]  # (kind, node, stream, payload JSON)
+
+
+def is_data_error(error: BaseException) -> bool:
+    """True if the database refused the data itself (retrying the same rows cannot help)."""
+    return isinstance(error, sa.exc.DataError | sa.exc.IntegrityError)
+
+
+class Writer:
+    """Stores what the network thread hands over; counters are written by this thread only."""
+
+    def __init__(
+        self,
+        config: GroundStationConfig,
+        store: Store,
+        snapshots: Snapshots | None,
+        handoff: Handoff,
+        acknowledge: Callable[[int, Sequence[Item]], bool],
+        malformed: MalformedCounter,
+        on_message: MessageHandler | None,
+        on_error: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.snapshots = snapshots
+        self._handoff = handoff
+        self._acknowledge = acknowledge
+        self._malformed = malformed
+        self._on_message = on_message
+        self._on_error = on_error
+        self._retention = RetentionSchedule(config, store, snapshots)
+        self.processed = 0  # items taken off the hand-off and finished
+        self.events = 0  # valid event messages handed to the store
+        self.stored = 0  # of those, new
+        self.states = 0  # status and availability messages
+        self.cleared = 0
+        self.batches = 0
+        self.db_errors = 0
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ground-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def abandon(self) -> None:
+        """Stop retrying and end: what is not yet written stays unacknowledged (re-sent next time)."""
+        self._abandoned.set()
+
+    def _run(self) -> None:
+        size = self.config.batch_size
+        while not self._abandoned.is_set():
+            if (error := self._retention.run_if_due()) is not None:
+                self._failed(error)
+            batch = self._handoff.get(size, timeout=0.5)
+            if batch is None:  # stopping, and everything handed over is written
+                break
+            if not batch:
+                continue
+            if len(batch) < size and self.config.batch_linger_s > 0 and not self._handoff.closed:
+                # Under load, one short pause turns many small transactions (each with a fixed
+                # cost) into a few large ones; one sleep, not a wake-up per arriving message.
+                time.sleep(self.config.batch_linger_s)
+                batch += self._handoff.get(size - len(batch), timeout=0) or []
+            self._write_batch(batch)
+
+    def _failed(self, text: str) -> None:
+        self.db_errors += 1
+        self._on_error(text)
+
+    def _write_batch(self, batch: list[Item]) -> None:
+        """Store a batch (retrying while the database is unreachable), then acknowledge it."""
+        delay = 0.5
+        while True:
+            try:
+                self._store_items(batch)
+                break
+            except Exception as error:
+                if is_data_error(error):
+                    try:
+                        self._store_one_by_one(batch)
+                        break
+                    except Exception as other:
+                        error = other
+                text = f"database: {type(error).__name__}: {error}".splitlines()[0]
+                self._failed(text)
+                if self._abandoned.is_set():
+                    return
+                log.warning("aggregator cannot write to the database (%s); retrying in %.1f s", text, delay)
+                if self._abandoned.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
+        self._acknowledge_batch(batch)
+        self.batches += 1
+        self.processed += len(batch)
+
+    def _store_items(self, batch: list[Item]) -> None:
+        received = [item.received for item in batch if item.received is not None]
+        cleared = [item.cleared for item in batch if item.cleared is not None]
+        streams = [(c.node, c.stream) for c in cleared if c.stream is not None]
+        nodes = [c.node for c in cleared if c.stream is None]
+        new = self.store.write(received, cleared_streams=streams, cleared_nodes=nodes)
+        if self.snapshots is not None:
+            for item in batch:
+                if item.snapshot is not None:
+                    event_id, node, stream, jpeg = item.snapshot
+                    try:
+                        self.snapshots.put(event_id, node, stream, jpeg)  # idempotent: a retried batch is fine
+                    except SnapshotError as error:  # checked on receipt already; counted, not retried
+                        topic = snapshot_topic(self.config.mqtt.topic_prefix, node, stream, event_id)
+                        self._malformed.count(SCHEMA, topic, f"snapshot: {error}")
+        if self._on_message is not None:
+            for r in received:
+                self._on_message(r.message.kind, r.message.node, getattr(r.message, "stream", None), r.payload)
+        events = sum(1 for r in received if isinstance(r.message, DetectionEvent))
+        self.events += events
+        self.stored += new
+        self.states += len(received) - events
+        self.cleared += len(cleared)
+
+    def _store_one_by_one(self, batch: list[Item]) -> None:
+        """A batch the database refused for its data: store what it accepts, count the rest."""
+        for item in batch:
+            try:
+                self._store_items([item])
+            except Exception as error:
+                if not is_data_error(error):
+                    raise
+                topic = "(database)"
+                if item.received is not None:
+                    message = item.received.message
+                    topic = f"{message.node}/{message.kind}"
+                self._malformed.count(REJECTED, topic, f"{type(error).__name__}: {error}".splitlines()[0])
+
+    def _acknowledge_batch(self, batch: list[Item]) -> None:
+        """Each run of items from one connection goes to `acknowledge`, which sends only the current one's."""
+        for connection, items in itertools.groupby(batch, key=attrgetter("connection")):
+            self._acknowledge(connection, list(items))
