@@ -14,6 +14,7 @@ from ground_station.ingest import Aggregator
 from ground_station.snapshots import Snapshots
 from ground_station.store import Store
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
+from smarteye.wire.messages import Telemetry
 from tests.support.factories import make_availability, make_event, make_status
 from tests.support.ingest import Publisher, make_config, wait_until
 
@@ -136,3 +137,38 @@ def test_subscriptions_cover_the_topic_scheme_and_share_only_events_and_snapshot
         ]
         aggregator.stop()  # never started: releases what it holds, and a second stop is harmless
         aggregator.stop()
+
+
+def test_snapshots_are_kept_and_telemetry_pushed_live(
+    broker: MosquittoBroker,
+    tmp_path: Path,
+    prefix: str,
+    publisher: Publisher,
+    running: Callable[[Aggregator], Aggregator],
+) -> None:
+    """The side channels: a snapshot is stored beside its event (after the commit, like the event);
+    telemetry is validated and pushed live, not stored; `on_message` sees stored messages once stored."""
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(200)
+    telemetry = Telemetry(node="node1", stream="drone", source="mavlink", time=1_700_000_000.0)
+    seen: list[tuple[str, str, str | None]] = []
+    config = make_config(broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix)
+    with Store(config.database_url) as store:
+        snapshots = Snapshots(store.engine)
+
+        def on_message(kind: str, node: str, stream: str | None, payload: str) -> None:
+            seen.append((kind, node, stream))
+
+        aggregator = running(Aggregator(config, store, snapshots=snapshots, on_message=on_message))
+        event = make_event("snap")
+        publisher.event(event)
+        publisher.publish(f"node1/snapshots/cam1/{event.event_id}", jpeg)
+        publisher.publish("node1/snapshots/cam1/not-a-jpeg", b"GIF89a")
+        publisher.publish("node1/telemetry/drone", telemetry.model_dump_json())
+        publisher.flush()
+        assert wait_until(lambda: aggregator.stats().received == 4), aggregator.stats()
+        assert aggregator.wait_idle(10)
+        assert snapshots.get(event.event_id) == jpeg
+        assert snapshots.get("not-a-jpeg") is None
+        stats = aggregator.stats()
+        assert (stats.events, stats.stored, stats.states, stats.malformed) == (1, 1, 0, {"schema": 1})
+        assert sorted(seen) == [("event", "node1", "cam1"), ("telemetry", "node1", "drone")]
