@@ -29,6 +29,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from smarteye.config.ice import IceServer
+from smarteye.media.aiortc_internals import sent_rtp_timestamp, take_keyframe_request
 from smarteye.media.fanout import AsyncPacketReader, PacketFanout
 from smarteye.media.packet import VIDEO_CLOCK, EncodedPacket
 from smarteye.wire.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
@@ -38,10 +39,6 @@ log = logging.getLogger("edge.video.webrtc")
 DATA_CHANNEL = "smarteye"
 STATE_CHECK_S = 0.5
 CONNECT_TIMEOUT_S = 30.0  # a viewer that has not connected by then is gone
-# aiortc keeps the RTP timestamp of the last frame sent and the "send a keyframe" flag (set by the
-# viewer's PLI/FIR) as private attributes; they are read in one place, checked at start-up.
-_RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
-_FORCE_KEYFRAME_ATTR = "_RTCRtpSender__force_keyframe"
 
 
 class WhepError(Exception):
@@ -50,16 +47,6 @@ class WhepError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _aiortc_internals_ok() -> bool:
-    probe = RTCRtpSender.__init__.__code__.co_names  # attribute names set in __init__ (mangled)
-    return all(attr in probe for attr in (_RTP_TIMESTAMP_ATTR, _FORCE_KEYFRAME_ATTR))
-
-
-AIORTC_INTERNALS_OK = _aiortc_internals_ok()
-if not AIORTC_INTERNALS_OK:  # pragma: no cover - depends on the installed aiortc
-    log.warning("this aiortc version hides the RTP timestamp: viewers get no latency figure")
 
 
 class EncodedVideoTrack(MediaStreamTrack):
@@ -116,12 +103,11 @@ class WhepSession:
         """Called as a frame leaves the queue: tell the viewer how RTP timestamps map to capture times (once,
         and again when the mapping changes), and pass its keyframe requests on to the encoder."""
         sender = self.sender
-        if sender is not None and AIORTC_INTERNALS_OK:
-            if getattr(sender, _FORCE_KEYFRAME_ATTR, False):  # the viewer sent PLI/FIR: ask the encoder
-                setattr(sender, _FORCE_KEYFRAME_ATTR, False)
+        if sender is not None:
+            if take_keyframe_request(sender):  # the viewer sent PLI/FIR: aiortc does not encode, ask our encoder
                 self.fanout.request_keyframe()
             if self._rtp_origin is None and self._previous_pts is not None:
-                sent = getattr(sender, _RTP_TIMESTAMP_ATTR, None)  # the previous frame's, now sent
+                sent = sent_rtp_timestamp(sender)  # the previous frame's, now sent
                 if sent is not None:
                     self._rtp_origin = (sent - self._previous_pts) % 2**32
             epoch = packet.capture_time - packet.pts / VIDEO_CLOCK  # constant while the encoder runs

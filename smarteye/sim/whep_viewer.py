@@ -17,6 +17,8 @@ import httpx
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from smarteye.media.aiortc_internals import received_rtp_origin
+
 
 @dataclass
 class ViewerStats:
@@ -70,11 +72,9 @@ class WhepViewer:
             self.stats.states.append(data["state"])
 
     def _rtp_timestamp(self, frame_pts: int) -> int | None:
-        """aiortc hands out frames with pts counted from the first RTP timestamp it received; add that back.
-        (Read from the receiver's private timestamp mapper: this is a test peer, not product code.)"""
-        receiver = self.pc.getReceivers()[0] if self.pc.getReceivers() else None
-        mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
-        origin = getattr(mapper, "_origin", None)
+        """aiortc hands out frames with pts counted from the first RTP timestamp it received; add that back."""
+        receivers = self.pc.getReceivers()
+        origin = received_rtp_origin(receivers[0]) if receivers else None
         return None if origin is None else (origin + frame_pts) % 2**32
 
     async def _consume(self, track: MediaStreamTrack) -> None:
