@@ -1,16 +1,69 @@
-"""A decoded video frame stamped with when it was captured, carried through every stage."""
+"""The frame record: one decoded frame stamped with its capture time, and everything the stages add to it.
+
+A frame is created by its source (picture, capture time, pts, the stream's recent KLV) and then passes
+through the stages of its stream in order (edge/pipeline.py): detections → tracks with ids → ground
+positions on the tracks → lifecycle events. Sinks read the finished record. Nothing travels beside the
+frame in parallel lists or shared queues, so a stage sees exactly what the frame saw.
+"""
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.detect.detector import Detections
+    from edge.track.tracker import TrackedBox
+    from smarteye.wire.messages import DetectionEvent, GeoStatus
+
+
+@dataclass(slots=True, frozen=True)
+class DataPacket:
+    """A non-video packet (KLV metadata in drone MPEG-TS feeds) with its stream time.
+
+    `seq` rises by one per packet of a source (across reconnects), so a stage that sees the same
+    packet in several frames' windows handles it once.
+    """
+
+    seq: int
+    pts: float | None
+    receive_time: float
+    payload: bytes
+
+
+class DataWindow:
+    """The most recent data packets of one source, bounded; every frame carries a snapshot of it.
+
+    KLV arrives interleaved with the video at its own rate. Latest-frame-wins drops frames, so the
+    packets cannot ride only on the frame they arrived before; a snapshot of the recent window on every
+    frame lets the geolocation stage match any frame to the sample nearest its pts.
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        self._packets: collections.deque[DataPacket] = collections.deque(maxlen=maxlen)
+        self._seq = 0
+
+    def add(self, pts: float | None, receive_time: float, payload: bytes) -> None:
+        self._seq += 1
+        self._packets.append(DataPacket(self._seq, pts, receive_time, payload))
+
+    def snapshot(self) -> tuple[DataPacket, ...]:
+        return tuple(self._packets)
+
+    def __len__(self) -> int:
+        return len(self._packets)
+
+    def __iter__(self) -> Iterator[DataPacket]:
+        return iter(tuple(self._packets))
 
 
 @dataclass(slots=True)
 class Frame:
-    """One frame of one stream.
+    """One frame of one stream and what the stages found in it.
 
     `capture_time` is the wall clock (epoch seconds) when the frame's packet was received, so the
     latency of any event it causes can be measured end to end; `pts` is the stream's own time.
@@ -26,6 +79,16 @@ class Frame:
     height: int
     _decoded: Any = field(default=None, repr=False)
     _bgr: np.ndarray | None = field(default=None, repr=False)
+    data: tuple[DataPacket, ...] = field(default=(), repr=False)
+    """The source's recent data packets (KLV) when this frame was decoded."""
+    detections: Detections | None = field(default=None, repr=False)
+    tracks: list[TrackedBox] = field(default_factory=list, repr=False)
+    """Tracked objects with ids; the geolocation stage sets each one's ground position."""
+    geo_status: GeoStatus | None = None
+    """Why the tracks have (or lack) ground positions; None when the stream is not geolocated."""
+    events: list[DetectionEvent] = field(default_factory=list, repr=False)
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
+    """Seconds spent per stage on this frame (decode included), for the stage histograms."""
 
     @classmethod
     def from_bgr(cls, stream: str, seq: int, capture_time: float, pts: float | None, image: np.ndarray) -> Frame:
@@ -33,8 +96,16 @@ class Frame:
         return cls(stream, seq, capture_time, pts, width, height, None, image)
 
     @classmethod
-    def from_av(cls, stream: str, seq: int, capture_time: float, pts: float | None, av_frame: Any) -> Frame:
-        return cls(stream, seq, capture_time, pts, av_frame.width, av_frame.height, av_frame, None)
+    def from_av(
+        cls,
+        stream: str,
+        seq: int,
+        capture_time: float,
+        pts: float | None,
+        av_frame: Any,
+        data: tuple[DataPacket, ...] = (),
+    ) -> Frame:
+        return cls(stream, seq, capture_time, pts, av_frame.width, av_frame.height, av_frame, None, data)
 
     def bgr(self) -> np.ndarray:
         """The picture as a BGR array (converted once, on first use)."""

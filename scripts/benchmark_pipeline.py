@@ -29,7 +29,7 @@ import numpy as np
 from edge.assets import sample_media
 from edge.config import DetectorConfig, parse_config
 from edge.detect.detector import Detector, resolve_model_path
-from edge.node import EdgeNode
+from edge.factory import build_node
 from smarteye.sim.broker import MosquittoBroker
 from smarteye.sim.ports import free_udp_port
 
@@ -63,15 +63,16 @@ def pipeline_fps(
             "mqtt": {"url": broker_url, "spool_dir": str(spool)},
             # Live video on, as a watched node runs: a UDP MPEG-TS output is a consumer, so every processed
             # frame is also drawn on and H.264-encoded (a node nobody watches skips both).
+            "metrics": {"port": 0},
             "video": {"whep": {"port": 0}, "udp_outputs": {"bench": f"udp://127.0.0.1:{free_udp_port()}"}},
         },
         "benchmark",
     )
-    node = EdgeNode(config, detector=detector)
-    stream = node.streams["bench"]
+    node = build_node(config, detector=detector)
+    stats = node.pipeline.stats["bench"]
     start = time.perf_counter()
     node.start()
-    while stream.frames_processed < count:
+    while stats.processed < count:
         time.sleep(0.05)  # coarse on purpose: a tight poll would steal the GIL from the pipeline
     elapsed = time.perf_counter() - start
     events = node.events_published

@@ -92,10 +92,10 @@ def edge(
         return
 
     from edge.detect.detector import ModelError
-    from edge.node import EdgeNode
+    from edge.factory import build_node
 
     try:
-        edge_node = EdgeNode(cfg)
+        edge_node = build_node(cfg)
     except ModelError as error:
         _fail(str(error))
         return

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from edge.assets import sample_media
 from edge.config.node import EdgeConfig
+from edge.factory import build_node
 from edge.node import EdgeNode
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
@@ -178,7 +179,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         console.print(f"[bold]ground station[/]: {station.url}  login [bold]{DEMO_USER}[/] / [bold]{password}[/] "
                       f"(timeline, live wall {station.url}/live, health, pilot map)")  # fmt: skip
         console.print("loading the model…")
-        node = EdgeNode(config)
+        node = build_node(config)
         node.start()
         drone.start()
         if node.video is not None and node.video.whep_url:

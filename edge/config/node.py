@@ -25,6 +25,18 @@ class SnapshotConfig(BaseModel):
     quality: int = Field(80, ge=10, le=100, title="JPEG quality", description="Encoder quality (10-100).")
 
 
+class MetricsConfig(BaseModel):
+    """Prometheus metrics of the node (stage histograms and counters), served at /metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Enabled", description="Serve /metrics over HTTP.")
+    host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")
+    port: int = Field(
+        9464, ge=0, le=65535, title="Port", description="HTTP port of /metrics (0: any free). A taken port only warns."
+    )
+
+
 class EdgeConfig(BaseModel):
     """An edge node: its sources, detector, tracker, event rules and MQTT output."""
 
@@ -38,6 +50,7 @@ class EdgeConfig(BaseModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT")
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots")
     video: VideoConfig = Field(default_factory=VideoConfig, title="Live video")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, title="Metrics")
     status_interval_s: float = Field(
         5.0, gt=0, le=3600, title="Status interval", description="How often per-stream status is refreshed."
     )

@@ -1,16 +1,19 @@
-"""Object detection with any model format ultralytics loads (.pt, ONNX, OpenVINO, TensorRT…)."""
+"""Detection stage: any model format ultralytics loads (.pt, ONNX, OpenVINO, TensorRT…)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.assets import find_asset, searched_places
 from edge.config.detector import DetectorConfig
+
+if TYPE_CHECKING:
+    from edge.frame import Frame
 
 log = logging.getLogger("edge.detect")
 
@@ -41,7 +44,9 @@ def resolve_model_path(name: str) -> str:
 
 
 class Detector:
-    """A loaded YOLO model with the configured thresholds and class filter."""
+    """A loaded YOLO model with the configured thresholds and class filter; one serves every stream."""
+
+    name = "inference"
 
     def __init__(self, config: DetectorConfig) -> None:
         from ultralytics import YOLO
@@ -56,7 +61,7 @@ class Detector:
             ) from None
         except Exception as error:
             raise ModelError(f"cannot load model {config.model!r} ({path}): {error}") from None
-        self.name = Path(config.model).name
+        self.model_name = Path(config.model).name
         self.names: dict[int, str] = dict(self.model.names)
         self.class_ids: list[int] | None = None
         if config.classes is not None:
@@ -65,7 +70,7 @@ class Detector:
             if unknown:
                 raise ModelError(
                     f"detector.classes: {', '.join(map(repr, unknown))} not among the classes of "
-                    f"{self.name} (e.g. {', '.join(list(by_name)[:8])}…)"
+                    f"{self.model_name} (e.g. {', '.join(list(by_name)[:8])}…)"
                 )
             self.class_ids = [by_name[c] for c in config.classes]
         self.predict_args: dict[str, Any] = {
@@ -87,6 +92,11 @@ class Detector:
         try:
             result = self.model.predict(image, **self.predict_args)[0]
         except Exception as error:
-            raise ModelError(f"inference with {self.name} failed: {error}") from error
+            raise ModelError(f"inference with {self.model_name} failed: {error}") from error
         boxes = result.boxes.cpu().numpy()
         return Detections(boxes.xyxy, boxes.conf, boxes.cls.astype(np.int64), boxes)
+
+    def process(self, frame: Frame) -> Frame:
+        """Stage: the frame's detections."""
+        frame.detections = self.detect(frame.bgr())
+        return frame

@@ -1,7 +1,7 @@
 """Geolocation stage: the ground position of each tracked object's footpoint (box bottom-centre),
 from the pose of the camera at that frame's time.
 
-Pose sources: the stream's own KLV (matched to the frame by pts), a MAVLink link (matched by the
+Pose sources: the stream's own KLV (carried by the frame, matched to it by pts), a MAVLink link (matched by the
 frame's capture time plus a configurable offset, interpolated), or for fixed cameras a calibrated
 ground homography. Telemetry that is missing or older than `stale_after_s` yields no position and
 an explicit status, never a silently reused old pose.
@@ -19,7 +19,6 @@ from edge.config.geo import CameraConfig, GeoConfig, TelemetrySource
 from edge.frame import Frame
 from edge.geo.homography import GroundHomography
 from edge.geo.projection import CameraPose, GimbalFrame, PoseUncertainty, geolocate, project_pixels
-from edge.source.reader import DataPacket
 from edge.telemetry.klv import KlvParser
 from edge.telemetry.mavlink_reader import MavlinkReader
 from edge.track.tracker import TrackedBox
@@ -66,14 +65,10 @@ def pose_from_vehicle(state: VehicleState, camera: CameraConfig) -> CameraPose |
 class StreamGeolocator:
     """Locates one stream's tracked objects on the ground, frame by frame."""
 
-    def __init__(
-        self,
-        config: GeoConfig,
-        data_packets: collections.deque[DataPacket] | None = None,
-        mavlink: MavlinkReader | None = None,
-    ) -> None:
+    name = "geolocation"
+
+    def __init__(self, config: GeoConfig, mavlink: MavlinkReader | None = None) -> None:
         self.config = config
-        self.data_packets = data_packets
         self.mavlink = mavlink
         self.homography = (
             GroundHomography([p.pixel for p in config.calibration], [(p.lat, p.lon) for p in config.calibration])
@@ -82,6 +77,7 @@ class StreamGeolocator:
         )
         self.klv = KlvParser()
         self._klv_history: collections.deque[SensorMetadata] = collections.deque(maxlen=KLV_HISTORY)
+        self._klv_seen = 0  # seq of the newest data packet parsed
         self.last_pose: CameraPose | None = None
         self.last_status: GeoStatus | None = None
 
@@ -96,12 +92,13 @@ class StreamGeolocator:
 
     def _klv_pose(self, frame: Frame) -> tuple[CameraPose | None, GeoStatus, float | None]:
         """The KLV sample nearest the frame's pts (KLV rides in the same stream, so pts is the shared clock)."""
-        if self.data_packets is not None:
-            while self.data_packets:
-                packet = self.data_packets.popleft()
-                for meta in self.klv.parse(packet.payload, packet.pts):
-                    if meta.pts is not None:
-                        self._klv_history.append(meta)
+        for packet in frame.data:
+            if packet.seq <= self._klv_seen:
+                continue
+            self._klv_seen = packet.seq
+            for meta in self.klv.parse(packet.payload, packet.pts):
+                if meta.pts is not None:
+                    self._klv_history.append(meta)
         if not self._klv_history or frame.pts is None:
             return None, GeoStatus.NO_TELEMETRY, None
         nearest = min(self._klv_history, key=lambda m: abs(m.pts - frame.pts))  # type: ignore[operator]
@@ -143,6 +140,13 @@ class StreamGeolocator:
             return [None] * len(tracks), status
         found = geolocate(pose, feet, frame.width, frame.height, self.config.ground_elevation_m, self._sigma(state))
         return [_position(g, source, age) for g in found], status
+
+    def process(self, frame: Frame) -> Frame:
+        """Stage: each track's ground position, and the frame's geo status."""
+        positions, frame.geo_status = self.locate(frame, frame.tracks)
+        for track, position in zip(frame.tracks, positions, strict=True):
+            track.geo = position
+        return frame
 
     def latest_telemetry(self) -> tuple[VehicleState | None, SensorMetadata | None]:
         """The newest vehicle state (MAVLink) or KLV sample, for publishing."""

@@ -3,11 +3,9 @@ data packets with their pts), OpenCV for local cameras."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -15,7 +13,7 @@ import cv2
 
 from edge.assets import find_asset, searched_places
 from edge.config.source import SourceConfig, SourceKind
-from edge.frame import Frame
+from edge.frame import DataWindow, Frame
 
 
 class SourceError(Exception):
@@ -24,15 +22,6 @@ class SourceError(Exception):
 
 class SourceEnded(Exception):
     """A file reached its end and is not looping."""
-
-
-@dataclass(slots=True, frozen=True)
-class DataPacket:
-    """A non-video packet (KLV metadata in drone MPEG-TS feeds) with its stream time."""
-
-    pts: float | None
-    receive_time: float
-    payload: bytes
 
 
 def _describe(error: BaseException, config: SourceConfig) -> str:
@@ -51,7 +40,7 @@ def _describe(error: BaseException, config: SourceConfig) -> str:
 class AvReader:
     """Reads RTSP, MPEG-TS over UDP and files with PyAV (FFmpeg)."""
 
-    def __init__(self, config: SourceConfig, data_packets: collections.deque[DataPacket]) -> None:
+    def __init__(self, config: SourceConfig, data_packets: DataWindow) -> None:
         self.config = config
         self.kind = config.resolved_kind
         self.data_packets = data_packets
@@ -115,8 +104,9 @@ class AvReader:
                 if packet.stream.type == "data":
                     if packet.size:
                         pts = float(packet.pts * packet.time_base) if packet.pts is not None else None
-                        self.data_packets.append(DataPacket(pts, received, bytes(packet)))
+                        self.data_packets.add(pts, received, bytes(packet))
                     continue
+                started = time.perf_counter()
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as error:
@@ -126,6 +116,8 @@ class AvReader:
                             f"{self.config.safe_url}: undecodable video: {_describe(error, self.config)}"
                         ) from None
                     continue
+                decode_s = time.perf_counter() - started
+                data = self.data_packets.snapshot() if data_streams else ()
                 for av_frame in decoded:
                     pts = float(av_frame.time) if av_frame.time is not None else None
                     if pace and pts is not None:
@@ -136,7 +128,9 @@ class AvReader:
                             time.sleep(min(delay, 1.0))
                         received = time.time()
                     seq += 1
-                    yield Frame.from_av(stream, seq, received, pts, av_frame)
+                    frame = Frame.from_av(stream, seq, received, pts, av_frame, data)
+                    frame.timings["decode"] = decode_s
+                    yield frame
         except av.FFmpegError as error:
             raise SourceError(f"{self.config.safe_url}: {_describe(error, self.config)}") from None
         if seq == seq_start:
@@ -186,7 +180,7 @@ class CameraReader:
 Reader = AvReader | CameraReader
 
 
-def make_reader(config: SourceConfig, data_packets: collections.deque[DataPacket]) -> Reader:
+def make_reader(config: SourceConfig, data_packets: DataWindow) -> Reader:
     if config.resolved_kind is SourceKind.CAMERA:
         return CameraReader(config)
     return AvReader(config, data_packets)

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.config.source import SourceConfig, SourceKind
-from edge.source.reader import DataPacket, SourceEnded, SourceError, make_reader
+from edge.frame import DataWindow
+from edge.source.reader import SourceEnded, SourceError, make_reader
 from edge.source.slot import FrameBoard
 from smarteye.wire.messages import SourceState
 
 log = logging.getLogger("edge.source")
 
-KLV_BUFFER_PACKETS = 1024
+KLV_BUFFER_PACKETS = 256  # ~8 s of 30 Hz KLV: more than any frame is matched across
 
 
 @dataclass(slots=True)
@@ -48,8 +49,8 @@ class SourceSupervisor:
         self.board = board
         self.on_state = on_state
         self.health = SourceHealth()
-        # KLV and other data packets with their pts, bounded; read by the telemetry stage.
-        self.data_packets: collections.deque[DataPacket] = collections.deque(maxlen=KLV_BUFFER_PACKETS)
+        # KLV and other data packets with their pts, bounded; each frame carries a snapshot of it.
+        self.data_packets = DataWindow(KLV_BUFFER_PACKETS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"source-{config.name}", daemon=True)
         self._fps_window: collections.deque[float] = collections.deque(maxlen=60)

@@ -1,4 +1,4 @@
-"""Turn per-frame tracks into few, meaningful events: `new` once an object is confirmed,
+"""Events stage: turn per-frame tracks into few, meaningful events: `new` once an object is confirmed,
 `update` only on real change and at a bounded rate, `end` once it has been gone long enough."""
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class _Object:
 class EventLifecycle:
     """Event state of one stream's tracked objects (bounded by events.max_tracks_per_stream)."""
 
+    name = "events"
+
     def __init__(self, node: str, stream: str, model: str, names: dict[int, str], config: EventsConfig) -> None:
         self.node, self.stream, self.model, self.names, self.config = node, stream, model, names, config
         self._objects: dict[int, _Object] = {}
@@ -58,17 +60,16 @@ class EventLifecycle:
         frame: Frame,
         tracks: list[TrackedBox],
         detect_time: float,
-        geo: list[GeoPosition | None] | None = None,
         geo_status: GeoStatus | None = None,
     ) -> list[DetectionEvent]:
         """Events caused by one processed frame, including `end`s of objects gone too long.
 
-        `geo` (aligned with `tracks`) and `geo_status` come from the geolocation stage when the
+        Each track's `geo` and the frame's `geo_status` come from the geolocation stage when the
         stream has one; an object keeps the position of the frame it was last seen in.
         """
         events: list[DetectionEvent] = []
         cfg = self.config
-        for index, box in enumerate(tracks):
+        for box in tracks:
             obj = self._objects.get(box.track_id)
             if obj is None:
                 if len(self._objects) >= cfg.max_tracks_per_stream:
@@ -79,7 +80,7 @@ class EventLifecycle:
             obj.box, obj.pts, obj.detect_time = box, frame.pts, detect_time
             obj.frame_width, obj.frame_height = frame.width, frame.height
             if geo_status is not None:
-                obj.geo = geo[index] if geo else None
+                obj.geo = box.geo
                 obj.geo_status = geo_status
                 if geo_status is GeoStatus.OK and obj.geo is None:
                     obj.geo_status = GeoStatus.ABOVE_HORIZON
@@ -93,6 +94,11 @@ class EventLifecycle:
                 events.append(self._emit(obj, EventType.UPDATE))
         events.extend(self.expire(frame.capture_time, EndReason.GONE))
         return events
+
+    def process(self, frame: Frame) -> Frame:
+        """Stage: the events this frame causes (detect time: now, when its objects are known)."""
+        frame.events = self.observe(frame, frame.tracks, time.time(), frame.geo_status)
+        return frame
 
     def expire(self, now: float, reason: EndReason) -> list[DetectionEvent]:
         """End objects not seen for events.end_after_s before `now` (capture-time clock)."""

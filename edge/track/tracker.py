@@ -1,9 +1,10 @@
-"""Multi-object tracking per stream with ultralytics' ByteTrack / BoT-SORT (ids are per tracker,
-so each stream numbers its own objects)."""
+"""Tracking stage: multi-object tracking per stream with ultralytics' ByteTrack / BoT-SORT (ids are
+per tracker, so each stream numbers its own objects)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ultralytics.trackers.bot_sort import BOTSORT
@@ -13,9 +14,15 @@ from ultralytics.utils import IterableSimpleNamespace
 from edge.config.tracking import TrackerConfig, TrackerType
 from edge.detect.detector import Detections
 
+if TYPE_CHECKING:
+    from edge.frame import Frame
+    from smarteye.wire.messages import GeoPosition
+
 
 @dataclass(slots=True)
 class TrackedBox:
+    """One tracked object in one frame; `geo` is its footpoint's ground position once located."""
+
     track_id: int
     x1: float
     y1: float
@@ -23,10 +30,13 @@ class TrackedBox:
     y2: float
     score: float
     class_id: int
+    geo: GeoPosition | None = None
 
 
 class StreamTracker:
     """Assigns stable ids to one stream's detections, frame after frame."""
+
+    name = "tracking"
 
     def __init__(self, config: TrackerConfig) -> None:
         args = IterableSimpleNamespace(
@@ -60,3 +70,9 @@ class StreamTracker:
             TrackedBox(int(r[4]), float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[5]), int(r[6]))
             for r in rows
         ]
+
+    def process(self, frame: Frame) -> Frame:
+        """Stage: the frame's detections become its tracks."""
+        assert frame.detections is not None, "the detection stage runs before tracking"
+        frame.tracks = self.update(frame.detections, frame.bgr())
+        return frame

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from edge.config import parse_config
-from edge.node import EdgeNode
+from edge.factory import build_node
 from smarteye.sim.broker import MosquittoBroker
 from smarteye.wire.messages import DetectionEvent
 from tests.support.edge_process import ANY_PORT_VIDEO
@@ -32,7 +32,7 @@ def test_events_during_broker_outage_are_delivered_after_reconnect(media, model_
                 "video": ANY_PORT_VIDEO,
             }
         )
-        node = EdgeNode(config, on_event=published.append)
+        node = build_node(config, on_event=published.append)
         node.start()
         try:
             recorder.wait_for(lambda: len(recorder.events()) >= 3, 90, "events before the outage")

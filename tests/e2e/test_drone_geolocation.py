@@ -11,7 +11,7 @@ import pymap3d
 import pytest
 
 from edge.config import parse_config
-from edge.node import EdgeNode
+from edge.factory import build_node
 from smarteye.sim.broker import MosquittoBroker
 from smarteye.sim.drone import DroneSimulator, read_klv_track
 from smarteye.sim.ports import free_tcp_port
@@ -50,7 +50,7 @@ def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: fl
                 "video": ANY_PORT_VIDEO,
             }
         )
-        node = EdgeNode(config, on_event=events.append)
+        node = build_node(config, on_event=events.append)
         node.start()
         simulator = DroneSimulator(video, "127.0.0.1", port, mavlink_url=sim_mavlink)
         try:

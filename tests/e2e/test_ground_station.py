@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from edge.config import parse_config
-from edge.node import EdgeNode
+from edge.factory import build_node
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
@@ -34,7 +34,7 @@ def test_edge_to_ground_station_no_loss_no_doubles_with_snapshots(db_url, media,
         station.accounts.create_user("sup", PASSWORD, Role.SUPERVISOR)
         station.start()
         try:
-            node = EdgeNode(
+            node = build_node(
                 parse_config(
                     {"node": "site-a",
                      "sources": [{"name": "walkway", "url": str(media("vtest.avi")), "realtime": False}],

@@ -26,6 +26,7 @@ ANY_PORT_VIDEO = {"whep": {"port": 0}}
 
 
 def write_config(path: Path, **config: Any) -> Path:
+    config.setdefault("metrics", {"port": 0})
     video = config.setdefault("video", {})
     video.setdefault("whep", ANY_PORT_VIDEO["whep"])
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from fractions import Fraction
 
 import av
@@ -51,6 +52,7 @@ class StreamEncoder:
         self.keyframe_requests = 0
         self._retry_at = 0.0
         self.encode_seconds = 0.0
+        self.on_encoded: Callable[[float], None] | None = None  # seconds per frame, for the stage histogram
         self._thread = threading.Thread(target=self._run, name=f"encode-{stream}", daemon=True)
 
     def start(self) -> None:
@@ -90,7 +92,10 @@ class StreamEncoder:
             try:
                 started = time.perf_counter()
                 self._encode(image, capture_time)
-                self.encode_seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.encode_seconds += elapsed
+                if self.on_encoded is not None:
+                    self.on_encoded(elapsed)
             except av.FFmpegError as error:
                 log.error("stream %s: video encoding failed (%s); restarting the encoder in 1 s", self.stream, error)
                 self._codec = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import socket
@@ -23,10 +24,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from edge.config.video import VideoConfig
+from edge.frame import Frame
+from edge.metrics import EdgeMetrics
 from edge.outputs.video.annotate import Annotator
 from edge.outputs.video.encoder import StreamEncoder
 from edge.outputs.video.mpegts_udp import MpegTsUdpOutput
 from edge.outputs.video.uplink import VideoUplink
+from edge.pipeline import StreamStats
 from edge.track.tracker import TrackedBox
 from smarteye.media.fanout import PacketFanout
 from smarteye.media.webrtc import WhepServer
@@ -37,7 +41,18 @@ log = logging.getLogger("edge.video")
 
 
 class LiveVideo:
-    def __init__(self, config: VideoConfig, node: str, streams: Sequence[str], class_names: dict[int, str]) -> None:
+    """Sink: draws each finished frame's tracks and hands it to its stream's one encoder."""
+
+    name = "video"
+
+    def __init__(
+        self,
+        config: VideoConfig,
+        node: str,
+        streams: Sequence[str],
+        class_names: dict[int, str],
+        metrics: EdgeMetrics | None = None,
+    ) -> None:
         try:
             av.codec.Codec("libx264", "w")
         except av.codec.codec.UnknownCodecError:
@@ -51,10 +66,13 @@ class LiveVideo:
             fanout = PacketFanout(name)
             encoder = StreamEncoder(name, config.encoder, fanout)
             fanout.keyframe_requester = encoder.request_keyframe
+            if metrics is not None:
+                encoder.on_encoded = functools.partial(metrics.observe_stage, name, "encode")
             self.fanouts[name], self.encoders[name] = fanout, encoder
         self.udp_outputs = [MpegTsUdpOutput(self.fanouts[name], url) for name, url in config.udp_outputs.items()]
         self.whep = WhepServer(config.ice_servers, node=node)
         self.uplink = VideoUplink(config.uplink, node, self.fanouts) if config.uplink else None
+        self.rates = {name: StreamStats() for name in streams}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="video", daemon=True)
         self._server: uvicorn.Server | None = None
@@ -62,6 +80,12 @@ class LiveVideo:
         self._uplink_task: asyncio.Task[None] | None = None
 
     # -- from the detection loop -----------------------------------------------------------
+    def consume(self, frame: Frame) -> None:
+        """Sink: the finished frame, drawn on in place (sinks that need the clean picture run first)."""
+        rate = self.rates[frame.stream]
+        rate.record(time.time(), frame.capture_time)
+        self.submit(frame.stream, frame.bgr(), frame.tracks, frame.capture_time, rate.fps())
+
     def submit(self, stream: str, image: np.ndarray, tracks: Sequence[TrackedBox], capture_time: float,
                fps: float) -> None:  # fmt: skip
         """Draw this frame's objects on its picture and hand it to the stream's encoder."""

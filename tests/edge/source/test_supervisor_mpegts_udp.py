@@ -66,3 +66,7 @@ def test_udp_mpegts_frames_and_klv_packets(media, tmp_path) -> None:
     assert all(p.payload[:4] == b"\x06\x0e\x2b\x34" for p in klv)
     pts = [p.pts for p in klv if p.pts is not None]
     assert len(pts) == len(klv) and pts == sorted(pts)
+    # The KLV travels with the frames: each carries the window of packets received up to it.
+    carried = frames[-1].data
+    assert carried and all(p.payload[:4] == b"\x06\x0e\x2b\x34" for p in carried)
+    assert [p.seq for p in carried] == sorted({p.seq for p in carried})
