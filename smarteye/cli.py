@@ -12,8 +12,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from edge.config.node import load_config, parse_config
-from smarteye.config.loading import ConfigError
+from edge.config.node import EdgeConfig
+from smarteye.config.loading import ConfigError, load_layered
+
+# Environment overrides, e.g. SMARTEYE_EDGE_MQTT__URL=mqtts://broker:8883 or SMARTEYE_STATION_WEB__PORT=8443.
+EDGE_ENV_PREFIX = "SMARTEYE_EDGE_"
+STATION_ENV_PREFIX = "SMARTEYE_STATION_"
 
 app = typer.Typer(
     help="SmartEye: edge video-AI for drones and site cameras.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -49,7 +53,7 @@ def quick_config(sources: list[str], model: str | None, mqtt: str | None, node: 
         if not sep or "://" in name or not name:
             name, url = f"cam{index}", text
         entries.append({"name": name, "url": url})
-    data: dict = {"sources": entries}
+    data: dict = {"sources": entries} if entries else {}
     if node:
         data["node"] = node
     if model:
@@ -70,26 +74,12 @@ def edge(
 ) -> None:
     """Run an edge node: sources → YOLO → tracking → MQTT events."""
     _setup_logging(log_level)
+    if config is None and not source:
+        _fail("give --config FILE or at least one --source URL")
     try:
-        if config is not None:
-            cfg = load_config(config)
-            overrides = quick_config(source or [], model, mqtt, node)
-            if source or model or mqtt or node:
-                merged = cfg.model_dump(mode="json", exclude_unset=True)
-                for key, value in overrides.items():
-                    if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                        merged[key] = {**merged[key], **value}
-                    else:
-                        merged[key] = value
-                cfg = parse_config(merged, f"{config} + command line")
-        elif source:
-            cfg = parse_config(quick_config(source, model, mqtt, node), "command line")
-        else:
-            _fail("give --config FILE or at least one --source URL")
-            return
+        cfg = load_layered(EdgeConfig, config, quick_config(source or [], model, mqtt, node), EDGE_ENV_PREFIX)
     except ConfigError as error:
         _fail(str(error))
-        return
 
     from edge.detect.detector import ModelError
     from edge.factory import build_node
@@ -131,7 +121,6 @@ def schemas(
     """Write the JSON Schema of every MQTT message and of the edge config."""
     import json
 
-    from edge.config.node import EdgeConfig
     from smarteye.wire.messages import write_json_schemas
 
     paths = write_json_schemas(out)
@@ -148,16 +137,13 @@ app.add_typer(ground_station_app, name="ground-station")
 
 def _ground_config(config: Path | None, database: str | None, mqtt: str | None, port: int | None) -> Any:
     from ground_station.config import GroundStationConfig
-    from smarteye.config.loading import load_model, parse_model
 
-    cfg = load_model(GroundStationConfig, config) if config else GroundStationConfig()
-    overrides = {k: v for k, v in (("database_url", database), ("mqtt", {"url": mqtt} if mqtt else None)) if v}
+    overrides: dict[str, Any] = {"database_url": database} if database else {}
+    if mqtt:
+        overrides["mqtt"] = {"url": mqtt}
     if port:
-        overrides["web"] = {**cfg.web.model_dump(), "port": port}
-    if overrides:
-        cfg = parse_model(GroundStationConfig, {**cfg.model_dump(mode="json", exclude_unset=True), **overrides},
-                          f"{config or 'defaults'} + command line")  # fmt: skip
-    return cfg
+        overrides["web"] = {"port": port}
+    return load_layered(GroundStationConfig, config, overrides, STATION_ENV_PREFIX)
 
 
 @ground_station_app.command("run")
