@@ -115,8 +115,11 @@ class FastClient(mqtt.Client):
             self._packet_queue(_PUBACK, b"".join(_PUBACK_HEADER + mid.to_bytes(2, "big") for mid in mids), 0, 0)
 
     def _handle_publish(self) -> MQTTErrorCode:
-        handler, packet, command = self.fast_publish, self._in_packet["packet"], self._in_packet["command"]
-        if handler is None or not self.fast or (command & 0x06) != 0x02:  # QoS 1 only
+        handler = self.fast_publish
+        if handler is None or not self.fast:  # (checked first: in a changed paho, _in_packet may be gone)
+            return super()._handle_publish()
+        packet, command = self._in_packet["packet"], self._in_packet["command"]
+        if (command & 0x06) != 0x02:  # QoS 1 only
             return super()._handle_publish()
         try:
             end = 2 + ((packet[0] << 8) | packet[1])
