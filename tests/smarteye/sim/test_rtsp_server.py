@@ -6,6 +6,7 @@ everything skips if python3-gi / the GStreamer RTSP server is not installed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import socket
 import time
@@ -22,12 +23,15 @@ av = pytest.importorskip("av")
 SHORT = "kwiver_aphill_short.ts"  # H.264 720x480, 48 frames, 1.6 s
 VTEST = "vtest.avi"  # MS-MPEG4 768x576, 10 fps
 OPEN_TIMEOUT = (8.0, 8.0)  # PyAV (open, read) seconds: a dead server fails fast
+# Probe briefly, as the edge's reader does: FFmpeg's default probing of a live RTSP stream waits up to
+# ~3 s (10 fps vtest) before the first frame, and the frames decoded afterwards are the same.
+READ_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "200000"}
 
 
 def read_frames(url: str, count: int) -> list[tuple[int, int, int | None]]:
     """Decode up to ``count`` frames from ``url``; returns (width, height, pts) per frame."""
     frames: list[tuple[int, int, int | None]] = []
-    with av.open(url, options={"rtsp_transport": "tcp"}, timeout=OPEN_TIMEOUT) as container:
+    with av.open(url, options=READ_OPTIONS, timeout=OPEN_TIMEOUT) as container:
         for frame in container.decode(video=0):
             frames.append((frame.width, frame.height, frame.pts))
             if len(frames) >= count:
@@ -35,11 +39,18 @@ def read_frames(url: str, count: int) -> list[tuple[int, int, int | None]]:
     return frames
 
 
-def source_info(path: Path) -> tuple[int, int, int]:
-    """(width, height, frame count) of a file, decoded locally with PyAV."""
+def source_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a file's first frame, decoded locally with PyAV."""
     with av.open(str(path)) as container:
-        frames = [(f.width, f.height) for f in container.decode(video=0)]
-    return frames[0][0], frames[0][1], len(frames)
+        first = next(container.decode(video=0))
+        return first.width, first.height
+
+
+@functools.cache
+def frame_count(path: Path) -> int:
+    """How many frames a file has, decoded locally with PyAV (once per file: several tests need it)."""
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +64,14 @@ def cameras(gst_available: None, media) -> Iterator[RtspServer]:
 
 @pytest.mark.parametrize(("mount", "name"), [("/short", SHORT), ("/vtest", VTEST)])
 def test_frames_have_source_size(cameras: RtspServer, media, mount: str, name: str) -> None:
-    width, height, _ = source_info(media(name))
+    width, height = source_size(media(name))
     frames = read_frames(cameras.url(mount), 5)
     assert len(frames) == 5
     assert {(w, h) for w, h, _ in frames} == {(width, height)}
 
 
 def test_loop_plays_on_past_end_of_file(cameras: RtspServer, media) -> None:
-    _, _, file_frames = source_info(media(SHORT))
+    file_frames = frame_count(media(SHORT))
     wanted = 2 * file_frames + 15
     frames = read_frames(cameras.url("/short"), wanted)
     assert len(frames) == wanted, "stream ended instead of looping"
@@ -75,7 +86,7 @@ def test_loop_plays_on_past_end_of_file(cameras: RtspServer, media) -> None:
 
 
 def test_without_loop_the_stream_ends(gst_available: None, media) -> None:
-    _, _, file_frames = source_info(media(SHORT))
+    file_frames = frame_count(media(SHORT))
     with RtspServer({"/cam1": media(SHORT)}, loop=False) as server:
         started = time.monotonic()
         frames = read_frames(server.url("/cam1"), 10 * file_frames)
