@@ -24,12 +24,14 @@ def test_udp_mpegts_frames_and_klv_packets(media, tmp_path) -> None:
     supervisor = SourceSupervisor(source, board, lambda name, health: states.append(health.state))
     supervisor.start()
     time.sleep(1.0)  # listening before the drone starts sending, as on a real link
+    # Paced like a live feed, at 4x: the file's video is 1 fps, so at 1x the four frames took ~4 s of stream.
     sender = subprocess.Popen(
         [
             "ffmpeg",
             "-loglevel",
             "error",
-            "-re",
+            "-readrate",
+            "4",
             "-i",
             str(media("kwiver_aphill_klv_10s.ts")),
             "-map",
@@ -51,9 +53,11 @@ def test_udp_mpegts_frames_and_klv_packets(media, tmp_path) -> None:
             if frame is not None:
                 frames.append(frame)
     finally:
+        # The supervisor first, while packets still flow: with the sender gone, its reader would wait for data
+        # until open_timeout_s (10 s), longer than stop() waits.
+        supervisor.stop()
         sender.terminate()
         sender.wait(10)
-        supervisor.stop()
 
     assert SourceState.LIVE in states
     assert len(frames) >= 4, f"frames: {len(frames)}, sender: {sender.stderr.read().decode() if sender.stderr else ''}"
