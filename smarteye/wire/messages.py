@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smarteye.wire.rules import Direction, RuleKind, RuleSet, Severity
 from smarteye.wire.telemetry import SensorMetadata, VehicleState
 
 SCHEMA_VERSION = 1
@@ -104,6 +105,13 @@ class DetectionEvent(_Message):
     end_reason: EndReason | None = Field(None, description="Only on `end`.")
     geo: GeoPosition | None = Field(None, description="Ground position of the box's bottom-centre (footpoint).")
     geo_status: GeoStatus | None = Field(None, description="Why `geo` is absent; None when the stream has no geo.")
+    zones: list[str] = Field(default_factory=list, description="Zones the object is in now (after its filters).")
+    entered_zones: list[str] = Field(
+        default_factory=list, description="Every zone the object has been in during its life, in order of entry."
+    )
+    zone_time_s: dict[str, float] = Field(
+        default_factory=dict, description="Seconds the object has spent in each zone it entered (time in zone)."
+    )
 
 
 class StreamStatus(_Message):
@@ -125,6 +133,10 @@ class StreamStatus(_Message):
     reconnects: int = 0
     latency_ms: float | None = Field(None, description="Recent capture → detection-done latency (median).")
     last_frame_time: float | None = None
+    rules_version: int | None = Field(
+        None, description="Version of the rules the stream runs (0: the edge's YAML); None: no rules."
+    )
+    rules_error: str | None = Field(None, description="Why the last rules pushed to this stream were refused.")
     time: float
 
 
@@ -200,6 +212,85 @@ class KeyframeRequest(_Message):
     stream: str
 
 
+class AlertState(StrEnum):
+    START = "start"  # the situation began
+    UPDATE = "update"  # it changed: objects joined or left, the count changed
+    END = "end"  # it cleared
+
+
+class AlertObject(BaseModel):
+    """One tracked object that is part of an alert's situation, as it was last seen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track_id: int
+    label: str
+    score: float = Field(ge=0, le=1)
+    box: Box = Field(description="Box in pixels of the frame.")
+    box_norm: Box = Field(description="Box as fractions of frame width and height (0..1).")
+    geo: GeoPosition | None = Field(None, description="Ground position of its footpoint, with uncertainty.")
+    time_in_zone_s: float | None = Field(None, description="Seconds it has been in the rule's zone.")
+
+
+class AlertClip(BaseModel):
+    """The video of an alert: cut from the node's own H.264 stream around the start, sent as MP4."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_time: float = Field(description="Capture time of the clip's first frame (epoch s).")
+    end_time: float = Field(description="Capture time of the clip's last frame (epoch s).")
+    bytes: int = Field(ge=0, description="Size of the MP4 published on the clips topic.")
+
+
+class Alert(_Message):
+    """A situation a rule found: one alert, `start` once, `update`s as it evolves, `end` once (QoS 1)."""
+
+    kind: Literal["alert"] = "alert"
+    id: str = Field(description="Unique per message; QoS-1 redelivery repeats it, so receivers dedup on it.")
+    alert_id: str = Field(description="Stable for the whole situation.")
+    seq: int = Field(ge=0, description="Message number within the alert: 0 for `start`.")
+    state: AlertState
+    stream: str
+    rule: str = Field(description="Name of the rule that raised it.")
+    rule_kind: RuleKind
+    severity: Severity
+    zone: str | None = Field(None, description="The zone it is about (all kinds but cross).")
+    line: str | None = Field(None, description="The line it is about (cross).")
+    direction: Direction | None = Field(None, description="cross: the way the object crossed.")
+    objects: list[AlertObject] = Field(description="Objects in the situation now (for `end`: when it cleared).")
+    count: int = Field(ge=0, description="How many matching objects are in the situation now.")
+    line_counts: dict[str, int] | None = Field(None, description="cross: running totals per direction (in, out).")
+    capture_time: float = Field(description="Capture time of the frame this message reports (epoch s).")
+    start_time: float = Field(description="Capture time of the frame in which the situation began.")
+    end_time: float | None = Field(None, description="Only on `end`: when it cleared.")
+    publish_time: float = Field(description="Wall clock when the message was handed to MQTT.")
+    rules_version: int = Field(ge=0, description="Version of the rules that raised it.")
+    snapshot: bool = Field(False, description="A JPEG with the zone and the objects drawn is on the snapshots topic.")
+    clip: AlertClip | None = Field(None, description="Set on the message sent once the clip is published.")
+
+
+class ZoneCounts(_Message):
+    """The numbers a supervisor charts: objects in each zone now, and line crossings so far (every
+    `counts_interval_s`)."""
+
+    kind: Literal["counts"] = "counts"
+    stream: str
+    zones: dict[str, int] = Field(description="Matching objects in each zone at `time`.")
+    lines: dict[str, dict[str, int]] = Field(description="Running crossings per line and direction (in, out).")
+    rules_version: int = Field(ge=0)
+    time: float
+
+
+class RulesConfig(_Message):
+    """A stream's rules as the ground station pushes them to the edge (retained, per stream)."""
+
+    kind: Literal["rules"] = "rules"
+    stream: str
+    rules: RuleSet
+    author: str = Field(description="Who saved this version at the station.")
+    time: float
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "event": DetectionEvent,
     "status": StreamStatus,
@@ -209,6 +300,9 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "video_frame": VideoFrameTiming,
     "clock": VideoClock,
     "keyframe": KeyframeRequest,
+    "alert": Alert,
+    "counts": ZoneCounts,
+    "rules": RulesConfig,
 }
 
 

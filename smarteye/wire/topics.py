@@ -6,6 +6,11 @@ parsed here by the ground station, so the two sides cannot drift apart.
     <prefix>/<node>/availability
     <prefix>/<node>/telemetry/<stream>
     <prefix>/<node>/snapshots/<stream>/<event_id>
+    <prefix>/<node>/alerts/<stream>                       alerts (QoS 1)
+    <prefix>/<node>/alert-snapshots/<stream>/<alert_id>   JPEG with the zone and objects drawn
+    <prefix>/<node>/clips/<stream>/<alert_id>             MP4 around the alert's start
+    <prefix>/<node>/counts/<stream>                       zone and line counts
+    <prefix>/<node>/rules/<stream>                        station → edge: the stream's rules (retained)
 
 The builders also make subscription filters: pass `ANY` (the MQTT single-level wildcard) for a level.
 """
@@ -26,6 +31,11 @@ class Section(StrEnum):
     AVAILABILITY = "availability"
     TELEMETRY = "telemetry"
     SNAPSHOTS = "snapshots"
+    ALERTS = "alerts"
+    ALERT_SNAPSHOTS = "alert-snapshots"
+    CLIPS = "clips"
+    COUNTS = "counts"
+    RULES = "rules"
 
 
 # Levels after the prefix, per section: node/section[/stream[/event_id]].
@@ -35,11 +45,18 @@ _LEVELS = {
     Section.AVAILABILITY: 2,
     Section.TELEMETRY: 3,
     Section.SNAPSHOTS: 4,
+    Section.ALERTS: 3,
+    Section.ALERT_SNAPSHOTS: 4,
+    Section.CLIPS: 4,
+    Section.COUNTS: 3,
+    Section.RULES: 3,
 }
+_WITH_ID = (Section.SNAPSHOTS, Section.ALERT_SNAPSHOTS, Section.CLIPS)
 
 
 class Topic(NamedTuple):
-    """A parsed topic name: `stream` is None for availability, `event_id` set for snapshots only."""
+    """A parsed topic name: `stream` is None for availability; `event_id` is the event's (snapshots) or the
+    alert's (alert snapshots, clips) id, None elsewhere."""
 
     section: Section
     node: str
@@ -72,6 +89,29 @@ def snapshot_topic(prefix: str, node: str, stream: str, event_id: str) -> str:
     return f"{prefix}/{node}/{Section.SNAPSHOTS}/{stream}/{event_id}"
 
 
+def alerts_topic(prefix: str, node: str, stream: str) -> str:
+    return f"{prefix}/{node}/{Section.ALERTS}/{stream}"
+
+
+def alert_snapshot_topic(prefix: str, node: str, stream: str, alert_id: str) -> str:
+    """Binary JPEG payload: the frame the alert started on, with the zone or line and the objects drawn."""
+    return f"{prefix}/{node}/{Section.ALERT_SNAPSHOTS}/{stream}/{alert_id}"
+
+
+def clip_topic(prefix: str, node: str, stream: str, alert_id: str) -> str:
+    """Binary MP4 payload: the alert's clip, cut from the stream's own H.264 packets."""
+    return f"{prefix}/{node}/{Section.CLIPS}/{stream}/{alert_id}"
+
+
+def counts_topic(prefix: str, node: str, stream: str) -> str:
+    return f"{prefix}/{node}/{Section.COUNTS}/{stream}"
+
+
+def rules_topic(prefix: str, node: str, stream: str) -> str:
+    """Station → edge, retained: the rules a stream runs (the edge subscribes to its own node's)."""
+    return f"{prefix}/{node}/{Section.RULES}/{stream}"
+
+
 class TopicParser:
     """Topic names under one prefix → `Topic`.  Pure, no I/O: the station's receive path calls it for
     every message, so the prefix is prepared once here."""
@@ -88,14 +128,14 @@ class TopicParser:
         levels = topic[len(self._head) :].split("/")
         section = self._sections.get(levels[1]) if len(levels) > 1 else None
         if section is None:
-            raise TopicError("not an events, status, availability, telemetry or snapshots topic")
+            raise TopicError(f"not one of the sections {', '.join(s.value for s in Section)}")
         if len(levels) != _LEVELS[section]:
             raise TopicError(f"{section} topics have {_LEVELS[section]} levels after the prefix, not {len(levels)}")
         if "" in levels:
             raise TopicError("empty topic level")
         if section is Section.AVAILABILITY:
             return Topic(section, levels[0])
-        if section is Section.SNAPSHOTS:
+        if section in _WITH_ID:
             return Topic(section, levels[0], levels[2], levels[3])
         return Topic(section, levels[0], levels[2])
 
