@@ -110,13 +110,13 @@ class MessageParser:
         if section is Section.TELEMETRY:
             message = self._validate(Telemetry, payload)
             return LiveTelemetry(message.node, message.stream, payload.decode())
-        if not self._snapshots:
-            raise Malformed(WRONG_TOPIC, "this station does not keep snapshots")
-        if not payload.startswith(JPEG_MAGIC):
-            raise Malformed(SCHEMA, "snapshot: not a JPEG")
-        if len(payload) > MAX_SNAPSHOT_BYTES:
-            raise Malformed(SCHEMA, f"snapshot: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
-        return Snapshot(event_id, node, stream, payload)  # type: ignore[arg-type]
+        if section is Section.SNAPSHOTS and self._snapshots:
+            if not payload.startswith(JPEG_MAGIC):
+                raise Malformed(SCHEMA, "snapshot: not a JPEG")
+            if len(payload) > MAX_SNAPSHOT_BYTES:
+                raise Malformed(SCHEMA, f"snapshot: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
+            return Snapshot(event_id, node, stream, payload)  # type: ignore[arg-type]
+        raise Malformed(WRONG_TOPIC, f"this station does not take {section} messages")
 
     def _stored(
         self, model: type[BaseModel], node: str, stream: str | None, payload: bytes, received_time: float
