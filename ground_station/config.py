@@ -52,6 +52,28 @@ class WebConfig(BaseModel):
         "behind a trusted plain-HTTP network.",
     )
     session_ttl_s: float = Field(12 * 3600, ge=60, le=30 * 86400, title="Session lifetime", description="Seconds.")
+    tiles_url: str | None = Field(
+        None,
+        title="Map tiles URL",
+        description="Slippy-map tile URL template for the pilot map, e.g. https://tile.example.org/{z}/{x}/{y}.png "
+        "({s}: subdomains). Unset: the map stays offline on its metric grid; no request leaves the station.",
+    )
+    tiles_attribution: str | None = Field(
+        None, max_length=300, title="Map tiles attribution", description="Shown on the map over the tiles."
+    )
+
+    @field_validator("tiles_url")
+    @classmethod
+    def _tiles_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        host = rest.split("/", 1)[0]
+        if scheme not in ("http", "https") or not host or any(c in host for c in " '\";,"):
+            raise ValueError("tiles_url must be an http(s) URL: https://host/{z}/{x}/{y}.png")
+        if not all(part in value for part in ("{z}", "{x}", "{y}")):
+            raise ValueError("tiles_url must contain {z}, {x} and {y}")
+        return value
 
 
 class LiveVideoConfig(BaseModel):

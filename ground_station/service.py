@@ -40,6 +40,7 @@ class GroundStation:
         self.app = create_app(
             self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self._metrics,
             secure_cookies=config.web.secure_cookies, relay=self.relay, whep=self.whep,
+            tiles_url=config.web.tiles_url, tiles_attribution=config.web.tiles_attribution,
         )  # fmt: skip
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off")

@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -28,12 +26,11 @@ from ground_station.snapshots import Snapshots
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
+from ground_station.web import server as web
 from smarteye.media.webrtc import WhepServer
 
 SESSION_COOKIE = "smarteye_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-PAGES = ("timeline", "live", "health", "map", "users")
 
 
 class Login(BaseModel):
@@ -74,6 +71,8 @@ def create_app(
     secure_cookies: bool = True,
     relay: VideoRelay | None = None,
     whep: WhepServer | None = None,
+    tiles_url: str | None = None,
+    tiles_attribution: str | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="SmartEye ground station",
@@ -313,29 +312,7 @@ def create_app(
     add_video_routes(app, relay or VideoRelay(), whep or WhepServer(), identify, require)
 
     # -- pages -----------------------------------------------------------------------------
-    if (WEB_DIR / "static").is_dir():
-        app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-
-    @app.get("/login", include_in_schema=False)
-    def login_page() -> FileResponse:
-        return FileResponse(WEB_DIR / "pages" / "login.html")
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/timeline", status_code=303)
-
-    def page_route(name: str) -> Callable[[Request], Response]:
-        def serve(request: Request) -> Response:
-            if identify(request) is None:  # the pages hold no data, but only members see the app
-                return RedirectResponse(f"/login?next=/{name}", status_code=303)
-            path = WEB_DIR / "pages" / f"{name}.html"
-            if not path.exists():
-                raise HTTPException(404, f"no page {name}")
-            return FileResponse(path)
-
-        return serve
-
-    for page in PAGES:
-        app.add_api_route(f"/{page}", page_route(page), methods=["GET"], include_in_schema=False)
+    web.install(app, lambda request: identify(request) is not None, tiles_url=tiles_url,
+                tiles_attribution=tiles_attribution)  # fmt: skip
 
     return app

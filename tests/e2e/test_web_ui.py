@@ -1,13 +1,11 @@
 """The web UI in headless Chromium (selenium): login, live timeline + event detail with snapshot,
 health, pilot map and users pages.
 
-Everything backend-specific sits behind one fixture, `ground_station_url`: today it runs a small
-in-memory FastAPI stub of the API contract (below) that serves the real pages and assets through
-`ground_station.web.install`, exactly as the ground station does. To test against the real ground
-station, replace that fixture with one that starts it and returns the same `GroundStation`:
-`url`, `push(message)` (publish an edge message — event/status/availability/telemetry — so that
-it is stored and pushed to the browsers over /api/live), `add_snapshot(event_id, jpeg)` and
-`accounts` (one user per role). Screenshots go to test-artifacts/.
+The browser drives the real ground station the product runs (`ground_station.service.GroundStation`:
+aggregator, SQLite store, API and the one page server with its security headers), fed over a real
+Mosquitto: `push(message)` publishes an edge message (event/status/availability/telemetry) and waits
+until it is stored and pushed to the browsers over /api/live; `add_snapshot(event_id, jpeg)` sends an
+event's snapshot; `accounts` holds one user per role. Screenshots go to test-artifacts/.
 """
 
 import json
@@ -15,9 +13,10 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -160,7 +159,7 @@ def rot(heading_deg: float, forward: float, right: float) -> tuple[float, float]
     return forward * math.cos(a) - right * math.sin(a), forward * math.sin(a) + right * math.cos(a)
 
 
-# ==================================================================================== API stub
+# ============================================================================ the ground station
 @dataclass
 class GroundStation:
     url: str
@@ -169,24 +168,21 @@ class GroundStation:
     accounts: dict[str, tuple[str, str]]
 
 
-@pytest.fixture(scope="module")
-def ground_station_url(tmp_path_factory):
-    """The real ground station (aggregator, SQLite store, API, pages) fed over a real Mosquitto."""
+@contextmanager
+def station_over_mqtt(broker, database: Path, **web: Any) -> Iterator[GroundStation]:
+    """The real ground station on `database`, fed over `broker`, with one user per role."""
     import paho.mqtt.client as mqtt
 
     from ground_station.auth.roles import Role
     from ground_station.config import GroundStationConfig
     from ground_station.service import GroundStation as Station
-    from smarteye.sim.broker import MosquittoBroker
     from smarteye.sim.ports import free_tcp_port
 
-    broker = MosquittoBroker()
-    broker.start()
-    database = tmp_path_factory.mktemp("ground") / "ground.sqlite"
     station = Station(
         GroundStationConfig.model_validate(
             {"mqtt": {"url": broker.url, "client_id": f"gs-ui-{secrets.token_hex(4)}"},
-             "database_url": f"sqlite:///{database}", "web": {"port": free_tcp_port(), "secure_cookies": False}}
+             "database_url": f"sqlite:///{database}",
+             "web": {"port": free_tcp_port(), "secure_cookies": False, **web}}
         )
     )  # fmt: skip
     accounts = {role: (f"{role}1", f"{role}-password-1") for role in ROLES}
@@ -214,11 +210,29 @@ def ground_station_url(tmp_path_factory):
         node, stream = where[event_id]
         send(f"smarteye/v1/{node}/snapshots/{stream}/{event_id}", jpeg)
 
-    yield GroundStation(station.url, push, add_snapshot, accounts)
-    publisher.loop_stop()
-    publisher.disconnect()
-    station.stop()
-    broker.stop()
+    try:
+        yield GroundStation(station.url, push, add_snapshot, accounts)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        station.stop()
+
+
+@pytest.fixture(scope="module")
+def broker():
+    from smarteye.sim.broker import MosquittoBroker
+
+    mosquitto = MosquittoBroker()
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture(scope="module")
+def ground_station_url(broker, tmp_path_factory):
+    """The ground station as the product runs it, offline (no map tiles configured)."""
+    with station_over_mqtt(broker, tmp_path_factory.mktemp("ground") / "ground.sqlite") as station:
+        yield station
 
 
 @contextmanager
@@ -352,6 +366,19 @@ def marker_ids(driver) -> set[str]:
     # One read: the map redraws live, so elements found in one call may be gone by the next.
     script = "return [...document.querySelectorAll('#map g.marker')].map((m) => m.dataset.eventId)"
     return set(driver.execute_script(script))
+
+
+def painted_near(driver, selector: str, rgb: tuple[int, int, int], radius: int = 20) -> int:
+    """Screen pixels of colour `rgb` within `radius` px of where the element `selector` is anchored:
+    proof that the map drew it, not only that the element exists."""
+    import cv2
+    import numpy as np
+
+    script = "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.left, r.top];"
+    x, y = (round(v) for v in driver.execute_script(script, selector))
+    img = cv2.imdecode(np.frombuffer(driver.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
+    area = img[max(0, y - radius) : y + radius, max(0, x - radius) : x + radius].astype(int)
+    return int((np.abs(area - np.array(rgb[::-1])).max(axis=2) <= 8).sum())
 
 
 def image_loaded(driver, element) -> bool:
@@ -506,6 +533,8 @@ def test_map_shows_drones_tracks_footprints_and_markers(browser, gs, jpeg):
         driver, '#map [data-footprint="drone-2/klv-cam"]'
     )
     assert css(driver, "#scale-label")[0].text.endswith("m")
+    drone_blue = (0x1F, 0x63, 0xD6)  # the first drone's colour: its heading arrow is drawn in it, opaque
+    assert painted_near(driver, '#map [data-drone="drone-1/aerial"]', drone_blue) > 40, "the drone is not drawn"
     wait(driver, visible("#hud-alt-rel", "120.0 m"))
     assert css(driver, "#hud-heading")[0].text == "45° NE"
     assert css(driver, "#hud-mode")[0].text == "AUTO" and css(driver, "#hud-armed")[0].text == "ARMED"
@@ -534,41 +563,54 @@ def test_map_shows_drones_tracks_footprints_and_markers(browser, gs, jpeg):
     assert not js_errors(driver)
 
 
-def test_map_draws_configured_tiles_under_the_data(browser, gs):
-    """With window.SMARTEYE_CONFIG.tiles_url the map draws slippy-map tiles aligned with its grid."""
+def test_map_draws_configured_tiles_under_the_data(browser, broker, tmp_path):
+    """A station configured with `web.tiles_url` serves it to the map (and allows its host in the CSP):
+    the map draws slippy-map tiles aligned with its data."""
     driver = browser
-    login(driver, gs, "pilot")
-    tile_host = tile_server()
-    tiles_url = tile_host.__enter__()
-    config = (
-        f"window.SMARTEYE_CONFIG = {{tiles_url: '{tiles_url}/{{z}}/{{x}}/{{y}}.png', tiles_attribution: 'test tiles'}};"
-    )
-    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": config})
-    try:
-        open_page(driver, gs, "map")
-        lat, lon = (float(v) for v in wait(driver, visible("#hud-position")).text.split(","))
-        wait(driver, lambda d: css(d, "#map image") and css(d, '#map [data-drone="drone-1/aerial"]'))
-        time.sleep(0.5)  # tiles loading
-        translate, images = driver.execute_script(  # one read: the map may redraw between two
-            """const drone = document.querySelector('#map [data-drone="drone-1/aerial"]');
-            return [drone.getAttribute("transform"), [...document.querySelectorAll("#map image")].map(
-                (i) => [i.getAttribute("href"), ...["x", "y", "width", "height"].map((a) => +i.getAttribute(a))])];"""
-        )
-        dx, dy = (float(v) for v in translate[len("translate(") : -1].split())
-        tiles = {href: box for href, *box in images}
+    with (
+        tile_server() as tiles_url,
+        station_over_mqtt(
+            broker,
+            tmp_path / "tiles.sqlite",
+            tiles_url=f"{tiles_url}/{{z}}/{{x}}/{{y}}.png",
+            tiles_attribution="test tiles",
+        ) as tiled,
+    ):
+        login(driver, tiled, "pilot")
+        open_page(driver, tiled, "map")
+        start = offset(*SITE, -100, -80)
+        for i in range(5):
+            lat, lon = offset(*start, 12 * i, 12 * i)
+            tiled.push(mavlink_telemetry("drone-1", "aerial", lat, lon, 45.0))
+        wait(driver, visible("#hud-position", f"{lat:.6f}, {lon:.6f}"), message="the last position is not shown")
+        read = """const drone = document.querySelector('#map [data-drone="drone-1/aerial"]');
+            const tiles = [...document.querySelectorAll("#map img.leaflet-tile")];
+            if (!drone || !tiles.length || !tiles.every((t) => t.complete && t.naturalWidth > 0)) return null;
+            const at = drone.getBoundingClientRect();
+            return [[at.left, at.top], tiles.map((t) => {
+              const box = t.getBoundingClientRect();
+              return [t.getAttribute("src"), box.left, box.top, box.width, box.height];
+            })];"""
+
+        def settled(d):  # every tile loaded (the CSP lets the configured host through), of one zoom level
+            found = d.execute_script(read)  # one read: the map may move between two
+            return found if found and len({src.rsplit("/", 3)[1] for src, *_ in found[1]}) == 1 else None
+
+        (dx, dy), images = wait(driver, settled, message="tiles not loaded")
+        tiles = {src: box for src, *box in images}
         z = int(next(iter(tiles)).removeprefix(tiles_url).split("/")[1])
         n = 2**z
         tx = int((lon + 180) / 360 * n)
         ty = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
         x, y, w, h = tiles[f"{tiles_url}/{z}/{tx}/{ty}.png"]
         assert x <= dx <= x + w and y <= dy <= y + h, "the drone is not on the tile of its position"
+        drone_blue = (0x1F, 0x63, 0xD6)
+        assert painted_near(driver, '#map [data-drone="drone-1/aerial"]', drone_blue) > 40, "no drone over the tiles"
         assert 128 <= w <= 512, w  # tiles drawn near their native size
         assert css(driver, "#attribution")[0].text == "test tiles"
         shot(driver, "map-tiles")
         assert not js_errors(driver)
-    finally:
-        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
-        tile_host.__exit__(None, None, None)
+        driver.get("about:blank")  # leave before this station stops: no reconnect errors for the next test
 
 
 def test_users_page_admin_manages_and_viewer_is_refused(browser, gs):

@@ -1,15 +1,16 @@
-/* Pilot map: works offline. An SVG in local metres (equirectangular around the first position seen,
-   plenty for a few km) with a metric grid, scale bar and north arrow; auto-fits to the data. Draws
-   every drone (position + heading arrow), its bounded track, its camera footprint and the detections
-   that carry `geo` (circle radius = 1-sigma uncertainty). A HUD shows the selected drone's state.
-   Map tiles only when window.SMARTEYE_CONFIG.tiles_url is set. */
+/* Pilot map on Leaflet (vendored in static/vendor/leaflet): works offline. Without tiles it draws a
+   metric grid (local metres around the first position seen) under the data, with a scale bar and a
+   north arrow; map tiles only when window.SMARTEYE_CONFIG.tiles_url is set. Draws every drone
+   (position + heading arrow), its bounded track, its camera footprint and the detections that carry
+   `geo` (circle radius = 1-sigma uncertainty, at least 6 px). "Fit" follows the data until the user
+   pans or zooms. A HUD shows the selected drone's state. */
 "use strict";
 
 (async function () {
   const { h, s, api, isNum, DASH } = SE;
   const session = await SE.init("map");
 
-  const R = 6378137;
+  const R = 6378137; // the Web Mercator sphere
   const D2R = Math.PI / 180;
   const MAX_TRACK = 600; // points per drone
   const TRACK_MAX_AGE_S = 3600;
@@ -19,10 +20,11 @@
   const FRESH_S = 60; // a live detection pulses this long
   const DRONE_STALE_S = 30;
   const LIST_MAX = 30;
+  const FIT_PADDING_PX = 56;
+  const FIT_MIN_EXTENT_M = 80;
   const DRONE_COLORS = ["#1f63d6", "#e07b00", "#8e3bc4", "#00838f", "#c2185b", "#2a9d3c"];
 
   const $ = (id) => document.getElementById(id);
-  const svg = $("map");
   const hud = $("hud");
   const hudNote = $("hud-note");
   const droneSelect = $("drone-select");
@@ -31,25 +33,56 @@
   const fitBtn = $("fit");
   const readout = $("readout");
 
-  const drones = new Map(); // "node/stream" → {key, node, stream, t, track: [[lat, lon, time]], color, received}
-  const markers = new Map(); // event_id → {ev, live, at}
+  const drones = new Map(); // "node/stream" → {key, node, stream, t, track: [[lat, lon, time]], color, received, icon, marker, …}
+  const markers = new Map(); // event_id → {ev, live, at, layer, look, z}
   const offlineNodes = new Set();
-  const layers = { tracks: true, footprints: true, detections: true };
-  const view = { cx: 0, cy: 0, k: 0.5, auto: true, w: 0, h: 0 }; // k: pixels per metre
-  let origin = null;
+  const shown = { tracks: true, footprints: true, detections: true };
+  let origin = null; // the first position seen: where the grid's lines start
+  let auto = true; // the view follows the data
+  let fitting = false; // the view is being moved by fit(), not by the user
   let selectedDrone = "";
   let selectedMarker = null;
 
-  // ------------------------------------------------------------------------------------ projection
-  function project(lat, lon) {
-    if (!origin) origin = { lat, lon, cos: Math.cos(lat * D2R) };
-    return [(lon - origin.lon) * D2R * R * origin.cos, (lat - origin.lat) * D2R * R];
+  // -------------------------------------------------------------------------------------------- map
+  const map = L.map("map", {
+    zoomControl: false, // the page has its own buttons (+, −, Fit)
+    attributionControl: false, // and its own attribution line
+    zoomSnap: 0.25,
+    wheelPxPerZoomLevel: 120,
+    minZoom: 2,
+    maxZoom: 24,
+  }).setView([0, 0], 2);
+  map.createPane("grid").style.zIndex = 250; // over the tiles (200), under the data
+  map.createPane("footprints").style.zIndex = 390; // under the tracks (overlay pane, 400)
+  map.createPane("detections").style.zIndex = 590; // under the drones (marker pane, 600)
+  const layers = {
+    grid: L.layerGroup().addTo(map),
+    footprints: L.layerGroup().addTo(map),
+    tracks: L.layerGroup().addTo(map),
+    detections: L.layerGroup().addTo(map),
+    drones: L.layerGroup().addTo(map),
+  };
+  if (SE.config.tiles_url) {
+    L.tileLayer(SE.config.tiles_url, {
+      subdomains: SE.config.tiles_subdomains || "abc",
+      maxNativeZoom: SE.config.tiles_max_zoom || 19,
+      maxZoom: map.getMaxZoom(),
+    }).addTo(map);
   }
-  const unproject = (x, y) => [origin.lat + y / R / D2R, origin.lon + x / (R * origin.cos) / D2R];
-  const toScreen = ([x, y]) => [view.w / 2 + (x - view.cx) * view.k, view.h / 2 - (y - view.cy) * view.k];
-  const fromScreen = (px, py) => [view.cx + (px - view.w / 2) / view.k, view.cy - (py - view.h / 2) / view.k];
-  const screenOf = (lat, lon) => toScreen(project(lat, lon));
-  const f1 = (v) => v.toFixed(1);
+
+  const remember = (lat, lon) => {
+    if (!origin) origin = { lat, lon, cos: Math.cos(lat * D2R) };
+  };
+  /** Screen pixels per metre at the centre of the view. */
+  const pxPerMetre = () => (256 * 2 ** map.getZoom()) / (2 * Math.PI * R * Math.cos(map.getCenter().lat * D2R));
+  /** Tag a vector layer's SVG element (its element is made anew each time the layer is shown). */
+  function tagged(layer, name, value) {
+    layer.on("add", () => layer.getElement().setAttribute(name, value));
+    return layer;
+  }
+  /** A marker drawn by an SVG built here, anchored at (0, 0) of that SVG. */
+  const svgIcon = (...children) =>
+    L.divIcon({ html: s("svg", { class: "map-icon", width: 1, height: 1 }, ...children), className: "map-icon-box", iconSize: [0, 0], iconAnchor: [0, 0] });
 
   // ------------------------------------------------------------------------------------- telemetry
   function pose(t) {
@@ -77,7 +110,17 @@
     const key = `${t.node}/${t.stream}`;
     let d = drones.get(key);
     if (!d) {
-      d = { key, node: t.node, stream: t.stream, track: [], color: DRONE_COLORS[drones.size % DRONE_COLORS.length] };
+      const color = DRONE_COLORS[drones.size % DRONE_COLORS.length];
+      d = { key, node: t.node, stream: t.stream, track: [], color, look: "" };
+      d.marker = L.marker([0, 0], { icon: svgIcon(), keyboard: false }).on("click", () => selectDrone(key));
+      d.trackLine = tagged(L.polyline([], { color, weight: 2.5, opacity: 0.75, lineJoin: "round", interactive: false }), "data-track", key);
+      d.footprint = tagged(
+        L.polygon([], { color, weight: 1.5, dashArray: "7 4", fillColor: color, fillOpacity: 0.13, interactive: false, pane: "footprints" }),
+        "data-footprint",
+        key,
+      );
+      layers.tracks.addLayer(d.trackLine);
+      layers.footprints.addLayer(d.footprint);
       drones.set(key, d);
       fillDroneSelect();
     }
@@ -89,8 +132,9 @@
       if (!last || Math.abs(last[0] - p.lat) > 2e-6 || Math.abs(last[1] - p.lon) > 2e-6) d.track.push([p.lat, p.lon, t.time]);
       if (d.track.length > MAX_TRACK) d.track.splice(0, d.track.length - MAX_TRACK);
       while (d.track.length > 1 && isNum(t.time) && t.time - d.track[0][2] > TRACK_MAX_AGE_S) d.track.shift();
-      project(p.lat, p.lon); // sets the origin on the first position
+      remember(p.lat, p.lon);
     }
+    d.moved = true;
     if (!selectedDrone) selectDrone(key);
     else if (selectedDrone === key) renderHud();
     scheduleRender();
@@ -106,11 +150,19 @@
     if (!g || !isNum(g.lat) || !isNum(g.lon)) return;
     const old = markers.get(ev.event_id);
     if (old && old.ev.seq > ev.seq) return; // keep the latest position of the object
-    markers.set(ev.event_id, { ev, live: live || (old && old.live), at: live ? SE.nowS() : old && old.at });
-    project(g.lat, g.lon);
+    const m = old || { look: "", z: null };
+    Object.assign(m, { ev, live: live || (old && old.live), at: live ? SE.nowS() : old && old.at });
+    if (!m.layer) {
+      m.layer = L.marker([g.lat, g.lon], { icon: svgIcon(), pane: "detections", keyboard: false }).on("click", () => openEvent(ev.event_id));
+      layers.detections.addLayer(m.layer);
+    }
+    m.layer.setLatLng([g.lat, g.lon]);
+    markers.set(ev.event_id, m);
+    remember(g.lat, g.lon);
     if (markers.size > MAX_MARKERS) {
       let oldest = null;
-      for (const [id, m] of markers) if (!oldest || m.ev.capture_time < oldest[1]) oldest = [id, m.ev.capture_time];
+      for (const [id, o] of markers) if (!oldest || o.ev.capture_time < oldest[1]) oldest = [id, o.ev.capture_time];
+      layers.detections.removeLayer(markers.get(oldest[0]).layer);
       markers.delete(oldest[0]);
     }
     scheduleRender();
@@ -118,9 +170,10 @@
   }
 
   const isFresh = (m) => m.live && isNum(m.at) && SE.nowS() - m.at < FRESH_S;
-  const markerRadius = (m) => (isNum(m.ev.geo.uncertainty_m) ? Math.max(6, m.ev.geo.uncertainty_m * view.k) : 12);
+  const markerRadius = (m, k) => (isNum(m.ev.geo.uncertainty_m) ? Math.max(6, m.ev.geo.uncertainty_m * k) : 12);
 
   // ---------------------------------------------------------------------------------------- drawing
+  const f1 = (v) => v.toFixed(1);
   function niceAtLeast(v) {
     const p = 10 ** Math.floor(Math.log10(v));
     for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
@@ -132,163 +185,145 @@
     return p;
   }
 
+  /** The view around everything shown (at least FIT_MIN_EXTENT_M across), as the data moves. */
   function fit() {
     const pts = [];
     for (const d of drones.values()) {
       const p = pose(d.t);
-      if (p) pts.push(project(p.lat, p.lon));
-      const fp = layers.footprints && footprintOf(d.t);
-      if (fp) for (const [la, lo] of fp) pts.push(project(la, lo));
-      if (layers.tracks) for (const [la, lo] of d.track.slice(-200)) pts.push(project(la, lo));
+      if (p) pts.push([p.lat, p.lon]);
+      const fp = shown.footprints && footprintOf(d.t);
+      if (fp) pts.push(...fp);
+      if (shown.tracks) pts.push(...d.track.slice(-200));
     }
-    if (layers.detections) for (const m of markers.values()) pts.push(project(m.ev.geo.lat, m.ev.geo.lon));
+    if (shown.detections) for (const m of markers.values()) pts.push([m.ev.geo.lat, m.ev.geo.lon]);
     if (!pts.length) return;
-    let [minx, miny, maxx, maxy] = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const [x, y] of pts) {
-      minx = Math.min(minx, x);
-      maxx = Math.max(maxx, x);
-      miny = Math.min(miny, y);
-      maxy = Math.max(maxy, y);
-    }
-    const pad = 56;
-    const ex = Math.max(maxx - minx, 80);
-    const ey = Math.max(maxy - miny, 80);
-    view.k = Math.min(Math.max(view.w - 2 * pad, 50) / ex, Math.max(view.h - 2 * pad, 50) / ey);
-    view.cx = (minx + maxx) / 2;
-    view.cy = (miny + maxy) / 2;
-  }
-
-  function drawTiles(g) {
-    const tpl = SE.config.tiles_url;
-    if (!tpl || !origin) return;
-    const lat0 = unproject(view.cx, view.cy)[0];
-    let z = Math.floor(Math.log2((156543.03392 * Math.cos(lat0 * D2R)) * view.k));
-    z = Math.max(0, Math.min(SE.config.tiles_max_zoom || 19, z));
-    const n = 2 ** z;
-    const [latN, lonW] = unproject(...fromScreen(0, 0));
-    const [latS, lonE] = unproject(...fromScreen(view.w, view.h));
-    const tx = (lon) => Math.floor(((lon + 180) / 360) * n);
-    const ty = (lat) => Math.floor(((1 - Math.log(Math.tan(lat * D2R) + 1 / Math.cos(lat * D2R)) / Math.PI) / 2) * n);
-    const lonOf = (x) => (x / n) * 360 - 180;
-    const latOf = (y) => Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) / D2R;
-    const [x0, x1, y0, y1] = [tx(lonW), tx(lonE), Math.max(0, ty(latN)), Math.min(n - 1, ty(latS))];
-    if ((x1 - x0 + 1) * (y1 - y0 + 1) > 100) return;
-    const subs = SE.config.tiles_subdomains || "abc";
-    for (let x = x0; x <= x1; x++) {
-      for (let y = y0; y <= y1; y++) {
-        const [ax, ay] = screenOf(latOf(y), lonOf(x));
-        const [bx, by] = screenOf(latOf(y + 1), lonOf(x + 1));
-        const xx = ((x % n) + n) % n;
-        const url = tpl
-          .replace("{z}", z)
-          .replace("{x}", xx)
-          .replace("{y}", y)
-          .replace("{s}", subs[(xx + y) % subs.length]);
-        g.append(s("image", { href: url, x: f1(ax), y: f1(ay), width: f1(bx - ax + 0.5), height: f1(by - ay + 0.5), preserveAspectRatio: "none" }));
-      }
+    const box = L.latLngBounds(pts.map(([la, lo]) => [la, lo]));
+    const c = box.getCenter();
+    const halfLat = Math.max((box.getNorth() - box.getSouth()) / 2, FIT_MIN_EXTENT_M / 2 / (R * D2R));
+    const halfLon = Math.max((box.getEast() - box.getWest()) / 2, FIT_MIN_EXTENT_M / 2 / (R * D2R * Math.cos(c.lat * D2R)));
+    fitting = true;
+    try {
+      map.fitBounds(
+        [
+          [c.lat - halfLat, c.lng - halfLon],
+          [c.lat + halfLat, c.lng + halfLon],
+        ],
+        { padding: [FIT_PADDING_PX, FIT_PADDING_PX], animate: false },
+      );
+    } finally {
+      fitting = false;
     }
   }
 
-  function drawGrid(g) {
-    const step = niceAtLeast(90 / view.k);
-    const [xa, yb] = fromScreen(0, view.h);
-    const [xb, ya] = fromScreen(view.w, 0);
-    for (let i = Math.ceil(xa / step); i * step <= xb; i++) {
-      const x = f1(toScreen([i * step, 0])[0]);
-      g.append(s("line", { x1: x, y1: 0, x2: x, y2: view.h, class: i % 5 === 0 ? "grid-major" : "grid-minor" }));
+  /** The metric grid: lines every `step` metres east and north of the origin, over the view and around it. */
+  function drawGrid() {
+    layers.grid.clearLayers();
+    const step = niceAtLeast(90 / pxPerMetre());
+    const o = origin || { lat: 0, lon: 0, cos: 1 };
+    const mLat = R * D2R; // metres per degree of latitude
+    const mLon = R * D2R * o.cos; // … of longitude, at the origin
+    const b = map.getBounds().pad(0.5);
+    const [south, north] = [Math.max(b.getSouth(), -85), Math.min(b.getNorth(), 85)];
+    const [i0, i1] = [Math.ceil(((b.getWest() - o.lon) * mLon) / step), Math.floor(((b.getEast() - o.lon) * mLon) / step)];
+    const [j0, j1] = [Math.ceil(((south - o.lat) * mLat) / step), Math.floor(((north - o.lat) * mLat) / step)];
+    if (i1 - i0 + j1 - j0 > 400) return step;
+    const line = (a, b, major) =>
+      L.polyline([a, b], { pane: "grid", interactive: false, color: major ? "#a9b6c3" : "#c9d3dc", weight: major ? 1.2 : 1, className: major ? "grid-major" : "grid-minor" });
+    for (let i = i0; i <= i1; i++) {
+      const lon = o.lon + (i * step) / mLon;
+      layers.grid.addLayer(line([south, lon], [north, lon], i % 5 === 0));
     }
-    for (let j = Math.ceil(yb / step); j * step <= ya; j++) {
-      const y = f1(toScreen([0, j * step])[1]);
-      g.append(s("line", { x1: 0, y1: y, x2: view.w, y2: y, class: j % 5 === 0 ? "grid-major" : "grid-minor" }));
+    for (let j = j0; j <= j1; j++) {
+      const lat = o.lat + (j * step) / mLat;
+      layers.grid.addLayer(line([lat, b.getWest()], [lat, b.getEast()], j % 5 === 0));
     }
     return step;
   }
 
-  function drawOverlay(g, step) {
-    // scale bar, bottom left
-    const len = niceAtMost(170 / view.k);
-    const px = len * view.k;
-    const x0 = 18;
-    const y0 = view.h - 20;
-    const text = `grid ${SE.fmtMetres(step)}`;
-    g.append(s("rect", { x: x0 - 10, y: y0 - 26, width: px + 110, height: 40, rx: 5, fill: "rgba(255,255,255,0.88)", stroke: "#b9c3cf" }));
-    for (let i = 0; i < 4; i++) {
-      g.append(s("rect", { x: f1(x0 + (i * px) / 4), y: y0, width: f1(px / 4), height: 6, fill: i % 2 ? "#fff" : "#17202b", stroke: "#17202b", "stroke-width": 1 }));
-    }
-    g.append(s("text", { class: "map-text", x: x0, y: y0 - 6, "text-anchor": "start" }, "0"));
-    g.append(s("text", { class: "map-text bold", x: f1(x0 + px), y: y0 - 6, "text-anchor": "middle", id: "scale-label" }, SE.fmtMetres(len)));
-    g.append(s("text", { class: "map-text", x: f1(x0 + px + 14), y: y0 + 6 }, text));
-    // north arrow, left under the zoom buttons
-    const nx = 34;
-    const ny = 182;
-    g.append(
-      s(
-        "g",
-        { transform: `translate(${nx} ${ny})` },
-        s("circle", { r: 17, fill: "rgba(255,255,255,0.9)", stroke: "#b9c3cf" }),
-        s("path", { d: "M0,-12 L6,6 L0,2 L-6,6 Z", fill: "#17202b" }),
-        s("text", { class: "map-text bold", y: -20, "text-anchor": "middle" }, "N"),
-      ),
-    );
+  /** Scale bar (bottom left) for the view's scale, with the grid step beside it. */
+  function drawScale(step) {
+    const k = pxPerMetre();
+    const len = niceAtMost(170 / k);
+    $("scale-ruler").style.width = `${f1(len * k)}px`;
+    $("scale-label").textContent = SE.fmtMetres(len);
+    $("scale-grid").textContent = `grid ${SE.fmtMetres(step)}`;
   }
 
-  function drawDrone(g, d) {
+  let lastZoom = null;
+  function onView() {
+    drawScale(drawGrid());
+    if (map.getZoom() !== lastZoom) {
+      lastZoom = map.getZoom();
+      if (!fitting) scheduleRender(); // marker radii are in pixels; render() redraws them after its own fit
+    }
+  }
+
+  function drawDrone(d) {
     const p = pose(d.t);
-    if (!p) return;
-    const [x, y] = screenOf(p.lat, p.lon);
-    const grp = s("g", {
-      class: "drone" + (isStale(d) ? " stale" : ""),
-      transform: `translate(${f1(x)} ${f1(y)})`,
-      "data-drone": d.key,
-    });
-    if (d.key === selectedDrone) grp.append(s("circle", { r: 23, class: "halo" }));
-    if (isNum(p.heading)) {
-      grp.append(s("line", { x1: 0, y1: 0, x2: 0, y2: -42, stroke: d.color, "stroke-width": 2, "stroke-dasharray": "3 3", transform: `rotate(${f1(p.heading)})` }));
-      grp.append(s("path", { d: "M0,-17 L11,12 L0,6 L-11,12 Z", fill: d.color, transform: `rotate(${f1(p.heading)})` }));
-    } else {
-      grp.append(s("circle", { r: 9, class: "body", fill: d.color }));
+    const sel = d.key === selectedDrone;
+    if (!p) {
+      layers.drones.removeLayer(d.marker);
+      return;
     }
-    grp.append(s("text", { class: "map-text bold", x: 20, y: 2 }, d.stream));
+    const stale = isStale(d);
     const alt = altitudeOf(d.t);
-    const sub = [isNum(alt) ? `${Math.round(alt)} m` : null, isStale(d) ? "stale" : null].filter(Boolean).join(" · ");
-    if (sub) grp.append(s("text", { class: "map-text", x: 20, y: 17 }, sub));
-    g.append(grp);
-  }
-
-  function drawFootprint(g, d) {
-    const fp = footprintOf(d.t);
-    if (!fp) return;
-    const pts = fp.map(([la, lo]) => screenOf(la, lo).map(f1).join(",")).join(" ");
-    g.append(s("polygon", { points: pts, fill: d.color, "fill-opacity": 0.13, stroke: d.color, "stroke-width": 1.5, "stroke-dasharray": "7 4", "data-footprint": d.key }));
-  }
-
-  function drawTrack(g, d) {
-    if (d.track.length < 2) return;
-    const pts = d.track.map(([la, lo]) => screenOf(la, lo).map(f1).join(",")).join(" ");
-    g.append(s("polyline", { points: pts, fill: "none", stroke: d.color, "stroke-width": 2.5, "stroke-opacity": 0.75, "stroke-linejoin": "round", "data-track": d.key }));
-  }
-
-  function drawMarker(g, m) {
-    const { geo, label, event_id: id } = m.ev;
-    const [x, y] = screenOf(geo.lat, geo.lon);
-    const r = markerRadius(m);
-    const c = SE.labelColor(label);
-    const fresh = isFresh(m);
-    const grp = s("g", { class: "marker", "data-event-id": id, opacity: fresh || id === selectedMarker ? 1 : 0.7 });
-    grp.append(s("title", null, `${label} ${SE.fmtScore(m.ev.top_score)} · ${SE.geoText(m.ev)} · ${SE.fmtTime(m.ev.capture_time)}`));
-    grp.append(
-      s("circle", {
-        cx: f1(x), cy: f1(y), r: f1(r), fill: c, "fill-opacity": 0.16, stroke: c, "stroke-width": 1.5,
-        "stroke-dasharray": isNum(geo.uncertainty_m) ? null : "4 3",
-      }),
-    );
-    if (fresh) grp.append(s("circle", { cx: f1(x), cy: f1(y), r: 7, stroke: c, class: "marker-fresh" }));
-    grp.append(s("circle", { cx: f1(x), cy: f1(y), r: 4.5, fill: c, stroke: "#fff", "stroke-width": 1.5 }));
-    if (id === selectedMarker) {
-      grp.append(s("circle", { cx: f1(x), cy: f1(y), r: f1(Math.max(r, 8) + 4), class: "marker-sel" }));
-      grp.append(s("text", { class: "map-text bold", x: f1(x + Math.max(r, 8) + 7), y: f1(y + 4) }, label));
+    const look = [sel, stale, isNum(p.heading) ? f1(p.heading) : "", isNum(alt) ? Math.round(alt) : ""].join("|");
+    if (d.moved) d.marker.setLatLng([p.lat, p.lon]);
+    if (look !== d.look) {
+      const grp = s("g", { class: "drone" + (stale ? " stale" : "") });
+      grp.append(s("circle", { r: 22, class: "hit" }));
+      if (sel) grp.append(s("circle", { r: 23, class: "halo" }));
+      if (isNum(p.heading)) {
+        grp.append(s("line", { x1: 0, y1: 0, x2: 0, y2: -42, stroke: d.color, "stroke-width": 2, "stroke-dasharray": "3 3", transform: `rotate(${f1(p.heading)})` }));
+        grp.append(s("path", { d: "M0,-17 L11,12 L0,6 L-11,12 Z", fill: d.color, transform: `rotate(${f1(p.heading)})` }));
+      } else {
+        grp.append(s("circle", { r: 9, class: "body", fill: d.color }));
+      }
+      grp.append(s("text", { class: "map-text bold", x: 20, y: 2 }, d.stream));
+      const sub = [isNum(alt) ? `${Math.round(alt)} m` : null, stale ? "stale" : null].filter(Boolean).join(" · ");
+      if (sub) grp.append(s("text", { class: "map-text", x: 20, y: 17 }, sub));
+      d.marker.setIcon(svgIcon(grp));
+      d.look = look;
     }
-    g.append(grp);
+    d.marker.setZIndexOffset(sel ? 1e6 : 0);
+    layers.drones.addLayer(d.marker);
+    d.marker.getElement().dataset.drone = d.key;
+    if (d.moved) {
+      const fp = footprintOf(d.t);
+      d.footprint.setLatLngs(fp || []);
+      d.trackLine.setLatLngs(d.track.length >= 2 ? d.track.map(([la, lo]) => [la, lo]) : []);
+      d.moved = false;
+    }
+  }
+
+  function drawMarker(m, k, rank) {
+    const { geo, label, event_id: id } = m.ev;
+    const r = markerRadius(m, k);
+    const fresh = isFresh(m);
+    const sel = id === selectedMarker;
+    const look = [f1(r), fresh, sel, m.ev.seq, label, m.ev.top_score].join("|");
+    if (look !== m.look) {
+      const c = SE.labelColor(label);
+      const grp = s("g", { class: "marker", "data-event-id": id, opacity: fresh || sel ? 1 : 0.7 });
+      grp.append(s("title", null, `${label} ${SE.fmtScore(m.ev.top_score)} · ${SE.geoText(m.ev)} · ${SE.fmtTime(m.ev.capture_time)}`));
+      grp.append(s("circle", { r: f1(Math.max(11, Math.min(r, 30))), class: "hit" }));
+      grp.append(
+        s("circle", {
+          r: f1(r), fill: c, "fill-opacity": 0.16, stroke: c, "stroke-width": 1.5, class: "marker-area",
+          "stroke-dasharray": isNum(geo.uncertainty_m) ? null : "4 3",
+        }),
+      );
+      if (fresh) grp.append(s("circle", { r: 7, stroke: c, class: "marker-fresh" }));
+      grp.append(s("circle", { r: 4.5, fill: c, stroke: "#fff", "stroke-width": 1.5 }));
+      if (sel) {
+        grp.append(s("circle", { r: f1(Math.max(r, 8) + 4), class: "marker-sel" }));
+        grp.append(s("text", { class: "map-text bold", x: f1(Math.max(r, 8) + 7), y: 4 }, label));
+      }
+      m.layer.setIcon(svgIcon(grp));
+      m.look = look;
+    }
+    const z = sel ? 1e8 : rank * 20000; // newer detections over older ones, the selected one over all
+    if (z !== m.z) m.layer.setZIndexOffset((m.z = z));
   }
 
   let raf = 0;
@@ -301,138 +336,54 @@
 
   function render() {
     raf = 0;
-    const rect = svg.getBoundingClientRect();
-    view.w = rect.width;
-    view.h = rect.height;
-    if (!view.w || !view.h) return;
-    if (view.auto) fit();
-    const g = { tiles: s("g"), grid: s("g"), footprints: s("g"), tracks: s("g"), markers: s("g"), drones: s("g"), overlay: s("g") };
-    drawTiles(g.tiles);
-    const step = drawGrid(g.grid);
-    for (const d of drones.values()) {
-      if (layers.footprints) drawFootprint(g.footprints, d);
-      if (layers.tracks) drawTrack(g.tracks, d);
-      drawDrone(g.drones, d);
-    }
-    if (layers.detections) {
-      const list = [...markers.values()].sort((a, b) => a.ev.capture_time - b.ev.capture_time);
-      for (const m of list) if (m.ev.event_id !== selectedMarker) drawMarker(g.markers, m);
-      if (markers.has(selectedMarker)) drawMarker(g.markers, markers.get(selectedMarker));
-    }
-    drawOverlay(g.overlay, step);
-    svg.replaceChildren(...Object.values(g));
+    if (auto) fit();
+    for (const d of drones.values()) drawDrone(d);
+    const k = pxPerMetre();
+    const list = [...markers.values()].sort((a, b) => a.ev.capture_time - b.ev.capture_time);
+    list.forEach((m, rank) => drawMarker(m, k, rank));
     lastSig = signature();
     $("map-empty").hidden = drones.size + markers.size > 0;
   }
 
   // ------------------------------------------------------------------------------------ interaction
   function setAuto(on) {
-    view.auto = on;
+    auto = on;
     fitBtn.classList.toggle("on", on);
     fitBtn.setAttribute("aria-pressed", String(on));
   }
 
-  function zoomAt(px, py, factor) {
-    const [wx, wy] = fromScreen(px, py);
-    view.k = Math.min(200, Math.max(1e-4, view.k * factor));
-    view.cx = wx - (px - view.w / 2) / view.k;
-    view.cy = wy + (py - view.h / 2) / view.k;
+  map.on("zoomend moveend", onView);
+  map.on("dragstart", () => setAuto(false)); // the user moves the view: stop following
+  map.on("zoomstart", () => fitting || setAuto(false));
+  map.on("mousemove", (e) => {
+    readout.hidden = false;
+    readout.textContent = SE.fmtLatLon(e.latlng.lat, e.latlng.lng);
+  });
+  map.on("mouseout", () => (readout.hidden = true));
+  $("zoom-in").addEventListener("click", () => {
     setAuto(false);
-    scheduleRender();
-  }
-
-  const local = (e) => {
-    const r = svg.getBoundingClientRect();
-    return { x: e.clientX - r.left, y: e.clientY - r.top };
-  };
-
-  function hitTest(pt) {
-    let best = null;
-    for (const d of drones.values()) {
-      const p = pose(d.t);
-      if (!p) continue;
-      const [x, y] = screenOf(p.lat, p.lon);
-      const dist = Math.hypot(x - pt.x, y - pt.y);
-      if (dist <= 22 && (!best || dist < best.dist)) best = { kind: "drone", id: d.key, dist };
-    }
-    if (best) return best;
-    if (!layers.detections) return null;
-    for (const m of markers.values()) {
-      const [x, y] = screenOf(m.ev.geo.lat, m.ev.geo.lon);
-      const dist = Math.hypot(x - pt.x, y - pt.y);
-      if (dist <= Math.max(11, Math.min(markerRadius(m), 30)) && (!best || dist < best.dist)) best = { kind: "marker", id: m.ev.event_id, dist };
-    }
-    return best;
-  }
-
-  const pointers = new Map();
-  let gesture = null;
-  svg.addEventListener("pointerdown", (e) => {
-    svg.setPointerCapture(e.pointerId);
-    pointers.set(e.pointerId, local(e));
-    gesture = { moved: pointers.size > 1 || (gesture && gesture.moved), x: e.clientX, y: e.clientY };
+    map.zoomIn(0.75);
   });
-  svg.addEventListener("pointermove", (e) => {
-    const pt = local(e);
-    if (origin && e.pointerType === "mouse") {
-      const [la, lo] = unproject(...fromScreen(pt.x, pt.y));
-      readout.hidden = false;
-      readout.textContent = SE.fmtLatLon(la, lo);
-    }
-    const prev = pointers.get(e.pointerId);
-    if (!prev || !gesture) return;
-    if (pointers.size === 1) {
-      if (!gesture.moved && Math.abs(e.clientX - gesture.x) + Math.abs(e.clientY - gesture.y) > 5) gesture.moved = true;
-      if (gesture.moved) {
-        view.cx -= (pt.x - prev.x) / view.k;
-        view.cy += (pt.y - prev.y) / view.k;
-        setAuto(false);
-        svg.classList.add("dragging");
-        scheduleRender();
-      }
-    } else if (pointers.size === 2) {
-      const other = [...pointers.entries()].find(([id]) => id !== e.pointerId)[1];
-      const before = Math.hypot(prev.x - other.x, prev.y - other.y);
-      const after = Math.hypot(pt.x - other.x, pt.y - other.y);
-      if (before > 10) zoomAt((pt.x + other.x) / 2, (pt.y + other.y) / 2, after / before);
-    }
-    pointers.set(e.pointerId, pt);
+  $("zoom-out").addEventListener("click", () => {
+    setAuto(false);
+    map.zoomOut(0.75);
   });
-  const endPointer = (e, tap) => {
-    pointers.delete(e.pointerId);
-    svg.classList.remove("dragging");
-    if (tap && gesture && !gesture.moved && pointers.size === 0) {
-      const hit = hitTest(local(e));
-      if (hit && hit.kind === "drone") selectDrone(hit.id);
-      else if (hit) openEvent(hit.id);
-    }
-    if (pointers.size === 0) gesture = null;
-  };
-  svg.addEventListener("pointerup", (e) => endPointer(e, true));
-  svg.addEventListener("pointercancel", (e) => endPointer(e, false));
-  svg.addEventListener("pointerleave", () => (readout.hidden = true));
-  svg.addEventListener(
-    "wheel",
-    (e) => {
-      e.preventDefault();
-      const pt = local(e);
-      zoomAt(pt.x, pt.y, Math.exp(-e.deltaY * 0.0015));
-    },
-    { passive: false },
-  );
-  $("zoom-in").addEventListener("click", () => zoomAt(view.w / 2, view.h / 2, 1.6));
-  $("zoom-out").addEventListener("click", () => zoomAt(view.w / 2, view.h / 2, 1 / 1.6));
   fitBtn.addEventListener("click", () => {
     setAuto(true);
     scheduleRender();
   });
   for (const [id, key] of [["show-tracks", "tracks"], ["show-footprints", "footprints"], ["show-detections", "detections"]]) {
     $(id).addEventListener("change", (e) => {
-      layers[key] = e.target.checked;
+      shown[key] = e.target.checked;
+      if (shown[key]) map.addLayer(layers[key]);
+      else map.removeLayer(layers[key]);
       scheduleRender();
     });
   }
-  new ResizeObserver(scheduleRender).observe(svg);
+  new ResizeObserver(() => {
+    map.invalidateSize({ pan: false });
+    scheduleRender();
+  }).observe($("map"));
 
   // -------------------------------------------------------------------------------------------- HUD
   const GPS_FIX = ["no GPS", "no fix", "2D fix", "3D fix", "DGPS", "RTK float", "RTK fixed"];
@@ -554,12 +505,9 @@
   function openEvent(id, pan = false) {
     selectedMarker = id;
     const m = markers.get(id);
-    if (pan && m) {
-      const [x, y] = screenOf(m.ev.geo.lat, m.ev.geo.lon);
-      if (x < 0 || y < 0 || x > view.w || y > view.h) {
-        [view.cx, view.cy] = project(m.ev.geo.lat, m.ev.geo.lon);
-        setAuto(false);
-      }
+    if (pan && m && !map.getBounds().contains([m.ev.geo.lat, m.ev.geo.lon])) {
+      setAuto(false);
+      map.panTo([m.ev.geo.lat, m.ev.geo.lon], { animate: false });
     }
     detail.hidden = false;
     SE.renderEventDetail(detail, id, { onClose: closeEvent });
@@ -649,7 +597,7 @@
   }
   renderHud();
   renderList();
-  scheduleRender();
+  onView();
   await Promise.all([loadTelemetry(), loadHistory()]);
   SE.live.start();
 })().catch((err) => {
