@@ -76,18 +76,6 @@ def test_cli_bad_config_is_one_line_per_problem_without_traceback(tmp_path: Path
     assert any("bad node!" in line for line in errors), result.stderr
 
 
-def test_cli_missing_model_is_one_clear_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "smarteye", "edge", "--source", "x.mp4", "--model", str(tmp_path / "nope.pt")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert f"error: model file not found: {tmp_path / 'nope.pt'}" in result.stderr
-
-
 def test_shipped_json_schemas_match_the_models() -> None:
     """docs/schemas is generated from the pydantic models; a stale file fails here."""
     import json
