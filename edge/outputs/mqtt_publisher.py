@@ -1,4 +1,5 @@
-"""MQTT output of the edge node: events that are never lost once accepted, plus latest-value state.
+"""MQTT link of the edge node: events that are never lost once accepted, latest-value state, and the
+few subscriptions the node takes (the rules the ground station pushes to it).
 
 Design, and why:
 
@@ -96,6 +97,9 @@ class MqttPublisher:
         self._state_lock = threading.Lock()
         self._states: dict[str, tuple[bytes, bool]] = {}
 
+        # Subscriptions, renewed on every connect (clean session); handlers run on paho's network thread.
+        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
+
         # Owned by the sender thread only.
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq
         self._sent_seq = 0  # everything <= this has been handed to paho (or was dropped)
@@ -138,6 +142,7 @@ class MqttPublisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     # ------------------------------------------------------------------ lifecycle
@@ -237,6 +242,18 @@ class MqttPublisher:
             if send_now:
                 self._client.publish(topic, data, qos=1, retain=retain)
 
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Receive the messages on `topic_filter` (QoS 1, retained ones included, again after every reconnect).
+
+        `handler(topic, payload)` runs on paho's network thread: it must be quick; an exception in it is
+        logged and costs only that message.
+        """
+        with self._cond:
+            self._subscriptions[topic_filter] = handler
+            connected = self._connected
+        if connected:  # otherwise the next connect subscribes (at worst both do: retained messages come twice)
+            self._client.subscribe(topic_filter, qos=1)
+
     def stats(self) -> dict[str, Any]:
         """For status reports: connected, pending, delivered, dropped, reconnects, inflight, last_error..."""
         with self._cond:
@@ -287,6 +304,10 @@ class MqttPublisher:
             self._last_error = None
             pending = len(self._spool)
             self._cond.notify_all()
+        with self._cond:  # read after `_connected` is set, so subscribe() cannot fall between the two
+            filters = list(self._subscriptions)
+        if filters:
+            client.subscribe([(topic_filter, 1) for topic_filter in filters])
         if down_for is None:
             log.info("MQTT connected to %s as %s (%d events pending)", self._url, self.client_id, pending)
         else:
@@ -336,6 +357,14 @@ class MqttPublisher:
                 reason_code,
                 pending,
             )
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        for topic_filter, handler in list(self._subscriptions.items()):
+            if mqtt.topic_matches_sub(topic_filter, message.topic):
+                try:
+                    handler(message.topic, message.payload)
+                except Exception:
+                    log.exception("handling a message on %s failed", message.topic)
 
     def _on_publish(
         self,

@@ -484,3 +484,43 @@ def test_config_validation_and_redaction() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             MqttConfig.model_validate(bad)
+
+
+def test_subscriptions_get_retained_messages_again_after_a_reconnect(persistent_broker: MosquittoBroker,
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    rules = f"{PREFIX}/node1/rules/cam1"
+    setter = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="station-like")
+    setter.connect(persistent_broker.host, persistent_broker.port)
+    setter.loop_start()
+    setter.publish(rules, b"v1", qos=1, retain=True).wait_for_publish(5)
+    received: list[tuple[str, bytes]] = []
+
+    def handler(topic: str, payload: bytes) -> None:
+        received.append((topic, payload))
+        if payload == b"poison":
+            raise ValueError("a bad message costs only itself")
+
+    pub = make_publisher(persistent_broker, tmp_path)
+    pub.subscribe(f"{PREFIX}/node1/rules/+", handler)  # before start: subscribed on connect
+    pub.start()
+    try:
+        assert wait_until(lambda: (rules, b"v1") in received, 10), received
+        setter.publish(rules, b"poison", qos=1).wait_for_publish(5)
+        setter.publish(rules, b"v2", qos=1, retain=True).wait_for_publish(5)
+        assert wait_until(lambda: (rules, b"v2") in received, 5), received
+        setter.loop_stop()
+        persistent_broker.restart()  # clean session: the publisher subscribes again and gets the retained v2
+        count = len(received)
+        assert wait_until(lambda: pub.connected and pub.stats()["reconnects"] == 1, 10)
+        assert wait_until(lambda: len(received) > count and received[-1] == (rules, b"v2"), 10), received
+        other = f"{PREFIX}/node1/telemetry/cam1"
+        pub.subscribe(other, handler)  # while connected: subscribed at once
+        again = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="station-like-2")
+        again.connect(persistent_broker.host, persistent_broker.port)
+        again.loop_start()
+        again.publish(other, b"t", qos=1, retain=True).wait_for_publish(5)
+        again.loop_stop()
+        assert wait_until(lambda: (other, b"t") in received, 5), received
+    finally:
+        pub.stop()
+        setter.loop_stop()
