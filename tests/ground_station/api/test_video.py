@@ -3,12 +3,22 @@ and ask for WHEP."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.support.video_station import VideoStation, bearer
+from tests.support.video_station import VideoStation, bearer, open_video_station
 from tests.support.whep_viewer import SDP
+
+
+@pytest.fixture(scope="module")
+def video_station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VideoStation]:
+    """One station for this module (each new one hashes with argon2, ~0.3 s): every test here is refused or
+    only reads, so none changes what the next one sees."""
+    with open_video_station(tmp_path_factory.mktemp("station")) as station:
+        yield station
 
 
 @pytest.mark.parametrize(
