@@ -1,0 +1,1 @@
+"""What the ground station sends to the node (the control plane): pushed rules."""
