@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,7 @@ from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import AccountError, Accounts, Principal
 from ground_station.auth.roles import Permission, Role, allows
+from ground_station.metrics import CONTENT_TYPE, StationMetrics
 from ground_station.snapshots import Snapshots
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
@@ -67,13 +68,16 @@ def create_app(
     snapshots: Snapshots,
     hub: LiveHub,
     telemetry: TelemetryCache,
-    metrics: Callable[[], dict[str, float]] = dict,
+    metrics: StationMetrics | None = None,
     secure_cookies: bool = True,
     relay: VideoRelay | None = None,
     whep: WhepServer | None = None,
     tiles_url: str | None = None,
     tiles_attribution: str | None = None,
 ) -> FastAPI:
+    relay = VideoRelay() if relay is None else relay
+    whep = WhepServer() if whep is None else whep
+    metrics = StationMetrics(hub, relay, whep) if metrics is None else metrics
     app = FastAPI(
         title="SmartEye ground station",
         version="1",
@@ -116,13 +120,9 @@ def create_app(
     def health() -> dict[str, Any]:
         return {"status": "ok", "time": time.time()}
 
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["public"])
-    def prometheus_metrics() -> str:
-        lines = []
-        for name, value in sorted(metrics().items()):
-            lines += [f"# TYPE smarteye_{name} gauge", f"smarteye_{name} {value}"]
-        lines += ["# TYPE smarteye_live_clients gauge", f"smarteye_live_clients {hub.clients}"]
-        return "\n".join(lines) + "\n"
+    @app.get("/metrics", response_class=Response, tags=["public"])
+    def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     # -- session ---------------------------------------------------------------------------
     @app.post("/api/login", response_model=SessionInfo, tags=["session"])
@@ -309,7 +309,7 @@ def create_app(
                 await websocket.close()
 
     # -- live video ------------------------------------------------------------------------
-    add_video_routes(app, relay or VideoRelay(), whep or WhepServer(), identify, require)
+    add_video_routes(app, relay, whep, identify, require)
 
     # -- pages -----------------------------------------------------------------------------
     web.install(app, lambda request: identify(request) is not None, tiles_url=tiles_url,
