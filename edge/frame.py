@@ -2,8 +2,9 @@
 
 A frame is created by its source (picture, capture time, pts, the stream's recent KLV) and then passes
 through the stages of its stream in order (edge/pipeline.py): detections → tracks with ids → ground
-positions on the tracks → lifecycle events. Sinks read the finished record. Nothing travels beside the
-frame in parallel lists or shared queues, so a stage sees exactly what the frame saw.
+positions on the tracks → zones, line crossings and alerts (rules) → lifecycle events. Sinks read the
+finished record. Nothing travels beside the frame in parallel lists or shared queues, so a stage sees
+exactly what the frame saw.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 if TYPE_CHECKING:
     from edge.detect.detector import Detections
     from edge.track.tracker import TrackedBox
-    from smarteye.wire.messages import DetectionEvent, GeoStatus
+    from smarteye.wire.messages import Alert, DetectionEvent, GeoStatus, ZoneCounts
+    from smarteye.wire.rules import RuleSet
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,6 +88,12 @@ class Frame:
     """Tracked objects with ids; the geolocation stage sets each one's ground position."""
     geo_status: GeoStatus | None = None
     """Why the tracks have (or lack) ground positions; None when the stream is not geolocated."""
+    rules: RuleSet | None = field(default=None, repr=False)
+    """The rules this frame was judged by (set by the rules stage; None before it ran)."""
+    alerts: list[Alert] = field(default_factory=list, repr=False)
+    """Alert messages this frame caused (start / update / end), in order."""
+    counts: ZoneCounts | None = field(default=None, repr=False)
+    """Zone and line counts, on the frames where a counts interval elapsed."""
     events: list[DetectionEvent] = field(default_factory=list, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     """Seconds spent per stage on this frame (decode included), for the stage histograms."""
