@@ -45,6 +45,9 @@ class GroundHomography:
         if matrix is None or abs(np.linalg.det(matrix)) < 1e-12:
             raise CalibrationError("calibration points are degenerate (three or more on one line?)")
         self.matrix = matrix
+        # The homography's scale (and so the sign of w) is arbitrary: the ground side of the horizon line is the
+        # side the calibration points are on.
+        self._ground_sign = float(np.sign(np.mean(np.c_[image, np.ones(len(image))] @ matrix[2])))
         residuals = np.linalg.norm(self._to_ground(image) - ground, axis=-1)
         self.rms_m = float(math.sqrt(np.mean(residuals**2))) if len(pixels) > 4 else 0.0
 
@@ -60,6 +63,14 @@ class GroundHomography:
         lat, lon, _ = pymap3d.enu2geodetic(ground[:, 0], ground[:, 1], 0.0, self.lat0, self.lon0, 0.0, ell=WGS84)
         sigma = max(self.rms_m, min_uncertainty_m)
         return [
-            None if w <= 0 else Geolocation(float(la), float(lo), sigma, float("nan"))
+            None if w * self._ground_sign <= 0 else Geolocation(float(la), float(lo), sigma, float("nan"))
             for w, la, lo in zip(homogeneous[:, 2], np.atleast_1d(lat), np.atleast_1d(lon), strict=True)
         ]
+
+    def ground_distances(self, first: Sequence[Sequence[float]], second: Sequence[Sequence[float]]) -> np.ndarray:
+        """Metres on the ground plane between pixels `first[i]` and `second[i]`; NaN beyond the horizon line."""
+        first, second = np.atleast_2d(np.asarray(first, np.float64)), np.atleast_2d(np.asarray(second, np.float64))
+        ahead = (np.c_[first, np.ones(len(first))] @ self.matrix[2]) * self._ground_sign > 0
+        ahead &= (np.c_[second, np.ones(len(second))] @ self.matrix[2]) * self._ground_sign > 0
+        distances = np.linalg.norm(self._to_ground(first) - self._to_ground(second), axis=-1)
+        return np.where(ahead, distances, np.nan)

@@ -18,7 +18,14 @@ import numpy as np
 from edge.config.geo import CameraConfig, GeoConfig, TelemetrySource
 from edge.frame import Frame
 from edge.geo.homography import GroundHomography
-from edge.geo.projection import CameraPose, GimbalFrame, PoseUncertainty, geolocate, project_pixels
+from edge.geo.projection import (
+    CameraPose,
+    GimbalFrame,
+    PoseUncertainty,
+    geolocate,
+    ground_distances,
+    project_pixels,
+)
 from edge.telemetry.klv import KlvParser
 from edge.telemetry.mavlink_reader import MavlinkReader
 from edge.track.tracker import TrackedBox
@@ -141,11 +148,30 @@ class StreamGeolocator:
         found = geolocate(pose, feet, frame.width, frame.height, self.config.ground_elevation_m, self._sigma(state))
         return [_position(g, source, age) for g in found], status
 
+    def ground_widths(self, frame: Frame, tracks: Sequence[TrackedBox]) -> list[float | None]:
+        """Each box's width on the ground (between its bottom corners), in metres, from the pose `locate` used
+        for this frame; None where there is no pose or a corner is above the horizon. Rules filter on it."""
+        if not tracks:
+            return []
+        left = np.array([[t.x1, t.y2] for t in tracks], dtype=float)
+        right = np.array([[t.x2, t.y2] for t in tracks], dtype=float)
+        if self.homography is not None:
+            widths = self.homography.ground_distances(left, right)
+        elif self.last_pose is not None:
+            elevation = self.config.ground_elevation_m
+            widths = ground_distances(self.last_pose, left, right, frame.width, frame.height, elevation)
+        else:
+            return [None] * len(tracks)
+        return [round(float(w), 3) if np.isfinite(w) else None for w in widths]
+
     def process(self, frame: Frame) -> Frame:
-        """Stage: each track's ground position, and the frame's geo status."""
+        """Stage: each track's ground position and ground width, and the frame's geo status."""
         positions, frame.geo_status = self.locate(frame, frame.tracks)
-        for track, position in zip(frame.tracks, positions, strict=True):
+        located = any(p is not None for p in positions)
+        widths = self.ground_widths(frame, frame.tracks) if located else [None] * len(frame.tracks)
+        for track, position, width in zip(frame.tracks, positions, widths, strict=True):
             track.geo = position
+            track.size_m = width if position is not None else None
         return frame
 
     def latest_telemetry(self) -> tuple[VehicleState | None, SensorMetadata | None]:

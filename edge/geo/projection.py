@@ -132,6 +132,18 @@ def project_pixels(
     return [GroundPoint(float(lat[i]), float(lon[i]), float(t[i])) if hits[i] else None for i in range(len(t))]
 
 
+def ground_distances(
+    pose: CameraPose, first: np.ndarray, second: np.ndarray, width: int, height: int, ground_elev_m: float = 0.0
+) -> np.ndarray:
+    """Metres on the ground between pixels `first[i]` and `second[i]` (N×2 each), e.g. a box's bottom corners for
+    its ground width; NaN where either ray misses the ground. One vectorised projection of both sets."""
+    pixels = np.concatenate([np.atleast_2d(np.asarray(first, dtype=float)), np.atleast_2d(np.asarray(second, float))])
+    lat, lon, _, hits = _project(pose, pixels, width, height, ground_elev_m)
+    n = len(pixels) // 2
+    north, east, _ = pymap3d.geodetic2ned(lat[n:], lon[n:], 0.0, lat[:n], lon[:n], 0.0, ell=WGS84)
+    return np.where(hits[:n] & hits[n:], np.hypot(north, east), np.nan)
+
+
 @dataclass(slots=True, frozen=True)
 class PoseUncertainty:
     """1-sigma errors of the telemetry a pose came from (GPS accuracy, attitude sensor noise)."""

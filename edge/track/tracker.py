@@ -3,7 +3,7 @@ per tracker, so each stream numbers its own objects)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class TrackedBox:
-    """One tracked object in one frame; `geo` is its footpoint's ground position once located."""
+    """One tracked object in one frame; `geo` is its footpoint's ground position once located (and `size_m` its
+    ground width), the zone fields are set by the rules stage."""
 
     track_id: int
     x1: float
@@ -31,6 +32,13 @@ class TrackedBox:
     score: float
     class_id: int
     geo: GeoPosition | None = None
+    size_m: float | None = None
+    zones: list[str] = field(default_factory=list)
+    """Zones it is in now (after each zone's filters, min time/frames and inertia)."""
+    entered_zones: list[str] = field(default_factory=list)
+    """Every zone it has been in during its life, in order of entry."""
+    zone_time_s: dict[str, float] = field(default_factory=dict)
+    """Seconds it has spent in each zone it entered."""
 
 
 class StreamTracker:
