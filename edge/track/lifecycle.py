@@ -1,5 +1,6 @@
 """Events stage: turn per-frame tracks into few, meaningful events: `new` once an object is confirmed,
-`update` only on real change and at a bounded rate, `end` once it has been gone long enough."""
+`update` only on real change (moved, relabelled, better score, entered or left a zone) and at a bounded rate,
+`end` once it has been gone long enough. Events carry the zones the rules stage found the object in."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class _Object:
     reported_label: int = -1
     reported_top: float = 0.0
     reported_at: float = 0.0
+    reported_zones: list[str] = field(default_factory=list)
     geo: GeoPosition | None = None
     geo_status: GeoStatus | None = None
 
@@ -125,6 +127,8 @@ class EventLifecycle:
             return False
         if obj.class_id != obj.reported_label or obj.top_score > obj.reported_top + 0.05:
             return True
+        if obj.box is not None and obj.box.zones != obj.reported_zones:
+            return True  # entered or left a zone (rules stage)
         cx, cy = _center(obj)
         dx, dy = cx - obj.reported_center[0], cy - obj.reported_center[1]
         diagonal = math.hypot(obj.frame_width, obj.frame_height) or 1.0
@@ -161,8 +165,12 @@ class EventLifecycle:
             end_reason=reason,
             geo=obj.geo,
             geo_status=obj.geo_status,
+            zones=list(box.zones),
+            entered_zones=list(box.entered_zones),
+            zone_time_s=dict(box.zone_time_s),
         )
         obj.seq += 1
+        obj.reported_zones = list(box.zones)
         obj.reported_center = _center(obj)
         obj.reported_label, obj.reported_top, obj.reported_at = class_id, obj.top_score, obj.last_seen
         return event
