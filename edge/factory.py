@@ -22,11 +22,13 @@ from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
 from edge.outputs.video.service import LiveVideo
 from edge.pipeline import Pipeline, Sink, Stage, stream_stages
+from edge.rules.stage import RulesStage
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
 from edge.track.lifecycle import EventLifecycle
 from edge.track.tracker import StreamTracker
+from smarteye.config.loading import ConfigError
 from smarteye.wire.messages import DetectionEvent, NodeAvailability, StreamStatus
 from smarteye.wire.topics import availability_topic
 
@@ -38,8 +40,10 @@ def build_node(
     on_event: Callable[[DetectionEvent], None] | None = None,
     on_status: Callable[[StreamStatus], None] | None = None,
 ) -> EdgeNode:
-    """The whole node for `config`; raises ModelError for a model that cannot be loaded."""
+    """The whole node for `config`; raises ModelError for a model that cannot be loaded, ConfigError for rules the
+    model or the stream cannot run (an unknown label, a geofence on a stream without `geo`)."""
     detector = detector or Detector(config.detector)
+    _check_rules(config, set(detector.names.values()))
     metrics = EdgeMetrics(config.node)
     board = FrameBoard()
     publisher = _publisher(config)
@@ -52,8 +56,9 @@ def build_node(
         supervisor = SourceSupervisor(source, board, lambda name, health: None)  # re-pointed at the node below
         lifecycle = EventLifecycle(config.node, source.name, detector.model_name, detector.names, config.events)
         geolocator = _geolocator(source, mavlink)
-        streams[source.name] = StreamParts(supervisor, lifecycle, geolocator)
-        stages[source.name] = stream_stages(detector, StreamTracker(config.tracker), geolocator, lifecycle)
+        rules = RulesStage(config.node, source.name, detector.names, source.rules, config.events.end_after_s)
+        streams[source.name] = StreamParts(supervisor, lifecycle, geolocator, rules)
+        stages[source.name] = stream_stages(detector, StreamTracker(config.tracker), geolocator, rules, lifecycle)
     prefix = config.mqtt.topic_prefix
     events = EventSink(publisher, config.node, prefix, config.snapshots, metrics, on_event)
     video = (
@@ -101,6 +106,17 @@ def _publisher(config: EdgeConfig) -> MqttPublisher:
         spool_name=f"edge-{config.node}",
         availability_payload=availability,
     )
+
+
+def _check_rules(config: EdgeConfig, labels: set[str]) -> None:
+    """What the config's own validation cannot know: the model's class names, and which streams have `geo`."""
+    for index, source in enumerate(config.sources):
+        if source.rules is None:
+            continue
+        try:
+            source.rules.check_against(labels, source.geo is not None)
+        except ValueError as error:
+            raise ConfigError(f"sources[{index}].rules.{error}") from None
 
 
 def _geolocator(source: SourceConfig, mavlink: dict[str, MavlinkReader]) -> StreamGeolocator | None:

@@ -21,6 +21,7 @@ from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
 from edge.outputs.video.service import LiveVideo
 from edge.pipeline import Pipeline
+from edge.rules.stage import RulesStage
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
@@ -39,6 +40,7 @@ class StreamParts:
     supervisor: SourceSupervisor
     lifecycle: EventLifecycle
     geolocator: StreamGeolocator | None
+    rules: RulesStage
 
 
 class EdgeNode:
@@ -66,6 +68,11 @@ class EdgeNode:
         self._detect_thread = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
         self._status_thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
         self._telemetry_thread = threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True)
+
+    @property
+    def rules(self) -> dict[str, RulesStage]:
+        """Each stream's rules stage: pushed rules are applied to it, status reports its version."""
+        return {name: parts.rules for name, parts in self.streams.items()}
 
     @property
     def events_published(self) -> int:

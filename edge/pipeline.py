@@ -1,12 +1,12 @@
 """The edge pipeline, top to bottom. A source's frames reach detection latest-frame-wins (FrameBoard);
 each frame then passes its stream's stages in order, and the finished record goes to every sink:
 
-    source ─► board ─► convert ─► inference ─► tracking ─► [geolocation] ─► events ─► sinks
-                                                                                      ├─ MQTT events + snapshots
-                                                                                      └─ live video (encode once)
+    source ─► board ─► convert ─► inference ─► tracking ─► [geolocation] ─► rules ─► events ─► sinks
+                                                                                    ├─ MQTT events + snapshots
+                                                                                    └─ live video (encode once)
 
 A stage takes the frame record and returns it with its part added (edge/frame.py); a sink reads the record.
-Detection is shared by all streams; tracking, geolocation and events keep per-stream state.
+Detection is shared by all streams; tracking, geolocation, rules and events keep per-stream state.
 """
 
 from __future__ import annotations
@@ -52,10 +52,13 @@ class Convert:
         return frame
 
 
-def stream_stages(detector: Stage, tracker: Stage, geolocator: Stage | None, lifecycle: Stage) -> list[Stage]:
-    """The stages of one stream, in the order a frame passes them."""
+def stream_stages(
+    detector: Stage, tracker: Stage, geolocator: Stage | None, rules: Stage, lifecycle: Stage
+) -> list[Stage]:
+    """The stages of one stream, in the order a frame passes them: rules after geolocation (geofences need the
+    ground positions) and before events (which report the zones each object is in)."""
     located = [geolocator] if geolocator is not None else []
-    return [Convert(), detector, tracker, *located, lifecycle]
+    return [Convert(), detector, tracker, *located, rules, lifecycle]
 
 
 class StreamStats:

@@ -86,7 +86,7 @@ def edge(
 
     try:
         edge_node = build_node(cfg)
-    except ModelError as error:
+    except (ModelError, ConfigError) as error:
         _fail(str(error))
         return
     signal.signal(signal.SIGTERM, _interrupt)

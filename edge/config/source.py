@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edge.config.geo import GeoConfig, TelemetrySource
 from smarteye.wire.names import NAME_RE
+from smarteye.wire.rules import RuleSet
 
 
 class SourceKind(StrEnum):
@@ -99,6 +100,12 @@ class SourceConfig(BaseModel):
     geo: GeoConfig | None = Field(
         None, title="Geolocation", description="Give detections a ground position (drone telemetry or calibration)."
     )
+    rules: RuleSet | None = Field(
+        None,
+        title="Rules",
+        description="Zones, lines and the rules that raise alerts on them (version 0). Rules the ground station "
+        "pushes (version 1 and up) replace these until the station clears them.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -121,6 +128,8 @@ class SourceConfig(BaseModel):
         telemetry = self.geo.telemetry if self.geo else None
         if telemetry and telemetry.source is TelemetrySource.KLV and kind is SourceKind.CAMERA:
             raise ValueError("geo.telemetry.source klv needs a stream that carries KLV (MPEG-TS), not a camera")
+        if self.rules is not None and self.rules.version != 0:
+            raise ValueError("rules.version must be 0 here: the ground station numbers its pushed edits from 1")
         return self
 
     @property

@@ -45,23 +45,23 @@ def _frame(stream: str = "cam1") -> Frame:
 
 def test_stages_run_in_declared_order_and_every_sink_gets_the_record() -> None:
     ran: list[str] = []
-    stages = stream_stages(Step("inference", ran), Step("tracking", ran), None, Step("events", ran))
+    stages = stream_stages(Step("inference", ran), Step("tracking", ran), None, Step("rules", ran), Step("events", ran))
     assert isinstance(stages[0], Convert)
     first, second = Recorder("publish"), Recorder("video")
     pipeline = Pipeline({"cam1": stages}, [first, Broken(), second])
     frame = pipeline.process(_frame())
-    assert ran == ["inference", "tracking", "events"]
+    assert ran == ["inference", "tracking", "rules", "events"]
     assert first.seen == [frame] and second.seen == [frame]  # the broken sink between them stopped nothing
-    for name in ("wait", "convert", "inference", "tracking", "events", "publish", "broken", "video"):
+    for name in ("wait", "convert", "inference", "tracking", "rules", "events", "publish", "broken", "video"):
         assert isinstance(frame.timings[name], float), name
     assert frame.timings["wait"] >= 0.04  # captured 50 ms before it was taken
     stats = pipeline.stats["cam1"]
     assert stats.processed == 1 and stats.median_latency_s() == pytest.approx(0.05, abs=0.04)
 
 
-def test_geolocation_runs_between_tracking_and_events_when_the_stream_has_it() -> None:
+def test_geolocation_then_rules_run_between_tracking_and_events_when_the_stream_has_it() -> None:
     ran: list[str] = []
-    names = ("inference", "tracking", "geolocation", "events")
+    names = ("inference", "tracking", "geolocation", "rules", "events")
     stages = stream_stages(*(Step(name, ran) for name in names))
     Pipeline({"drone": stages}, []).process(_frame("drone"))
     assert ran == list(names)
