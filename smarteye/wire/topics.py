@@ -38,7 +38,8 @@ class Section(StrEnum):
     RULES = "rules"
 
 
-# Levels after the prefix, per section: node/section[/stream[/event_id]].
+# Levels after the prefix, per section, which also say what a topic carries: node/section (2),
+# node/section/stream (3), node/section/stream/id (4: the event's or the alert's id).
 _LEVELS = {
     Section.EVENTS: 3,
     Section.STATUS: 3,
@@ -51,7 +52,6 @@ _LEVELS = {
     Section.COUNTS: 3,
     Section.RULES: 3,
 }
-_WITH_ID = (Section.SNAPSHOTS, Section.ALERT_SNAPSHOTS, Section.CLIPS)
 
 
 class Topic(NamedTuple):
@@ -119,25 +119,28 @@ class TopicParser:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._head = prefix + "/"
-        self._sections = {section.value: section for section in Section}
+        # section name → (section, levels after the prefix): one plain-string lookup per message
+        self._shapes = {section.value: (section, _LEVELS[section]) for section in Section}
 
     def parse(self, topic: str) -> Topic:
         """The parts of `topic`; raises TopicError naming the problem if it does not follow the scheme."""
         if not topic.startswith(self._head):
             raise TopicError(f"outside the topic prefix {self.prefix!r}")
         levels = topic[len(self._head) :].split("/")
-        section = self._sections.get(levels[1]) if len(levels) > 1 else None
-        if section is None:
+        shape = self._shapes.get(levels[1]) if len(levels) > 1 else None
+        if shape is None:
             raise TopicError(f"not one of the sections {', '.join(s.value for s in Section)}")
-        if len(levels) != _LEVELS[section]:
-            raise TopicError(f"{section} topics have {_LEVELS[section]} levels after the prefix, not {len(levels)}")
+        section, count = shape
+        if len(levels) != count:
+            raise TopicError(f"{section} topics have {count} levels after the prefix, not {len(levels)}")
         if "" in levels:
             raise TopicError("empty topic level")
-        if section is Section.AVAILABILITY:
+        # By shape (see _LEVELS), not by section: the receive path parses every message here.
+        if count == 3:
+            return Topic(section, levels[0], levels[2])
+        if count == 2:
             return Topic(section, levels[0])
-        if section in _WITH_ID:
-            return Topic(section, levels[0], levels[2], levels[3])
-        return Topic(section, levels[0], levels[2])
+        return Topic(section, levels[0], levels[2], levels[3])
 
 
 def parse_topic(prefix: str, topic: str) -> Topic:
