@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -80,7 +80,8 @@ class EdgeMetrics:
         self.stage_seconds = Histogram(
             "smarteye_edge_stage_seconds",
             "Time per frame in each stage: decode, wait (capture → taken for detection), convert, inference, "
-            "tracking, geolocation, events, and the sinks (publish, video); encode on the encoder thread.",
+            "tracking, geolocation, rules, events, and the sinks (publish, alerts, video); encode on the encoder "
+            "thread.",
             ["node", "stream", "stage"],
             buckets=STAGE_BUCKETS,
             registry=self.registry,
@@ -90,6 +91,19 @@ class EdgeMetrics:
             "From a frame's capture to the MQTT publish of the event it caused.",
             ["node", "stream"],
             buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.alerts_published = Counter(
+            "smarteye_edge_alerts_published",
+            "Alert messages handed to MQTT, by state (a clip's announcement is an update).",
+            ["node", "stream", "state"],
+            registry=self.registry,
+        )
+        self.alert_clips = Counter(
+            "smarteye_edge_alert_clips",
+            "Alert clips by outcome: made; shortened (the stream stalled, the clip reached its size cap or the node "
+            "stopped); skipped (no video in range, too many being recorded).",
+            ["node", "stream", "outcome"],
             registry=self.registry,
         )
         self._server: object | None = None
@@ -106,6 +120,12 @@ class EdgeMetrics:
         child = self.capture_to_published.labels(self.node, stream)
         for seconds in latencies:
             child.observe(seconds)
+
+    def count_alert(self, stream: str, state: str) -> None:
+        self.alerts_published.labels(self.node, stream, state).inc()
+
+    def count_clip(self, stream: str, outcome: str) -> None:
+        self.alert_clips.labels(self.node, stream, outcome).inc()
 
     def add_totals(self, streams: Callable[[], dict[str, StreamCounters]], spool_depth: Callable[[], int]) -> None:
         self.registry.register(_Totals(self.node, streams, spool_depth))
