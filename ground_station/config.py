@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from smarteye.config.ice import IceServer
 from smarteye.config.mqtt import MqttConfig
+from smarteye.wire.messages import AlertState
+from smarteye.wire.rules import Severity
 
 _BACKENDS = ("sqlite", "postgresql")
 
@@ -90,6 +92,96 @@ class LiveVideoConfig(BaseModel):
     )
 
 
+class AlertsConfig(BaseModel):
+    """What the station keeps of the edge nodes' alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_clip_bytes: int = Field(
+        32_000_000,
+        ge=100_000,
+        le=256_000_000,
+        title="Largest clip",
+        description="Alert clips (MP4) larger than this are refused and counted as malformed (`schema`).",
+    )
+
+
+class WebhookEndpoint(BaseModel):
+    """One receiver of alerts: every alert message it wants is POSTed to it as JSON, signed with its secret."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    url: str = Field(title="URL", description="http(s) URL the alert JSON is POSTed to.")
+    secret: SecretStr = Field(
+        title="Secret",
+        description="Shared secret of the X-SmartEye-Signature HMAC (at least 16 characters); never logged or shown.",
+    )
+    min_severity: Severity = Field(
+        Severity.INFO, title="Minimum severity", description="Alerts of a lower severity are not sent."
+    )
+    states: list[AlertState] = Field(
+        default_factory=lambda: list(AlertState),
+        min_length=1,
+        title="States",
+        description="Which alert messages are sent: start, update, end (default: all).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        scheme, _, rest = value.partition("://")
+        if scheme not in ("http", "https") or not rest.split("/", 1)[0] or any(c.isspace() for c in value):
+            raise ValueError("url must be an http(s) URL, e.g. https://host/path")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("secret must be at least 16 characters")
+        return value
+
+
+class WebhooksConfig(BaseModel):
+    """Alerts POSTed to other systems: retried with exponential backoff, kept in the database until
+    delivered (a restart loses nothing), never in the ingest path's way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoints: list[WebhookEndpoint] = Field(
+        default_factory=list, max_length=32, title="Endpoints", description="Receivers of the alerts (none: off)."
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, title="Timeout", description="Seconds one POST may take.")
+    max_attempts: int = Field(
+        12, ge=1, le=1000, title="Attempts", description="POSTs of one alert before its delivery is marked failed."
+    )
+    backoff_initial_s: float = Field(
+        1.0, gt=0, le=3600, title="First retry", description="Wait (s) before the first retry; doubles each time."
+    )
+    backoff_max_s: float = Field(
+        600.0, gt=0, le=86400, title="Longest wait", description="Cap (s) on the wait between two attempts."
+    )
+    max_pending: int = Field(
+        10_000,
+        ge=1,
+        title="Pending deliveries",
+        description="Most deliveries waiting per endpoint; beyond this the oldest are marked failed (a receiver "
+        "that is gone for long must not grow the database without bound).",
+    )
+
+    @model_validator(mode="after")
+    def _unique_urls(self) -> WebhooksConfig:
+        urls = [endpoint.url for endpoint in self.endpoints]
+        repeated = sorted({url for url in urls if urls.count(url) > 1})
+        if repeated:
+            raise ValueError(f"endpoints: each url once (repeated: {', '.join(repeated)})")
+        return self
+
+    def backoff_s(self, attempts: int) -> float:
+        """The wait after the `attempts`-th failed attempt (1, 2, ...): exponential, capped."""
+        return min(self.backoff_initial_s * 2 ** min(attempts - 1, 60), self.backoff_max_s)
+
+
 class GroundStationConfig(BaseModel):
     """The ground station: which broker to listen to, where to store, how long to keep.
 
@@ -162,6 +254,14 @@ class GroundStationConfig(BaseModel):
     web: WebConfig = Field(default_factory=WebConfig, title="Web", description="The web UI and API server.")
     video: LiveVideoConfig = Field(
         default_factory=LiveVideoConfig, title="Live video", description="Relay of the edge nodes' video to browsers."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, title="Alerts", description="What the station keeps of the nodes' alerts."
+    )
+    webhooks: WebhooksConfig = Field(
+        default_factory=WebhooksConfig,
+        title="Webhooks",
+        description="Alerts POSTed, signed, to other systems (X-SmartEye-Signature, see docs/alerts.md).",
     )
     queue_max: int = Field(
         20_000,

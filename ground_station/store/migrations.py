@@ -15,10 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ground_station.store.engine import write_options
-from ground_station.store.schema import SCHEMA_VERSION, metadata, schema_version
+from ground_station.store.schema import SCHEMA_VERSION, V2_TABLES, metadata, schema_version
+
+
+def _add_alerts(conn: Connection) -> None:
+    """v2: rules and alerts (new tables only; v1's are unchanged)."""
+    metadata.create_all(conn, tables=list(V2_TABLES))
+
 
 # version -> step that upgrades a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_alerts}
 
 _PG_LOCK_KEY = 0x5EE_0001  # arbitrary, constant: serialises concurrent migrations on one database
 

@@ -191,3 +191,9 @@ def nodes(conn: Connection) -> list[NodeState]:
     """Latest availability of every node that ever announced itself, sorted by name."""
     stmt = sa.select(node_availability).order_by(node_availability.c.node)
     return [NodeState(**row._mapping) for row in conn.execute(stmt)]
+
+
+def status_payload(conn: Connection, node: str, stream: str) -> str | None:
+    """The stream's latest status message as received (None: never heard of it)."""
+    c = stream_health.c
+    return conn.execute(sa.select(c.payload).where(c.node == node, c.stream == stream)).scalar()

@@ -5,13 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from smarteye.wire.messages import Box, DetectionEvent, NodeAvailability, StreamStatus
+from smarteye.wire.messages import (
+    Alert,
+    AlertClip,
+    AlertObject,
+    Box,
+    DetectionEvent,
+    NodeAvailability,
+    StreamStatus,
+    ZoneCounts,
+)
+from smarteye.wire.rules import RuleSet
 
 
 class Received(NamedTuple):
     """A validated message with its receive time and its JSON exactly as it arrived."""
 
-    message: DetectionEvent | StreamStatus | NodeAvailability
+    message: DetectionEvent | StreamStatus | NodeAvailability | Alert | ZoneCounts
     received_time: float
     payload: str
 
@@ -126,11 +136,150 @@ class StreamHealth:
 
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
-    """Event messages deleted by one retention pass."""
+    """Event messages deleted by one retention pass (and, apart, the rows of alert data deleted by age)."""
 
     by_age: int = 0
     by_count: int = 0
+    alert_rows: int = 0
 
     @property
     def total(self) -> int:
         return self.by_age + self.by_count
+
+
+# --------------------------------------------------------------------- rules and alerts
+
+
+class AlertMedia(NamedTuple):
+    """An alert's snapshot (JPEG) or clip (MP4) as a node sent it (checked on receipt)."""
+
+    kind: str  # "snapshot" | "clip"
+    alert_id: str
+    node: str
+    stream: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one batch added: new event messages, the alert messages stored for the first time (their
+    ids, in order), and the media refused because they name another node's alert."""
+
+    new_events: int = 0
+    new_alert_messages: list[str] = field(default_factory=list)
+    refused_media: list[AlertMedia] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """One alert (situation) as stored: its newest state, transition times and what people did about it."""
+
+    alert_id: str
+    node: str
+    stream: str
+    rule: str
+    rule_kind: str
+    severity: str
+    zone: str | None
+    line: str | None
+    direction: str | None
+    state: str
+    seq: int
+    count: int
+    objects: list[AlertObject]
+    line_counts: dict[str, int] | None
+    start_time: float
+    update_time: float
+    end_time: float | None
+    rules_version: int
+    snapshot: bool
+    clip: AlertClip | None
+    first_received: float
+    last_received: float
+    acked_by: str | None
+    acked_time: float | None
+    resolved_by: str | None
+    resolved_time: float | None
+    has_snapshot: bool = False  # the JPEG is stored
+    has_clip: bool = False  # the MP4 is stored
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    alerts: list[StoredAlert]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessageInfo:
+    """One message of an alert's history."""
+
+    id: str
+    seq: int
+    state: str
+    capture_time: float
+    received_time: float
+    payload: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CountsPoint:
+    """Zone and line counts of one stream at one time."""
+
+    time: float
+    zones: dict[str, int]
+    lines: dict[str, dict[str, int]]
+    rules_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RulesVersion:
+    """One saved version of a stream's rules; `rules` None: cleared (the node's own YAML rules run)."""
+
+    node: str
+    stream: str
+    version: int
+    rules: RuleSet | None
+    author: str
+    time: float
+    published_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    time: float
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One alert message on its way to one webhook endpoint."""
+
+    id: int
+    url: str
+    message_id: str
+    alert_id: str
+    state: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_time: float
+    last_error: str | None
+    last_status: int | None
+    created_time: float
+    finished_time: float | None
+    payload: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    deliveries: list[Delivery]
+    next_cursor: str | None

@@ -4,25 +4,71 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from ground_station.store import queries, retention, writes
+from ground_station.store import (
+    alert_queries,
+    alert_writes,
+    audit,
+    deliveries,
+    queries,
+    retention,
+    rules,
+    supervision,
+    writes,
+)
+from ground_station.store.alert_writes import WebhookTargets
 from ground_station.store.engine import create_store_engine, write_options
 from ground_station.store.migrations import migrate
 from ground_station.store.queries import Names
 from ground_station.store.records import (
+    AlertMedia,
+    AlertMessageInfo,
+    AlertPage,
+    AuditPage,
+    CountsPoint,
+    Delivery,
+    DeliveryPage,
     EventPage,
     NodeState,
     PurgeResult,
     Received,
+    RulesVersion,
     Stats,
+    StoredAlert,
     StoredEvent,
     StreamHealth,
+    WriteResult,
 )
-from smarteye.wire.messages import DetectionEvent, NodeAvailability, StreamStatus
+from smarteye.wire.messages import Alert, DetectionEvent, NodeAvailability, StreamStatus, ZoneCounts
+from smarteye.wire.rules import RuleSet
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One ingest batch, sorted by what each part is written with."""
+
+    cleared_streams: list[tuple[str, str]]
+    cleared_nodes: list[str]
+    media: list[AlertMedia]
+    events: list[Received] = field(default_factory=list)
+    statuses: list[Received] = field(default_factory=list)
+    availability: list[Received] = field(default_factory=list)
+    alerts: list[Received] = field(default_factory=list)
+    counts: list[Received] = field(default_factory=list)
+
+    @property
+    def only_events(self) -> bool:
+        return not (self.statuses or self.availability or self.cleared_streams or self.cleared_nodes or self.alerts
+                    or self.counts or self.media)  # fmt: skip
+
+    @property
+    def empty(self) -> bool:
+        return not self.events and self.only_events
 
 
 class Store:
@@ -75,58 +121,68 @@ class Store:
         cleared_streams: Iterable[tuple[str, str]] = (),
         cleared_nodes: Iterable[str] = (),
     ) -> int:
-        """Store a batch of received messages in one transaction; returns how many events were new.
+        """Store a batch of received messages in one transaction; returns how many events were new
+        (`write_batch` says more)."""
+        return self.write_batch(received, cleared_streams, cleared_nodes).new_events
 
-        Events already stored (same `id`) are skipped; status and availability keep the latest
-        value.  `cleared_*` forget streams/nodes whose retained state was removed from the broker.
+    def write_batch(
+        self,
+        received: Iterable[Received],
+        cleared_streams: Iterable[tuple[str, str]] = (),
+        cleared_nodes: Iterable[str] = (),
+        media: Iterable[AlertMedia] = (),
+        webhook_targets: WebhookTargets | None = None,
+    ) -> WriteResult:
+        """Store a batch in one transaction: what the ingest writer commits before it acknowledges.
+
+        Events and alert messages already stored (same `id`) are skipped; status and availability keep
+        the latest value; an alert keeps its newest state; `cleared_*` forget streams/nodes whose
+        retained state was removed from the broker; `media` are alert snapshots and clips; each new
+        alert message gets a pending delivery per endpoint `webhook_targets` names.
         """
-        evts: list[Received] = []
-        statuses: list[Received] = []
-        availability: list[Received] = []
+        batch = _Batch(list(cleared_streams), list(cleared_nodes), list(media))
         for item in received:
             message = item.message
             if isinstance(message, DetectionEvent):
-                evts.append(item)
+                batch.events.append(item)
             elif isinstance(message, StreamStatus):
-                statuses.append(item)
+                batch.statuses.append(item)
             elif isinstance(message, NodeAvailability):
-                availability.append(item)
+                batch.availability.append(item)
+            elif isinstance(message, Alert):
+                batch.alerts.append(item)
+            elif isinstance(message, ZoneCounts):
+                batch.counts.append(item)
             else:
                 raise TypeError(f"cannot store {type(message).__name__}")
-        cleared_streams, cleared_nodes = list(cleared_streams), list(cleared_nodes)
-        if not (evts or statuses or availability or cleared_streams or cleared_nodes):
-            return 0  # e.g. a batch of malformed messages: no transaction (SQLite would take its write lock)
+        if batch.empty:
+            return WriteResult()  # e.g. only malformed messages: no transaction (SQLite would take its write lock)
+        evts = batch.events
         with self._write_lock:
             if self._assume_new:
                 try:
-                    return self._write(evts, statuses, availability, cleared_streams, cleared_nodes, assume_new=True)
+                    return self._write(batch, webhook_targets, assume_new=True)
                 except writes.DuplicateEventError:
                     self._assume_new = False  # a redelivery: write the batch again, skipping what is stored
-            new = self._write(evts, statuses, availability, cleared_streams, cleared_nodes, assume_new=False)
-            if evts and new == len({item.message.id for item in evts}):
+            result = self._write(batch, webhook_targets, assume_new=False)
+            if evts and result.new_events == len({item.message.id for item in evts}):
                 self._assume_new = True  # nothing of this batch was stored before: the redeliveries are over
-            return new
+            return result
 
-    def _write(
-        self,
-        evts: list[Received],
-        statuses: list[Received],
-        availability: list[Received],
-        cleared_streams: list[tuple[str, str]],
-        cleared_nodes: list[str],
-        *,
-        assume_new: bool,
-    ) -> int:
+    def _write(self, batch: _Batch, webhook_targets: WebhookTargets | None, *, assume_new: bool) -> WriteResult:
         """One transaction on the write connection (caller holds _write_lock)."""
         conn = self._write_connection()
-        only_events = not (statuses or availability or cleared_streams or cleared_nodes)
         try:
             with conn.begin():
-                new = writes.insert_events(conn, evts, assume_new=assume_new, whole_transaction=only_events)
-                writes.upsert_statuses(conn, statuses)
-                writes.upsert_availability(conn, availability)
-                if cleared_streams or cleared_nodes:
-                    writes.clear_state(conn, cleared_streams, cleared_nodes)
+                new = writes.insert_events(conn, batch.events, assume_new=assume_new,
+                                           whole_transaction=batch.only_events)  # fmt: skip
+                writes.upsert_statuses(conn, batch.statuses)
+                writes.upsert_availability(conn, batch.availability)
+                if batch.cleared_streams or batch.cleared_nodes:
+                    writes.clear_state(conn, batch.cleared_streams, batch.cleared_nodes)
+                new_alerts = alert_writes.insert_alerts(conn, batch.alerts, webhook_targets)
+                refused = alert_writes.insert_media(conn, batch.media)
+                alert_writes.insert_counts(conn, batch.counts)
         except writes.DuplicateEventError:
             raise  # rolled back; the connection is fine
         except BaseException:
@@ -134,7 +190,7 @@ class Store:
             # pool again, whose pre-ping replaces a dead one.
             self._drop_write_connection()
             raise
-        return new
+        return WriteResult(new, new_alerts, refused)
 
     def _write_connection(self) -> Connection:
         """The connection `write` keeps between batches: a pool checkout per batch costs a round
@@ -218,3 +274,160 @@ class Store:
         """Latest availability of every node."""
         with self.engine.connect() as conn:
             return queries.nodes(conn)
+
+    # ------------------------------------------------------------------ alerts
+
+    def query_alerts(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        node: Names = None,
+        stream: Names = None,
+        rule: Names = None,
+        severity: Names = None,
+        state: Names = None,
+        acknowledged: bool | None = None,
+        resolved: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AlertPage:
+        """Newest-first page of alerts (see alert_queries.query_alerts)."""
+        with self.engine.connect() as conn:
+            return alert_queries.query_alerts(
+                conn, since=since, until=until, node=node, stream=stream, rule=rule, severity=severity, state=state,
+                acknowledged=acknowledged, resolved=resolved, limit=limit, cursor=cursor,
+            )  # fmt: skip
+
+    def count_alerts(self, **filters: Any) -> int:
+        with self.engine.connect() as conn:
+            return alert_queries.count_alerts(conn, **filters)
+
+    def get_alert(self, alert_id: str) -> StoredAlert | None:
+        with self.engine.connect() as conn:
+            return alert_queries.get_alert(conn, alert_id)
+
+    def alert_history(self, alert_id: str) -> list[AlertMessageInfo]:
+        """The alert's messages, in order."""
+        with self.engine.connect() as conn:
+            return alert_queries.alert_history(conn, alert_id)
+
+    def alert_snapshot(self, alert_id: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            return alert_queries.get_media(conn, alert_id, alert_queries.SNAPSHOT)
+
+    def alert_clip(self, alert_id: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            return alert_queries.get_media(conn, alert_id, alert_queries.CLIP)
+
+    def counts_series(
+        self, node: str, stream: str, *, since: float | None = None, until: float | None = None, limit: int = 2000
+    ) -> tuple[list[CountsPoint], bool]:
+        """A stream's zone counts, oldest first, and whether older points were left out."""
+        with self.engine.connect() as conn:
+            return alert_queries.counts_series(conn, node, stream, since=since, until=until, limit=limit)
+
+    def acknowledge_alert(self, alert_id: str, actor: str, note: str | None = None) -> None:
+        """Raises supervision.NoSuchAlertError / AlreadyDoneError."""
+        with self._writing() as conn:
+            supervision.acknowledge(conn, alert_id, actor, note)
+
+    def resolve_alert(self, alert_id: str, actor: str, note: str | None = None) -> None:
+        """Raises supervision.NoSuchAlertError / AlreadyDoneError."""
+        with self._writing() as conn:
+            supervision.resolve(conn, alert_id, actor, note)
+
+    # ------------------------------------------------------------------ rules and audit
+
+    def current_rules(self, node: str, stream: str) -> RulesVersion | None:
+        with self.engine.connect() as conn:
+            return rules.current(conn, node, stream)
+
+    def rules_history(self, node: str, stream: str, limit: int = 100) -> list[RulesVersion]:
+        with self.engine.connect() as conn:
+            return rules.history(conn, node, stream, limit)
+
+    def latest_rules(self, *, unpublished_only: bool = False) -> list[RulesVersion]:
+        """The newest rules version of every stream (optionally only those not yet on the broker)."""
+        with self.engine.connect() as conn:
+            return rules.latest_per_stream(conn, unpublished_only=unpublished_only)
+
+    def save_rules(
+        self,
+        node: str,
+        stream: str,
+        ruleset: RuleSet | None,
+        author: str,
+        describe: rules.Describe,
+        base_version: int | None = None,
+    ) -> RulesVersion:
+        """Store version n+1 (None: cleared) with its audit entry (raises rules.VersionConflictError)."""
+        with self._writing() as conn:
+            return rules.save(conn, node, stream, ruleset, author, describe, base_version)
+
+    def mark_rules_published(self, node: str, stream: str, version: int) -> None:
+        with self._writing() as conn:
+            rules.mark_published(conn, node, stream, version)
+
+    def query_audit(self, **filters: Any) -> AuditPage:
+        """Newest-first page of the audit log (see audit.query_audit)."""
+        with self.engine.connect() as conn:
+            return audit.query_audit(conn, **filters)
+
+    def stream_status(self, node: str, stream: str) -> StreamStatus | None:
+        """The stream's latest status message as the node sent it."""
+        with self.engine.connect() as conn:
+            payload = queries.status_payload(conn, node, stream)
+        return StreamStatus.model_validate_json(payload) if payload is not None else None
+
+    # ------------------------------------------------------------------ webhook deliveries
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A short write transaction on a pooled connection (the API's and the webhook workers' writes)."""
+        with self.engine.connect().execution_options(**write_options()) as conn, conn.begin():
+            yield conn
+
+    def due_deliveries(self, url: str, now: float, limit: int = 50) -> list[Delivery]:
+        with self.engine.connect() as conn:
+            return deliveries.due(conn, url, now, limit)
+
+    def next_delivery_due(self, url: str) -> float | None:
+        with self.engine.connect() as conn:
+            return deliveries.next_due(conn, url)
+
+    def claim_delivery(self, delivery: Delivery, lease_until: float) -> bool:
+        with self._writing() as conn:
+            return deliveries.claim(conn, delivery, lease_until)
+
+    def delivery_succeeded(self, delivery_id: int, status: int, at: float) -> None:
+        with self._writing() as conn:
+            deliveries.succeeded(conn, delivery_id, status, at)
+
+    def delivery_failed(
+        self, delivery_id: int, error: str, status: int | None, retry_at: float | None, at: float
+    ) -> None:
+        with self._writing() as conn:
+            deliveries.attempt_failed(conn, delivery_id, error, status, retry_at, at)
+
+    def bound_deliveries(self, url: str, max_pending: int, at: float) -> int:
+        """Fail the oldest pending deliveries to `url` beyond `max_pending`; returns how many."""
+        with self._writing() as conn:
+            return deliveries.fail_beyond(conn, url, max_pending, at)
+
+    def fail_unconfigured_deliveries(self, urls: list[str], at: float) -> int:
+        """Fail pending deliveries to endpoints not in `urls`; returns how many."""
+        with self._writing() as conn:
+            return deliveries.fail_unconfigured(conn, urls, at)
+
+    def retry_delivery(self, delivery_id: int) -> bool:
+        with self._writing() as conn:
+            return deliveries.retry(conn, delivery_id)
+
+    def query_deliveries(self, **filters: Any) -> DeliveryPage:
+        with self.engine.connect() as conn:
+            return deliveries.query(conn, **filters)
+
+    def delivery_summary(self) -> dict[str, dict[str, int]]:
+        with self.engine.connect() as conn:
+            return deliveries.summary(conn)

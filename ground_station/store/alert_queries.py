@@ -1,0 +1,156 @@
+"""Read queries on alerts: newest-first listings with keyset paging and filters, one alert with its
+history, its snapshot and clip, and a stream's zone counts over time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ground_station.store.queries import MAX_PAGE, Names, _match, decode_cursor, encode_cursor
+from ground_station.store.records import AlertMessageInfo, AlertPage, CountsPoint, StoredAlert
+from ground_station.store.schema import alert_media, alert_messages, alerts, zone_counts
+from smarteye.wire.messages import AlertClip, AlertObject
+
+SNAPSHOT, CLIP = "snapshot", "clip"
+MAX_COUNTS_POINTS = 10_000
+
+
+def _has_media(kind: str) -> sa.ColumnElement[bool]:
+    """Whether the alert's own node sent this kind of media for it."""
+    m = alert_media.c
+    return (
+        sa.select(m.alert_id)
+        .where(m.alert_id == alerts.c.alert_id, m.node == alerts.c.node, m.kind == kind)
+        .exists()
+        .label(f"has_{kind}")
+    )
+
+
+def _stored(row: sa.Row[Any]) -> StoredAlert:
+    values = dict(row._mapping)
+    values.pop("payload", None)
+    values["objects"] = [AlertObject.model_validate(o) for o in json.loads(values["objects"])]
+    if values["line_counts"] is not None:
+        values["line_counts"] = json.loads(values["line_counts"])
+    start, end, size = values.pop("clip_start"), values.pop("clip_end"), values.pop("clip_bytes")
+    values["clip"] = AlertClip(start_time=start, end_time=end, bytes=size) if size is not None else None
+    values["snapshot"] = bool(values["snapshot"])
+    values["has_snapshot"] = bool(values["has_snapshot"])
+    values["has_clip"] = bool(values["has_clip"])
+    return StoredAlert(**values)
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(alerts, _has_media(SNAPSHOT), _has_media(CLIP))
+
+
+def alert_filters(
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    node: Names = None,
+    stream: Names = None,
+    rule: Names = None,
+    severity: Names = None,
+    state: Names = None,
+    acknowledged: bool | None = None,
+    resolved: bool | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses of a listing; `since`/`until` bound the start time (`until` exclusive)."""
+    c = alerts.c
+    clauses = [
+        c.start_time >= since if since is not None else None,
+        c.start_time < until if until is not None else None,
+        _match(c.node, node),
+        _match(c.stream, stream),
+        _match(c.rule, rule),
+        _match(c.severity, severity),
+        _match(c.state, state),
+        None if acknowledged is None else c.acked_time.is_not(None) if acknowledged else c.acked_time.is_(None),
+        None if resolved is None else c.resolved_time.is_not(None) if resolved else c.resolved_time.is_(None),
+    ]
+    return [clause for clause in clauses if clause is not None]
+
+
+def query_alerts(conn: Connection, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> AlertPage:
+    """Alerts matching every filter (see alert_filters), newest start first, at most `limit` (≤ MAX_PAGE)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    where = alert_filters(**filters)
+    if cursor is not None:
+        after_time, after_id = decode_cursor(cursor)
+        where.append(sa.tuple_(alerts.c.start_time, alerts.c.alert_id) < sa.tuple_(after_time, after_id))
+    stmt = _select().where(*where).order_by(alerts.c.start_time.desc(), alerts.c.alert_id.desc()).limit(limit + 1)
+    rows = [_stored(row) for row in conn.execute(stmt)]
+    if len(rows) <= limit:
+        return AlertPage(rows, None)
+    rows = rows[:limit]
+    return AlertPage(rows, encode_cursor(rows[-1].start_time, rows[-1].alert_id))
+
+
+def count_alerts(conn: Connection, **filters: Any) -> int:
+    stmt = sa.select(sa.func.count()).select_from(alerts).where(*alert_filters(**filters))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def get_alert(conn: Connection, alert_id: str) -> StoredAlert | None:
+    row = conn.execute(_select().where(alerts.c.alert_id == alert_id)).first()
+    return _stored(row) if row is not None else None
+
+
+def alert_payload(conn: Connection, alert_id: str) -> str | None:
+    """The alert's newest message, as received."""
+    return conn.execute(sa.select(alerts.c.payload).where(alerts.c.alert_id == alert_id)).scalar()
+
+
+def alert_history(conn: Connection, alert_id: str) -> list[AlertMessageInfo]:
+    """The alert's messages in order (only its own node's: an id another node reused is not its history)."""
+    m = alert_messages.c
+    owner = sa.select(alerts.c.node).where(alerts.c.alert_id == alert_id).scalar_subquery()
+    stmt = (
+        sa.select(m.id, m.seq, m.state, m.capture_time, m.received_time, m.payload)
+        .where(m.alert_id == alert_id, m.node == owner)
+        .order_by(m.seq, m.id)
+    )
+    return [AlertMessageInfo(**row._mapping) for row in conn.execute(stmt)]
+
+
+def get_media(conn: Connection, alert_id: str, kind: str) -> bytes | None:
+    """The alert's snapshot or clip, as its own node sent it (None: not received)."""
+    m = alert_media.c
+    stmt = (
+        sa.select(m.data)
+        .select_from(alert_media.join(alerts, sa.and_(alerts.c.alert_id == m.alert_id, alerts.c.node == m.node)))
+        .where(m.alert_id == alert_id, m.kind == kind)
+    )
+    return conn.execute(stmt).scalar()
+
+
+def counts_series(
+    conn: Connection,
+    node: str,
+    stream: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 2000,
+) -> tuple[list[CountsPoint], bool]:
+    """A stream's counts in [since, until), oldest first: the latest `limit` of them, and whether
+    older ones were left out."""
+    limit = max(1, min(limit, MAX_COUNTS_POINTS))
+    c = zone_counts.c
+    where = [c.node == node, c.stream == stream]
+    if since is not None:
+        where.append(c.time >= since)
+    if until is not None:
+        where.append(c.time < until)
+    stmt = sa.select(c.time, c.zones, c.lines, c.rules_version).where(*where).order_by(c.time.desc()).limit(limit + 1)
+    rows = list(conn.execute(stmt))
+    truncated = len(rows) > limit
+    points = [
+        CountsPoint(time=r.time, zones=json.loads(r.zones), lines=json.loads(r.lines), rules_version=r.rules_version)
+        for r in reversed(rows[:limit])
+    ]
+    return points, truncated
