@@ -17,6 +17,7 @@ from edge.detect.detector import Detector
 from edge.geo.locator import StreamGeolocator
 from edge.metrics import EdgeMetrics, StreamCounters
 from edge.node import EdgeNode, StreamParts
+from edge.outputs.alerts import AlertSink
 from edge.outputs.events import EventSink
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
@@ -64,14 +65,17 @@ def build_node(
     video = (
         LiveVideo(config.video, config.node, list(streams), detector.names, metrics) if config.video.enabled else None
     )
-    sinks: list[Sink] = [events, *([video] if video else [])]  # events first: video draws on the picture
+    alerts = AlertSink(
+        publisher, config.node, prefix, config.snapshots, metrics, fanouts=video.fanouts if video is not None else None
+    )  # clips are cut from the live video's own H.264: without video, alerts carry no clip (said once per stream)
+    sinks: list[Sink] = [events, alerts, *([video] if video else [])]  # video last: it draws on the picture
     pipeline = Pipeline(stages, sinks, metrics)
     supervisors = {name: parts.supervisor for name, parts in streams.items()}
     geolocators = {name: parts.geolocator for name, parts in streams.items() if parts.geolocator is not None}
     status = StatusReporter(config.node, prefix, publisher, supervisors, pipeline.stats, board, geolocators, on_status)
     node = EdgeNode(
         config, board=board, streams=streams, pipeline=pipeline, publisher=publisher, events=events, status=status,
-        video=video, mavlink=mavlink, metrics=metrics,
+        video=video, mavlink=mavlink, metrics=metrics, alerts=alerts,
     )  # fmt: skip
     for supervisor in supervisors.values():
         supervisor.on_state = node.source_changed

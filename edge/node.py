@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from edge.config.node import EdgeConfig
 from edge.geo.locator import StreamGeolocator
 from edge.metrics import EdgeMetrics
+from edge.outputs.alerts import AlertSink
 from edge.outputs.events import EventSink
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
@@ -59,10 +60,11 @@ class EdgeNode:
         video: LiveVideo | None,
         mavlink: dict[str, MavlinkReader],
         metrics: EdgeMetrics,
+        alerts: AlertSink | None = None,
     ) -> None:
         self.config, self.board, self.streams, self.pipeline = config, board, streams, pipeline
         self.publisher, self.events, self.status, self.video = publisher, events, status, video
-        self.mavlink, self.metrics = mavlink, metrics
+        self.mavlink, self.metrics, self.alerts = mavlink, metrics, alerts
         self.metrics_port: int | None = None
         self._stop = threading.Event()
         self._detect_thread = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
@@ -103,6 +105,8 @@ class EdgeNode:
         self._detect_thread.join(10)
         if self.video is not None:
             self.video.stop()
+        if self.alerts is not None:
+            self.alerts.stop()  # clips being recorded are cut at what the stopped video gave, and still published
         for reader in self.mavlink.values():
             reader.stop()
         for name, stream in self.streams.items():

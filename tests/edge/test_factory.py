@@ -59,3 +59,21 @@ def test_rules_the_stream_cannot_run_are_refused_naming_the_field(model_path, tm
     with pytest.raises(ConfigError) as refused:
         build_node(config)
     assert str(refused.value) == message
+
+
+def test_sinks_run_events_then_alerts_then_video_and_clips_follow_the_live_video(model_path, tmp_path) -> None:
+    """The alert sink sees the clean picture (the video sink draws on it last) and keeps a clip recorder on each
+    stream's live-video fan-out; without video there is nothing to cut clips from."""
+    config = parse_config({
+        "sources": [{"name": "a", "url": "a.mp4"}, {"name": "b", "url": "b.mp4"}],
+        "detector": {"model": str(model_path)}, "video": {"whep": {"enabled": False}},
+        "metrics": {"enabled": False}, "mqtt": {"spool_dir": str(tmp_path)},
+    })  # fmt: skip
+    node = build_node(config)
+    assert [sink.name for sink in node.pipeline.sinks] == ["publish", "alerts", "video"]
+    assert node.alerts is node.pipeline.sinks[1] and node.video is not None
+    assert {name: r.fanout for name, r in node.alerts.recorders.items()} == node.video.fanouts
+
+    without = build_node(_config(model_path, tmp_path / "novideo", {"name": "a", "url": "a.mp4"}))
+    assert [sink.name for sink in without.pipeline.sinks] == ["publish", "alerts"]
+    assert without.alerts is not None and without.alerts.recorders == {}
