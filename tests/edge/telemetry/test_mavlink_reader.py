@@ -8,7 +8,6 @@ import math
 import random
 import socket
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -139,9 +138,9 @@ def test_ardusub_bad_data_survives() -> None:
     path = _telemetry("ardusub_bad_data.tlog")
     reader = MavlinkReader(str(path))
     total = reader.replay()
-    expected = Counter(m.get_type() for m in _read_log(path))
-    assert reader.bad_data == expected["BAD_DATA"] == 1967
-    assert sum(reader.messages.values()) == total == expected.total()
+    # Counted once with pymavlink's own parser (mavutil, every message incl. BAD_DATA): 52,103 in all.
+    assert reader.bad_data == 1967
+    assert sum(reader.messages.values()) == total == 52_103
     state = reader.state()
     assert state is not None and state.gps_fix_type == 0
     assert state.lat is None and state.lon is None  # 0/0 is "no position", not the Gulf of Guinea
