@@ -7,6 +7,9 @@ A composition of the ingest parts, each with its own guarantees (see their docst
   queued as bare acks.
 * writer.py, the writer thread: batches, one transaction each, acks after the commit and only on
   the connection a message came in on; retention passes in between (retention.py).
+* the webhook dispatcher (ground_station/webhooks): the writer adds a new alert message's deliveries
+  to its transaction and wakes the dispatcher's workers, which POST them on their own threads.
+The station also publishes on the aggregator's connection: `publish_retained` (a stream's rules).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ground_station.config import GroundStationConfig
@@ -23,15 +27,28 @@ from ground_station.ingest.malformed import INTERNAL, Malformed, MalformedCounte
 from ground_station.ingest.parse import Cleared, MessageParser, Snapshot, topic_text
 from ground_station.ingest.writer import MessageHandler, Writer
 from ground_station.snapshots import Snapshots
-from ground_station.store import Received, Store
-from smarteye.wire.topics import ANY, availability_topic, events_topic, snapshot_topic, status_topic, telemetry_topic
+from ground_station.store import AlertMedia, Received, Store
+from ground_station.webhooks import WebhookDispatcher
+from smarteye.wire.topics import (
+    ANY,
+    alert_snapshot_topic,
+    alerts_topic,
+    availability_topic,
+    clip_topic,
+    counts_topic,
+    events_topic,
+    snapshot_topic,
+    status_topic,
+    telemetry_topic,
+)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class AggregatorStats:
-    """Counters since start.  Once idle: received = events + states + cleared + malformed_total."""
+    """Counters since start.  Once idle: received = events + states + cleared + alerts + counts +
+    alert_media + malformed_total (+ event snapshots and telemetry, which are not counted here)."""
 
     received: int
     events: int  # valid event messages handed to the store
@@ -39,6 +56,10 @@ class AggregatorStats:
     duplicates: int  # of those, already stored (QoS-1 redeliveries)
     states: int  # status and availability messages
     cleared: int = 0  # empty retained messages: a node's or stream's state removed from the broker
+    alerts: int = 0  # valid alert messages handed to the store
+    alerts_stored: int = 0  # of those, new
+    counts: int = 0  # zone counts messages
+    alert_media: int = 0  # alert snapshots and clips stored (those naming another node's alert are malformed)
     malformed: dict[str, int] = field(default_factory=dict)
     queue_depth: int = 0
     connected: bool = False
@@ -72,7 +93,11 @@ class Aggregator:
         self._own_store = store is None
         self.store = store if store is not None else Store(config.database_url)
         self.client_id = config.mqtt.client_id or f"smarteye-ground-{socket.gethostname()}"
-        self._parser = MessageParser(config.mqtt.topic_prefix, snapshots=snapshots is not None)
+        self._parser = MessageParser(
+            config.mqtt.topic_prefix, snapshots=snapshots is not None, max_clip_bytes=config.alerts.max_clip_bytes
+        )
+        self.webhooks = WebhookDispatcher(config.webhooks, self.store)
+        self._connect_listeners: list[Callable[[], None]] = []
         self._malformed = MalformedCounter()
         self._received = 0  # network thread; each received message becomes one item for the writer
         self._last_error: str | None = None  # the latest trouble, from either thread
@@ -80,16 +105,17 @@ class Aggregator:
         self._handoff = Handoff(config.queue_max)
         self._burst = Burst(self._handoff, give_up=lambda: self._loop.stopping or not self._writer.is_alive())
         self._loop = NetworkLoop(
-            config, self.client_id, self.subscriptions(), self._on_publish, self._burst, self._error
+            config, self.client_id, self.subscriptions(), self._on_publish, self._burst, self._error, self._connected
         )
         self._writer = Writer(
             config, self.store, snapshots, self._handoff, self._loop.acknowledge, self._malformed, on_message,
-            self._error,
+            self._error, self.webhooks,
         )  # fmt: skip
 
     def subscriptions(self) -> list[str]:
-        """Topic filters.  Only events are shared: retained state is never sent on a shared
-        subscription (MQTT 5), and every instance keeping it current costs little."""
+        """Topic filters.  Only what is stored once is shared (events, alerts, counts, snapshots and
+        clips): retained state is never sent on a shared subscription (MQTT 5), and every instance
+        keeping it current costs little."""
         prefix = self.config.mqtt.topic_prefix
         topics = [
             self._shared(events_topic(prefix, ANY, ANY)),
@@ -99,6 +125,12 @@ class Aggregator:
         ]
         if self.snapshots is not None:
             topics.append(self._shared(snapshot_topic(prefix, ANY, ANY, ANY)))
+        topics += [
+            self._shared(alerts_topic(prefix, ANY, ANY)),
+            self._shared(alert_snapshot_topic(prefix, ANY, ANY, ANY)),
+            self._shared(clip_topic(prefix, ANY, ANY, ANY)),
+            self._shared(counts_topic(prefix, ANY, ANY)),
+        ]
         return topics
 
     def _shared(self, topic_filter: str) -> str:
@@ -112,6 +144,7 @@ class Aggregator:
         if self._started:
             raise RuntimeError("an Aggregator can be started once; create a new one")
         self._started = True
+        self.webhooks.start()
         self._writer.start()
         self._loop.start()
         log.info(
@@ -135,7 +168,8 @@ class Aggregator:
         if self._started:
             deadline = time.monotonic() + timeout
             if self.config.share_group:
-                self._loop.unsubscribe(self.subscriptions()[0], max(0.0, min(2.0, deadline - time.monotonic())))
+                shared = [topic for topic in self.subscriptions() if topic.startswith("$share/")]
+                self._loop.unsubscribe(shared, max(0.0, min(2.0, deadline - time.monotonic())))
             target = self._received
             while self._writer.processed < target and self._writer.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -150,6 +184,7 @@ class Aggregator:
                 )
                 self._writer.abandon()
                 self._writer.join(5)
+            self.webhooks.stop(max(0.5, min(5.0, deadline - time.monotonic())))
         self._loop.close()
         if self._own_store:
             self.store.close()
@@ -170,6 +205,10 @@ class Aggregator:
             duplicates=writer.events - writer.stored,
             states=writer.states,
             cleared=writer.cleared,
+            alerts=writer.alerts,
+            alerts_stored=writer.alerts_stored,
+            counts=writer.counts,
+            alert_media=writer.alert_media,
             malformed=self._malformed.counts(),
             queue_depth=len(self._handoff),
             connected=loop.connected,
@@ -193,6 +232,23 @@ class Aggregator:
             time.sleep(0.01)
         return False
 
+    def publish_retained(self, topic: str, payload: bytes, timeout: float = 5.0) -> bool:
+        """Publish a retained QoS-1 message on the aggregator's connection and wait (up to `timeout` s)
+        for the broker to acknowledge it; False if not connected or not acknowledged in time."""
+        acked = self._loop.publish(topic, payload, retain=True)
+        return acked is not None and acked.wait(timeout)
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """`listener()` is called (on the network thread: it must not block) whenever a connection is up."""
+        self._connect_listeners.append(listener)
+
+    def _connected(self) -> None:
+        for listener in self._connect_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("aggregator connect listener failed")
+
     def count_malformed(self, reason: str, topic: str, detail: str) -> None:
         """Count a rejected message; log it at most once a minute per reason (one line)."""
         self._malformed.count(reason, topic, detail)
@@ -208,6 +264,7 @@ class Aggregator:
         received: Received | None = None
         cleared: Cleared | None = None
         snapshot: Snapshot | None = None
+        media: AlertMedia | None = None
         try:
             parsed = self._parser.parse(topic, payload, time.time())
             if isinstance(parsed, Received):
@@ -216,6 +273,8 @@ class Aggregator:
                 cleared = parsed
             elif isinstance(parsed, Snapshot):
                 snapshot = parsed
+            elif isinstance(parsed, AlertMedia):
+                media = parsed
             elif self.on_message is not None:  # telemetry: validated, pushed live, not stored
                 self.on_message("telemetry", parsed.node, parsed.stream, parsed.payload)
         except Malformed as bad:
@@ -225,4 +284,4 @@ class Aggregator:
             self._malformed.count(INTERNAL, topic_text(topic), repr(error))
         # Malformed and live-only messages are queued too (as bare acks): acks go out in the order
         # messages came in.  Handed over to the writer at the end of the read burst.
-        self._burst.items.append(Item(received, cleared, mid, qos, self._loop.connection, snapshot))
+        self._burst.items.append(Item(received, cleared, mid, qos, self._loop.connection, snapshot, media))

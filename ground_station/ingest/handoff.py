@@ -14,12 +14,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ground_station.ingest.parse import Cleared, Snapshot
-from ground_station.store import Received
+from ground_station.store import AlertMedia, Received
 
 
 class Item(NamedTuple):
-    """One received PUBLISH for the writer: a message to store, a cleared state, a snapshot, or (for a
-    malformed or live-only message) nothing but the ack, so acks go out in the order messages came in.
+    """One received PUBLISH for the writer: a message to store, a cleared state, a snapshot, an alert's
+    snapshot or clip, or (for a malformed or live-only message) nothing but the ack, so acks go out in the
+    order messages came in.
     `connection` is the connection it came in on: the ack may only go there (see writer.py)."""
 
     received: Received | None
@@ -28,6 +29,7 @@ class Item(NamedTuple):
     qos: int
     connection: int
     snapshot: Snapshot | None = None
+    media: AlertMedia | None = None
 
 
 class Handoff:

@@ -13,6 +13,10 @@ than `queue_max` (≤ 65535, the MQTT 5 receive maximum) unacknowledged messages
 the real backpressure: a slow database slows the broker's sending, not our socket reads, so
 keepalives keep flowing.
 
+The station also publishes on this connection (a stream's rules, retained, QoS 1: `publish`), from
+any thread; `on_connected` tells the owner each time a connection is up, e.g. to publish what could
+not be published while it was down.
+
 Acknowledgements must go to the connection the message came in on: after a reconnect the broker
 re-sends unacknowledged messages and may reuse their packet ids, so an old-connection ack could
 confirm a different, not-yet-stored message.  Connections are numbered; `acknowledge` sends only for
@@ -73,6 +77,7 @@ class NetworkLoop:
         on_publish: PublishHandler,
         burst: Burst,
         on_error: Callable[[str | None], None],
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.client_id = client_id
@@ -80,6 +85,13 @@ class NetworkLoop:
         self._on_publish = on_publish
         self._burst = burst
         self._on_error = on_error
+        self._on_connected = on_connected
+        # Outgoing QoS-1 publishes waiting for their PUBACK (mid -> event), and PUBACKs that came before
+        # the publishing thread registered its mid.  Held only for dict operations: paho calls on_publish
+        # with its own message lock held, which `publish` must not hold while taking this one.
+        self._puback_lock = threading.Lock()
+        self._awaiting: dict[int, threading.Event] = {}
+        self._early_pubacks: set[int] = set()
         # Shared by the network thread (writes) and the writer (acks): see the module docstring.
         self._connection_lock = threading.Lock()
         self.connection = 0  # number of the current (or last) connection; 0 before the first
@@ -116,6 +128,7 @@ class NetworkLoop:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = lambda *args: self._unsubscribed.set()
+        client.on_publish = self._on_publish_acked
         client.fast_publish = self._on_publish
         # With this set paho never writes to the socket from the calling thread (ack() from the
         # writer, unsubscribe()/disconnect() from stop()): it queues the packet and we get woken.
@@ -152,11 +165,28 @@ class NetworkLoop:
         self.wake()  # the network thread sends them
         return True
 
-    def unsubscribe(self, topic: str, timeout: float) -> None:
-        """Drop one subscription and wait (up to `timeout` s) for the broker to confirm it."""
-        if self.connected:
+    def publish(self, topic: str, payload: bytes, *, retain: bool) -> threading.Event | None:
+        """Publish at QoS 1 from any thread; the event is set once the broker has it (PUBACK).  None when
+        not connected: nothing is queued (the owner publishes again once `on_connected` says so)."""
+        if not self.connected:
+            return None
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise RuntimeError(f"cannot publish on {topic}: {mqtt.error_string(info.rc)}")
+        acked = threading.Event()
+        with self._puback_lock:
+            if info.mid in self._early_pubacks:
+                self._early_pubacks.discard(info.mid)
+                acked.set()
+            else:
+                self._awaiting[info.mid] = acked
+        return acked
+
+    def unsubscribe(self, topics: list[str], timeout: float) -> None:
+        """Drop subscriptions and wait (up to `timeout` s) for the broker to confirm it."""
+        if self.connected and topics:
             self._unsubscribed.clear()
-            self.client.unsubscribe(topic)
+            self.client.unsubscribe(topics)
             self._unsubscribed.wait(timeout)
 
     def stop(self, timeout: float) -> None:
@@ -261,6 +291,8 @@ class NetworkLoop:
         self.subscribed.clear()
         self._on_error(None)
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.subscriptions])
+        if self._on_connected is not None:
+            self._on_connected()
         log.info(
             "aggregator connected to %s as %s (%s session)",
             mq.redacted_url,
@@ -304,6 +336,17 @@ class NetworkLoop:
         if was_connected and reason_code.value != 0:
             self._on_error(f"disconnected: {reason_code}")
             log.warning("aggregator lost MQTT connection (%s); reconnecting", reason_code)
+
+    def _on_publish_acked(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
+        """paho's callback for our own QoS-1 publishes: the broker acknowledged `mid`."""
+        with self._puback_lock:
+            acked = self._awaiting.pop(mid, None)
+            if acked is None:
+                self._early_pubacks.add(mid)
+        if acked is not None and not reason_code.is_failure:
+            acked.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """paho's callback: packets the fast path leaves to paho (with properties, QoS 0, ...)."""

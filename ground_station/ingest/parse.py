@@ -1,5 +1,6 @@
 """Topic + payload → what the station does with it: a validated message to store, a cleared state, a
-snapshot to keep, or live telemetry; anything else raises `Malformed` with its reason.
+snapshot to keep, an alert's snapshot or clip, or live telemetry; anything else raises `Malformed` with
+its reason.
 
 Pure (no I/O, no shared state), so it runs on the network thread without locks: the topic is parsed by
 `smarteye.wire.topics` (the one place that spells the scheme) and the payload validated by the
@@ -14,15 +15,28 @@ from pydantic import BaseModel, ValidationError
 
 from ground_station.ingest.malformed import BAD_JSON, SCHEMA, UNKNOWN_KIND, WRONG_TOPIC, Malformed
 from ground_station.snapshots import JPEG_MAGIC, MAX_SNAPSHOT_BYTES
-from ground_station.store import Received
-from smarteye.wire.messages import MESSAGE_MODELS, DetectionEvent, NodeAvailability, StreamStatus, Telemetry
+from ground_station.store import AlertMedia, Received
+from smarteye.wire.messages import (
+    MESSAGE_MODELS,
+    Alert,
+    DetectionEvent,
+    NodeAvailability,
+    StreamStatus,
+    Telemetry,
+    ZoneCounts,
+)
 from smarteye.wire.topics import Section, TopicError, TopicParser
 
 _STORED_MODELS: dict[Section, type[BaseModel]] = {
     Section.EVENTS: DetectionEvent,
     Section.STATUS: StreamStatus,
     Section.AVAILABILITY: NodeAvailability,
+    Section.ALERTS: Alert,
+    Section.COUNTS: ZoneCounts,
 }
+_RETAINED = (StreamStatus, NodeAvailability)  # state: an empty retained payload clears it
+MP4_BRAND_AT = slice(4, 8)  # an MP4 file opens with its `ftyp` box: 4 bytes of size, then b"ftyp"
+DEFAULT_MAX_CLIP_BYTES = 32_000_000
 
 
 class Cleared(NamedTuple):
@@ -50,7 +64,7 @@ class LiveTelemetry(NamedTuple):
     payload: str
 
 
-Parsed = Received | Cleared | Snapshot | LiveTelemetry
+Parsed = Received | Cleared | Snapshot | AlertMedia | LiveTelemetry
 
 
 def _has_nul(value: Any) -> bool:
@@ -80,6 +94,13 @@ def validation_reason(error: ValidationError) -> tuple[str, str]:
     return SCHEMA, f"{where}: {first['msg']}{more}"
 
 
+def _check_jpeg(what: str, payload: bytes) -> None:
+    if not payload.startswith(JPEG_MAGIC):
+        raise Malformed(SCHEMA, f"{what}: not a JPEG")
+    if len(payload) > MAX_SNAPSHOT_BYTES:
+        raise Malformed(SCHEMA, f"{what}: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
+
+
 def topic_text(topic: bytes) -> str:
     """The topic for a log line, even when it is not UTF-8."""
     try:
@@ -89,11 +110,13 @@ def topic_text(topic: bytes) -> str:
 
 
 class MessageParser:
-    """Parses what arrives under one topic prefix; `snapshots`: whether this station keeps them."""
+    """Parses what arrives under one topic prefix; `snapshots`: whether this station keeps event snapshots
+    (alert snapshots and clips it always keeps, clips up to `max_clip_bytes`)."""
 
-    def __init__(self, topic_prefix: str, *, snapshots: bool) -> None:
+    def __init__(self, topic_prefix: str, *, snapshots: bool, max_clip_bytes: int = DEFAULT_MAX_CLIP_BYTES) -> None:
         self._topics = TopicParser(topic_prefix)
         self._snapshots = snapshots
+        self._max_clip_bytes = max_clip_bytes
 
     def parse(self, topic: bytes, payload: bytes, received_time: float) -> Parsed:
         """What `payload` on `topic` is (raises Malformed with the reason if it cannot be used)."""
@@ -111,18 +134,24 @@ class MessageParser:
             message = self._validate(Telemetry, payload)
             return LiveTelemetry(message.node, message.stream, payload.decode())
         if section is Section.SNAPSHOTS and self._snapshots:
-            if not payload.startswith(JPEG_MAGIC):
-                raise Malformed(SCHEMA, "snapshot: not a JPEG")
-            if len(payload) > MAX_SNAPSHOT_BYTES:
-                raise Malformed(SCHEMA, f"snapshot: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
+            _check_jpeg("snapshot", payload)
             return Snapshot(event_id, node, stream, payload)  # type: ignore[arg-type]
+        if section is Section.ALERT_SNAPSHOTS:
+            _check_jpeg("alert snapshot", payload)
+            return AlertMedia("snapshot", event_id, node, stream, payload)  # type: ignore[arg-type]
+        if section is Section.CLIPS:
+            if payload[MP4_BRAND_AT] != b"ftyp":
+                raise Malformed(SCHEMA, "clip: not an MP4 (no ftyp box first)")
+            if len(payload) > self._max_clip_bytes:
+                raise Malformed(SCHEMA, f"clip: {len(payload)} bytes is over the {self._max_clip_bytes} byte limit")
+            return AlertMedia("clip", event_id, node, stream, payload)  # type: ignore[arg-type]
         raise Malformed(WRONG_TOPIC, f"this station does not take {section} messages")
 
     def _stored(
         self, model: type[BaseModel], node: str, stream: str | None, payload: bytes, received_time: float
     ) -> Received | Cleared:
         if not payload:
-            if model is DetectionEvent:
+            if model not in _RETAINED:
                 raise Malformed(BAD_JSON, "empty payload")
             return Cleared(node, stream)
         message = self._validate(model, payload)

@@ -2,7 +2,7 @@
 
 Between two batches, so a purge never runs beside a write (SQLite would make one wait for the
 other's lock anyway); store.retention deletes in short chunks, so the next batch never waits long.
-Snapshots go with their events' age limit.
+Snapshots, and alert data (store.retention), go with their events' age limit.
 """
 
 from __future__ import annotations
@@ -46,11 +46,12 @@ class RetentionSchedule:
             text = f"retention: {type(error).__name__}: {error}".splitlines()[0]
             log.warning("aggregator retention pass failed: %s", text)
             return text
-        if result.total:
+        if result.total or result.alert_rows:
             log.info(
-                "retention deleted %d event messages (%d by age, %d by count)",
+                "retention deleted %d event messages (%d by age, %d by count) and %d rows of alert data",
                 result.total,
                 result.by_age,
                 result.by_count,
+                result.alert_rows,
             )
         return None

@@ -3,7 +3,9 @@ batch's messages only after its commit.
 
 Acknowledging after the commit is what makes the store durable: a crash between receipt and commit
 leaves the messages unacknowledged in the broker session, and the broker sends them again.  The
-re-sent copies, and any QoS-1 duplicate, are absorbed by the `events.id` primary key.
+re-sent copies, and any QoS-1 duplicate, are absorbed by the `events.id` (and `alert_messages.id`)
+primary key.  A new alert message's webhook deliveries are written in the same transaction, and the
+webhook workers are only woken after it: the writer never waits for a receiver.
 
 An ack goes only to the connection its message came in on (`acknowledge(connection, items)` sends
 nothing for an earlier connection: see loop.py for why).  While stopping, what is still written is
@@ -28,12 +30,13 @@ import sqlalchemy as sa
 
 from ground_station.config import GroundStationConfig
 from ground_station.ingest.handoff import Handoff, Item
-from ground_station.ingest.malformed import REJECTED, SCHEMA, MalformedCounter
+from ground_station.ingest.malformed import REJECTED, SCHEMA, WRONG_TOPIC, MalformedCounter
 from ground_station.ingest.retention import RetentionSchedule
 from ground_station.snapshots import SnapshotError, Snapshots
 from ground_station.store import Store
-from smarteye.wire.messages import DetectionEvent
-from smarteye.wire.topics import snapshot_topic
+from ground_station.webhooks import WebhookDispatcher
+from smarteye.wire.messages import Alert, DetectionEvent, NodeAvailability, StreamStatus, ZoneCounts
+from smarteye.wire.topics import alert_snapshot_topic, clip_topic, snapshot_topic
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class Writer:
         malformed: MalformedCounter,
         on_message: MessageHandler | None,
         on_error: Callable[[str], None],
+        webhooks: WebhookDispatcher | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -67,12 +71,17 @@ class Writer:
         self._malformed = malformed
         self._on_message = on_message
         self._on_error = on_error
+        self._webhooks = webhooks
         self._retention = RetentionSchedule(config, store, snapshots)
         self.processed = 0  # items taken off the hand-off and finished
         self.events = 0  # valid event messages handed to the store
         self.stored = 0  # of those, new
         self.states = 0  # status and availability messages
         self.cleared = 0
+        self.alerts = 0  # valid alert messages handed to the store
+        self.alerts_stored = 0  # of those, new
+        self.counts = 0  # zone counts messages
+        self.alert_media = 0  # alert snapshots and clips handed to the store (refused ones are malformed)
         self.batches = 0
         self.db_errors = 0
         self._abandoned = threading.Event()
@@ -141,9 +150,13 @@ class Writer:
     def _store_items(self, batch: list[Item]) -> None:
         received = [item.received for item in batch if item.received is not None]
         cleared = [item.cleared for item in batch if item.cleared is not None]
+        media = [item.media for item in batch if item.media is not None]
         streams = [(c.node, c.stream) for c in cleared if c.stream is not None]
         nodes = [c.node for c in cleared if c.stream is None]
-        new = self.store.write(received, cleared_streams=streams, cleared_nodes=nodes)
+        targets = self._webhooks.targets if self._webhooks is not None else None
+        result = self.store.write_batch(received, streams, nodes, media, targets)
+        if result.new_alert_messages and self._webhooks is not None:
+            self._webhooks.wake()
         if self.snapshots is not None:
             for item in batch:
                 if item.snapshot is not None:
@@ -153,14 +166,31 @@ class Writer:
                     except SnapshotError as error:  # checked on receipt already; counted, not retried
                         topic = snapshot_topic(self.config.mqtt.topic_prefix, node, stream, event_id)
                         self._malformed.count(SCHEMA, topic, f"snapshot: {error}")
-        if self._on_message is not None:
-            for r in received:
-                self._on_message(r.message.kind, r.message.node, getattr(r.message, "stream", None), r.payload)
-        events = sum(1 for r in received if isinstance(r.message, DetectionEvent))
-        self.events += events
-        self.stored += new
-        self.states += len(received) - events
+        prefix = self.config.mqtt.topic_prefix
+        for refused in result.refused_media:
+            topic = (alert_snapshot_topic if refused.kind == "snapshot" else clip_topic)(
+                prefix, refused.node, refused.stream, refused.alert_id
+            )
+            self._malformed.count(WRONG_TOPIC, topic, f"{refused.kind} for an alert of another node or stream")
+        unpushed = set(result.new_alert_messages)
+        kinds = {DetectionEvent: 0, StreamStatus: 0, NodeAvailability: 0, Alert: 0, ZoneCounts: 0}
+        for r in received:
+            message = r.message
+            kinds[type(message)] += 1
+            if isinstance(message, Alert):  # pushed once: a redelivery is not a new alert message
+                if message.id not in unpushed:
+                    continue
+                unpushed.discard(message.id)
+            if self._on_message is not None:
+                self._on_message(message.kind, message.node, getattr(message, "stream", None), r.payload)
+        self.events += kinds[DetectionEvent]
+        self.stored += result.new_events
+        self.states += kinds[StreamStatus] + kinds[NodeAvailability]
         self.cleared += len(cleared)
+        self.alerts += kinds[Alert]
+        self.alerts_stored += len(result.new_alert_messages)
+        self.counts += kinds[ZoneCounts]
+        self.alert_media += len(media) - len(result.refused_media)
 
     def _store_one_by_one(self, batch: list[Item]) -> None:
         """A batch the database refused for its data: store what it accepts, count the rest."""

@@ -122,9 +122,9 @@ def test_two_instances_share_the_events_on_postgresql(
     assert first.store.count_events() == 240
 
 
-def test_subscriptions_cover_the_topic_scheme_and_share_only_events_and_snapshots(tmp_path: Path) -> None:
+def test_subscriptions_cover_the_topic_scheme_and_share_only_what_is_stored_once(tmp_path: Path) -> None:
     """Retained state is never sent on a shared subscription (MQTT 5): status, availability and telemetry
-    stay plain subscriptions in a share group."""
+    stay plain subscriptions in a share group; events, snapshots, alerts, their media and counts are shared."""
     config = make_config(MosquittoBroker(), f"sqlite:///{tmp_path}/ground.sqlite", "site/v1", share_group="g")
     with Store(config.database_url) as store:
         aggregator = Aggregator(config, store, snapshots=Snapshots(store.engine))
@@ -134,6 +134,10 @@ def test_subscriptions_cover_the_topic_scheme_and_share_only_events_and_snapshot
             "site/v1/+/availability",
             "site/v1/+/telemetry/+",
             "$share/g/site/v1/+/snapshots/+/+",
+            "$share/g/site/v1/+/alerts/+",
+            "$share/g/site/v1/+/alert-snapshots/+/+",
+            "$share/g/site/v1/+/clips/+/+",
+            "$share/g/site/v1/+/counts/+",
         ]
         aggregator.stop()  # never started: releases what it holds, and a second stop is harmless
         aggregator.stop()

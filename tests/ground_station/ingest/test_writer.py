@@ -18,7 +18,7 @@ from ground_station.ingest import Aggregator
 from ground_station.ingest.handoff import Handoff, Item
 from ground_station.ingest.malformed import MalformedCounter
 from ground_station.ingest.writer import Writer
-from ground_station.store import Received, Store
+from ground_station.store import Received, Store, WriteResult
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.factories import make_event
 from tests.support.ingest import Publisher, make_config, wait_until
@@ -65,10 +65,10 @@ class FlakyStore(Store):
         super().__init__(url)
         self.down = threading.Event()
 
-    def write(self, *args: Any, **kwargs: Any) -> int:
+    def write_batch(self, *args: Any, **kwargs: Any) -> WriteResult:
         if self.down.is_set():
             raise sa.exc.OperationalError("INSERT INTO events …", {}, ConnectionRefusedError("database is down"))
-        return super().write(*args, **kwargs)
+        return super().write_batch(*args, **kwargs)
 
 
 @needs_mosquitto
@@ -115,11 +115,11 @@ def test_rows_the_database_refuses_are_counted_not_retried_forever(
     broker: MosquittoBroker, tmp_path: Path, prefix: str, publisher: Publisher, running: Callable[..., Aggregator]
 ) -> None:
     class PickyStore(Store):
-        def write(self, received: Any, *args: Any, **kwargs: Any) -> int:
+        def write_batch(self, received: Any, *args: Any, **kwargs: Any) -> WriteResult:
             received = list(received)
             if any(item.message.label == "poison" for item in received):
                 raise sa.exc.DataError("INSERT INTO events …", {}, ValueError("value the database cannot store"))
-            return super().write(received, *args, **kwargs)
+            return super().write_batch(received, *args, **kwargs)
 
     config = make_config(broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix)
     with PickyStore(config.database_url) as store:
@@ -139,9 +139,9 @@ def test_backpressure_never_drops(
     """A tiny queue and a slow database: the broker holds the backlog, nothing is lost."""
 
     class SlowStore(Store):
-        def write(self, *args: Any, **kwargs: Any) -> int:
+        def write_batch(self, *args: Any, **kwargs: Any) -> WriteResult:
             time.sleep(0.02)
-            return super().write(*args, **kwargs)
+            return super().write_batch(*args, **kwargs)
 
     config = make_config(broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix, queue_max=5, batch_size=5)
     with SlowStore(config.database_url) as store:
