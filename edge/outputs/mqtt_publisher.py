@@ -133,7 +133,7 @@ class MqttPublisher:
         if cfg.use_tls:
             client.tls_set_context(self.config.ssl_context())
         client.will_set(self.availability_topic, self._availability_payload(OFFLINE), qos=1, retain=True)
-        client.reconnect_delay_set(1, 30)
+        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
         # Our sender enforces the window; an unlimited paho window means paho never parks messages
         # in its "queued" state, which its reconnect logic does not re-send in order.
         client.max_inflight_messages_set(0)

@@ -144,6 +144,14 @@ class MqttConfig(BaseModel):
         title="Max in flight",
         description="Most events sent but not yet acknowledged by the broker (QoS 1 window).",
     )
+    reconnect_min_s: float = Field(
+        1.0, gt=0, le=60, title="First reconnect wait", description="Seconds before the first reconnect attempt "
+        "after the broker is lost; doubles per failed attempt.",
+    )  # fmt: skip
+    reconnect_max_s: float = Field(
+        30.0, gt=0, le=600, title="Longest reconnect wait", description="Cap of the doubling reconnect wait, so a "
+        "broker that comes back is found within this many seconds.",
+    )  # fmt: skip
 
     @model_validator(mode="before")
     @classmethod
@@ -167,6 +175,12 @@ class MqttConfig(BaseModel):
             data["password"] = secret
         data["url"] = f"{parts.scheme}://{hostport}"
         return data
+
+    @model_validator(mode="after")
+    def _check_reconnect(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
 
     @model_validator(mode="after")
     def _check_credentials(self) -> MqttConfig:

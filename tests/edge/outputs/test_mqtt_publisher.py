@@ -101,9 +101,11 @@ def event(i: int) -> bytes:
 
 
 def make_publisher(broker: MosquittoBroker, tmp_path: Path, **overrides: object) -> MqttPublisher:
+    # A short reconnect wait: the outage tests wait for reconnects, which the default 1 s backoff only slows.
     config = MqttConfig.model_validate(
-        {"url": broker.url, "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX, **overrides}
-    )
+        {"url": broker.url, "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX, "reconnect_min_s": 0.1,
+         "reconnect_max_s": 0.5, **overrides}
+    )  # fmt: skip
     return MqttPublisher(config, client_id=f"pub-{uuid.uuid4().hex[:8]}", availability_topic=AVAIL, spool_name="node1")
 
 
