@@ -6,7 +6,8 @@ clips — and being a consumer is what keeps the stream's encoder encoding when 
 `pre_s` from the newest packet, and bounded in seconds and bytes whatever the keyframe interval.
 
 When an alert starts, the sink asks for a clip (`request`); nothing waits on the pipeline. The recorder's own
-thread takes the ring from the latest keyframe at or before `start - pre_s`, keeps adding the packets that arrive
+thread takes the ring from the latest keyframe at or before `start - pre_s` (after a pause in the video: from the
+keyframe that ended it, rather than seconds of one stale picture), keeps adding the packets that arrive
 until `start + post_s`, remuxes them to MP4 with PyAV (codec copy, `+faststart` so a browser can play it while it
 downloads; timestamps are the packets' own pts) and hands the MP4 to `on_clip`. Every clip is bounded (at most
 `max_pending` being recorded per stream, at most `max_clip_bytes`); a clip that cannot be made (no keyframe in
@@ -129,12 +130,17 @@ class PacketRing:
             self._drop_oldest()
 
     def since(self, start: float) -> list[EncodedPacket]:
-        """The packets from the latest keyframe at or before `start` (or from the oldest one kept)."""
+        """The packets from the latest keyframe at or before `start` (or from the oldest one kept). A GOP that
+        ended before `start` (the video paused: the source stalled, detection warmed up) only holds stale
+        pictures: the packets then begin at the keyframe after the pause."""
+        gops = list(self.gops)
         chosen = 0
-        for index, gop in enumerate(self.gops):
+        for index, gop in enumerate(gops):
             if gop[0].capture_time <= start:
                 chosen = index
-        return [packet for gop in list(self.gops)[chosen:] for packet in gop]
+        if gops and gops[chosen][-1].capture_time < start and chosen + 1 < len(gops):
+            chosen += 1
+        return [packet for gop in gops[chosen:] for packet in gop]
 
     def _drop_oldest(self) -> None:
         gop = self.gops.popleft()

@@ -86,7 +86,7 @@ class Feed:
         self.encoding.encoder.start()
         self.size = size
         self.step = 0
-        self.last: EncodedPacket | None = None
+        self.made: list[EncodedPacket] = []
 
     @property
     def fanout(self) -> PacketFanout:
@@ -96,12 +96,11 @@ class Feed:
         """Frames captured from `start` up to (not including) `end`, one every 1/FPS s."""
         for t in np.arange(start, end - 1e-9, 1 / FPS):
             self.step += 1
-            self.last = self.encoding.encode(picture(*self.size, self.step % 40), round(float(t), 3))
+            self.made.append(self.encoding.encode(picture(*self.size, self.step % 40), round(float(t), 3)))
 
     def settled(self, recorder: ClipRecorder) -> None:
         """Wait until the recorder's thread has taken every packet made so far."""
-        last = self.last
-        assert last is not None
+        last = self.made[-1]
         wait_for(lambda: bool(recorder.ring.gops) and recorder.ring.gops[-1][-1] is last, 5)
 
     def stop(self) -> None:
@@ -116,15 +115,12 @@ def feed() -> Iterator[Feed]:
 
 
 def make_packets(seconds: float, size: tuple[int, int] = (160, 120)) -> list[EncodedPacket]:
-    f = Feed(size)
+    feed = Feed(size)
     try:
-        made = []
-        for t in np.arange(T0, T0 + seconds - 1e-9, 1 / FPS):
-            f.step += 1
-            made.append(f.encoding.encode(picture(*size, f.step % 40), round(float(t), 3)))
-        return made
+        feed.run(T0, T0 + seconds)
     finally:
-        f.stop()
+        feed.stop()
+    return feed.made
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +189,24 @@ def test_the_ring_keeps_pre_s_from_a_keyframe_within_its_seconds_and_bytes(ten_s
         tiny.add(packet, keep_s=30.0)
         assert tiny.bytes <= tiny.max_bytes
     assert len(tiny) == 0 and tiny.dropped == len(ten_seconds)
+
+
+def test_after_a_pause_in_the_video_a_clip_starts_at_the_keyframe_that_ended_it() -> None:
+    """Frames stopped for 5 s (the source stalled; detection warming up does the same): a clip reaching back into
+    the pause starts at the keyframe after it, not seconds of one stale picture earlier."""
+    feed = Feed((160, 120))
+    try:
+        feed.run(T0, T0 + 2.5)
+        feed.run(T0 + 8, T0 + 9)  # the encoder restarts with a keyframe after a pause
+    finally:
+        feed.stop()
+    ring = PacketRing(max_bytes=10**9, max_seconds=60)
+    for packet in feed.made:
+        ring.add(packet, keep_s=30.0)
+    assert [g[0].capture_time - T0 for g in ring.gops] == pytest.approx([0, 1, 2, 8])
+    assert ring.since(T0 + 6)[0].capture_time == T0 + 8
+    assert ring.since(T0 + 2.2)[0].capture_time == T0 + 2  # inside a GOP: its keyframe, as always
+    assert ring.since(T0 + 2.4)[0].capture_time == T0 + 2  # the GOP's last packet is still in the window
 
 
 def _gops(packets: list[EncodedPacket]) -> list[list[EncodedPacket]]:
