@@ -3,6 +3,7 @@ each frame then passes its stream's stages in order, and the finished record goe
 
     source ─► board ─► convert ─► inference ─► tracking ─► [geolocation] ─► rules ─► events ─► sinks
                                                                                     ├─ MQTT events + snapshots
+                                                                                    ├─ MQTT alerts + evidence
                                                                                     └─ live video (encode once)
 
 A stage takes the frame record and returns it with its part added (edge/frame.py); a sink reads the record.
