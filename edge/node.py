@@ -97,7 +97,7 @@ class EdgeNode:
             self._telemetry_thread.start()
 
     def stop(self) -> None:
-        """Stop sources, end every open event, flush what can be flushed and go offline."""
+        """Stop sources, end every open event and alert, flush what can be flushed and go offline."""
         self._stop.set()
         for stream in self.streams.values():
             stream.supervisor.stop()
@@ -111,6 +111,8 @@ class EdgeNode:
             reader.stop()
         for name, stream in self.streams.items():
             self.events.publish(stream.lifecycle.end_all(EndReason.SHUTDOWN))
+            if self.alerts is not None:
+                self.alerts.publish(stream.rules.end_all(time.time()))  # no situation is left open
             self.status.publish_status(name)
         self.publisher.stop(timeout=6.0)
         self.metrics.close()

@@ -1,6 +1,7 @@
 """Acceptance (alerts): a real node on real video with a rule and nobody watching its video still encodes it for
 the alert's clip: the alert arrives with its snapshot, then the MP4 cut from the node's own H.264 around the
-start, announced by the alert's clip update (real model, real broker, MP4 decoded back with PyAV)."""
+start, announced by the alert's clip update, and the node's stop ends what is open (real model, real broker, MP4
+decoded back with PyAV)."""
 
 from __future__ import annotations
 
@@ -71,13 +72,15 @@ def test_an_alert_on_real_video_gets_its_snapshot_and_a_clip_nobody_was_watching
             deadline = time.monotonic() + 60
             while not on("clips") and time.monotonic() < deadline:
                 time.sleep(0.2)
-            time.sleep(0.5)  # the announcement follows its MP4
         finally:
-            node.stop()
+            node.stop()  # flushes the spool: the clip's announcement, and the `end` of every open alert
+            time.sleep(0.5)
             client.loop_stop()
             client.disconnect()
 
     alerts = [json.loads(p) for _, p in on("alerts")]
+    started = sorted(a["alert_id"] for a in alerts if a["state"] == "start")
+    assert sorted(a["alert_id"] for a in alerts if a["state"] == "end") == started  # none left open at the stop
     start = next(a for a in alerts if a["state"] == "start")
     assert start["rule"] == "walkers" and start["snapshot"] is True and start["objects"]
     assert all(o["label"] == "person" for o in start["objects"])
