@@ -258,22 +258,22 @@ def test_a_clip_without_video_is_skipped_and_a_stalled_one_is_cut_short(feed: Fe
     """No packet in range: logged and skipped. The stream stops mid-clip: the clip is cut at what arrived.
     Neither stops the recorder: the next clip is made."""
     clips = Clips()
-    recorder = ClipRecorder(feed.fanout, clips, ClipLimits(stall_s=0.3))
+    recorder = ClipRecorder(feed.fanout, clips, ClipLimits(stall_s=0.2))
     try:
-        recorder.want(ClipSettings(pre_s=1, post_s=0.5))
-        assert recorder.request(start_alert("nothing", T0), 1, 0.5)  # no video has come yet, and none comes
+        recorder.want(ClipSettings(pre_s=1, post_s=0.3))
+        assert recorder.request(start_alert("nothing", T0), 1, 0.3)  # no video has come yet, and none comes
         wait_for(lambda: recorder.outcomes["skipped"] == 1, 5)
         assert len(clips) == 0
 
         feed.run(T0, T0 + 2)
         feed.settled(recorder)
-        assert recorder.request(start_alert("stalled", T0 + 2), 1, 0.5)  # and the stream stops here
+        assert recorder.request(start_alert("stalled", T0 + 2), 1, 0.3)  # and the stream stops here
         wait_for(lambda: len(clips) == 1, 5)
         stalled = clips.made[0]
         assert stalled.clip.end_time < T0 + 2 and stalled.clip.start_time <= T0 + 1
         assert decode_mp4(stalled.mp4).keyframes[0] is True
 
-        assert recorder.request(start_alert("later", T0 + 3), 1, 0.5)
+        assert recorder.request(start_alert("later", T0 + 3), 1, 0.3)
         feed.run(T0 + 2, T0 + 4)
         wait_for(lambda: len(clips) == 2, 5)
     finally:
