@@ -13,6 +13,7 @@ from collections.abc import Callable
 from edge.config.geo import TelemetrySource
 from edge.config.node import EdgeConfig
 from edge.config.source import SourceConfig
+from edge.control.rules import RulesListener
 from edge.detect.detector import Detector
 from edge.geo.locator import StreamGeolocator
 from edge.metrics import EdgeMetrics, StreamCounters
@@ -72,13 +73,19 @@ def build_node(
     pipeline = Pipeline(stages, sinks, metrics)
     supervisors = {name: parts.supervisor for name, parts in streams.items()}
     geolocators = {name: parts.geolocator for name, parts in streams.items() if parts.geolocator is not None}
-    status = StatusReporter(config.node, prefix, publisher, supervisors, pipeline.stats, board, geolocators, on_status)
+    rules = {name: parts.rules for name, parts in streams.items()}
+    status = StatusReporter(
+        config.node, prefix, publisher, supervisors, pipeline.stats, board, geolocators, rules, on_status
+    )
     node = EdgeNode(
         config, board=board, streams=streams, pipeline=pipeline, publisher=publisher, events=events, status=status,
         video=video, mavlink=mavlink, metrics=metrics, alerts=alerts,
     )  # fmt: skip
     for supervisor in supervisors.values():
         supervisor.on_state = node.source_changed
+    geolocated = {source.name: source.geo is not None for source in config.sources}
+    pushed = RulesListener(config.node, prefix, rules, set(detector.names.values()), geolocated, status.publish_status)
+    pushed.attach(publisher)  # the station's retained rules arrive at every (re)connect
 
     def counters() -> dict[str, StreamCounters]:
         return {

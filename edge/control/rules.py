@@ -25,12 +25,16 @@ log = logging.getLogger("edge.control.rules")
 
 
 class RulesTarget(Protocol):
-    """The part of a stream's rules stage the listener drives."""
+    """The part of a stream's rules stage (edge/rules/stage.py) the listener drives."""
+
+    configured: RuleSet | None
 
     @property
     def version(self) -> int | None: ...
 
     def apply(self, rules: RuleSet) -> None: ...
+
+    def refuse(self, error: str) -> None: ...
 
 
 class Subscriber(Protocol):
@@ -38,21 +42,19 @@ class Subscriber(Protocol):
 
 
 class RulesListener:
-    """Validates and applies pushed rules per stream; remembers why the last push was refused."""
+    """Validates and applies pushed rules per stream; the stage keeps why the last push was refused."""
 
     def __init__(
         self,
         node: str,
         topic_prefix: str,
         stages: Mapping[str, RulesTarget],
-        configured: Mapping[str, RuleSet | None],
         labels: set[str],
         geolocated: Mapping[str, bool],
         on_change: Callable[[str], None],
     ) -> None:
-        self.node, self.prefix, self.stages, self.configured = node, topic_prefix, stages, configured
+        self.node, self.prefix, self.stages = node, topic_prefix, stages
         self.labels, self.geolocated, self.on_change = labels, geolocated, on_change
-        self.errors: dict[str, str | None] = dict.fromkeys(stages)
         self.refused = 0
         self._parser = TopicParser(topic_prefix)
 
@@ -74,18 +76,17 @@ class RulesListener:
             rules = self._rules_from(stream, payload)
         except ValueError as error:
             self.refused += 1
-            self.errors[stream] = str(error)
+            self.stages[stream].refuse(str(error))
             log.error("stream %s: pushed rules refused, still running version %s: %s", stream,
                       self.stages[stream].version, error)  # fmt: skip
         else:
             self.stages[stream].apply(rules)
-            self.errors[stream] = None
             log.info("stream %s: rules version %d applied", stream, rules.version)
         self.on_change(stream)
 
     def _rules_from(self, stream: str, payload: bytes) -> RuleSet:
         if not payload:  # cleared at the station: back to the YAML's rules
-            return self.configured.get(stream) or RuleSet()
+            return self.stages[stream].configured or RuleSet()
         try:
             pushed = RulesConfig.model_validate_json(payload)
         except ValidationError as error:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from edge.geo.locator import StreamGeolocator
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.pipeline import StreamStats
+from edge.rules.stage import RulesStage
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
 from smarteye.wire.messages import StreamStatus, Telemetry
@@ -27,11 +28,12 @@ class StatusReporter:
         stats: Mapping[str, StreamStats],
         board: FrameBoard,
         geolocators: Mapping[str, StreamGeolocator],
+        rules: Mapping[str, RulesStage],
         on_status: Callable[[StreamStatus], None] | None = None,
     ) -> None:
         self.node, self.prefix, self.publisher = node, topic_prefix, publisher
         self.supervisors, self.stats, self.board, self.geolocators = supervisors, stats, board, geolocators
-        self.on_status = on_status
+        self.rules, self.on_status = rules, on_status
 
     def stream_status(self, name: str) -> StreamStatus:
         supervisor, stats = self.supervisors[name], self.stats[name]
@@ -56,10 +58,13 @@ class StatusReporter:
             reconnects=health.reconnects,
             latency_ms=round(latency * 1000, 1) if latency is not None else None,
             last_frame_time=health.last_frame_time,
+            rules_version=self.rules[name].version if name in self.rules else None,
+            rules_error=self.rules[name].error if name in self.rules else None,
             time=now,
         )
 
     def publish_status(self, name: str) -> None:
+        """The stream's status now (also called from the MQTT thread when pushed rules change it)."""
         status = self.stream_status(name)
         self.publisher.publish_state(status_topic(self.prefix, self.node, name), status.model_dump_json().encode())
         if self.on_status is not None:

@@ -13,17 +13,22 @@ SQUARE = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]
 
 
 class Stage:
-    """Stands in for a stream's rules stage: records what was applied."""
+    """Stands in for a stream's rules stage (the real one is tested in tests/edge/rules): records what the
+    listener did to it."""
 
     def __init__(self, rules: RuleSet | None) -> None:
-        self.rules = rules
+        self.configured = self.rules = rules
+        self.error: str | None = None
 
     @property
     def version(self) -> int | None:
         return self.rules.version if self.rules else None
 
     def apply(self, rules: RuleSet) -> None:
-        self.rules = rules
+        self.rules, self.error = rules, None
+
+    def refuse(self, error: str) -> None:
+        self.error = error
 
 
 def _push(version: int, *, stream: str = "cam", labels: list[str] | None = None, space: str = "image") -> bytes:
@@ -38,8 +43,7 @@ def _push(version: int, *, stream: str = "cam", labels: list[str] | None = None,
 
 def _listener(yaml: RuleSet | None = None) -> tuple[RulesListener, Stage, list[str]]:
     stage, changed = Stage(yaml), []
-    listener = RulesListener("n1", PREFIX, {"cam": stage}, {"cam": yaml}, {"person", "car"}, {"cam": False},
-                             changed.append)  # fmt: skip
+    listener = RulesListener("n1", PREFIX, {"cam": stage}, {"person", "car"}, {"cam": False}, changed.append)
     return listener, stage, changed
 
 
@@ -47,7 +51,7 @@ def test_a_valid_push_replaces_the_yaml_rules_and_is_reported() -> None:
     listener, stage, changed = _listener(RuleSet())
     listener.handle(rules_topic(PREFIX, "n1", "cam"), _push(3, labels=["person"]))
     assert stage.version == 3 and stage.rules.zones[0].name == "yard"
-    assert listener.errors["cam"] is None and changed == ["cam"]
+    assert stage.error is None and changed == ["cam"]
 
 
 def test_a_bad_push_is_refused_naming_the_field_and_the_running_rules_stay() -> None:
@@ -56,16 +60,16 @@ def test_a_bad_push_is_refused_naming_the_field_and_the_running_rules_stay() -> 
     listener.handle(topic, _push(2))
     listener.handle(topic, _push(3, labels=["persn"]))
     assert stage.version == 2
-    assert listener.errors["cam"] == "pushed rules: rules.zones[0].filter.labels: unknown label 'persn'"
+    assert stage.error == "pushed rules: rules.zones[0].filter.labels: unknown label 'persn'"
     listener.handle(topic, _push(4, space="geo"))  # this stream has no geolocation
-    assert stage.version == 2 and "zones[0].space: geo needs a geolocated stream" in listener.errors["cam"]
+    assert stage.version == 2 and "zones[0].space: geo needs a geolocated stream" in stage.error
     listener.handle(topic, b"{not json")
-    assert stage.version == 2 and listener.errors["cam"].startswith("pushed rules: ")
+    assert stage.version == 2 and stage.error.startswith("pushed rules: ")
     listener.handle(topic, _push(5, stream="other"))
-    assert stage.version == 2 and "do not match the topic" in listener.errors["cam"]
+    assert stage.version == 2 and "do not match the topic" in stage.error
     assert listener.refused == 4
     listener.handle(topic, _push(6))
-    assert stage.version == 6 and listener.errors["cam"] is None
+    assert stage.version == 6 and stage.error is None
 
 
 def test_an_empty_retained_payload_returns_to_the_yaml_rules() -> None:
