@@ -16,6 +16,7 @@ from ground_station.auth.accounts import Accounts
 from ground_station.config import GroundStationConfig
 from ground_station.ingest import Aggregator
 from ground_station.metrics import StationMetrics
+from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
@@ -38,10 +39,13 @@ class GroundStation:
         self.whep = WhepServer(config.video.ice_servers, max_sessions=config.video.max_viewers)
         self.aggregator = Aggregator(config, self.store, snapshots=self.snapshots, on_message=self._on_message)
         self.metrics = StationMetrics(self.hub, self.relay, self.whep, self.aggregator)
+        self.rules_push = RulesPush(self.store, config.mqtt.topic_prefix, publisher=self.aggregator)
+        self.aggregator.add_connect_listener(self.rules_push.wake)
         self.app = create_app(
             self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self.metrics,
             secure_cookies=config.web.secure_cookies, relay=self.relay, whep=self.whep,
             tiles_url=config.web.tiles_url, tiles_attribution=config.web.tiles_attribution,
+            rules_push=self.rules_push, webhooks=self.aggregator.webhooks,
         )  # fmt: skip
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off")
@@ -63,6 +67,7 @@ class GroundStation:
 
     def start(self, timeout: float = 15.0) -> None:
         self.aggregator.start()
+        self.rules_push.start()
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -80,6 +85,7 @@ class GroundStation:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
+        self.rules_push.stop()
         self.aggregator.stop()
         self.store.close()
 

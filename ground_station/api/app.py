@@ -18,16 +18,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ground_station.api.alerting import add_alerting_routes
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import AccountError, Accounts, Principal
 from ground_station.auth.roles import Permission, Role, allows
 from ground_station.metrics import CONTENT_TYPE, StationMetrics
+from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
 from ground_station.web import server as web
+from ground_station.webhooks import WebhookDispatcher
 from smarteye.media.webrtc import WhepServer
 
 SESSION_COOKIE = "smarteye_session"
@@ -74,6 +77,8 @@ def create_app(
     whep: WhepServer | None = None,
     tiles_url: str | None = None,
     tiles_attribution: str | None = None,
+    rules_push: RulesPush | None = None,
+    webhooks: WebhookDispatcher | None = None,
 ) -> FastAPI:
     relay = VideoRelay() if relay is None else relay
     whep = WhepServer() if whep is None else whep
@@ -310,6 +315,9 @@ def create_app(
 
     # -- live video ------------------------------------------------------------------------
     add_video_routes(app, relay, whep, identify, require)
+
+    # -- rules and alerts ------------------------------------------------------------------
+    add_alerting_routes(app, store, require, rules_push, webhooks)
 
     # -- pages -----------------------------------------------------------------------------
     web.install(app, lambda request: identify(request) is not None, tiles_url=tiles_url,

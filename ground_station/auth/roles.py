@@ -17,13 +17,14 @@ class Permission(StrEnum):
     READ = "read"  # events, snapshots, health, stats, live push
     TELEMETRY = "telemetry"  # the pilot map and HUD (vehicle positions are sensitive)
     ADMIN = "admin"  # users and API tokens
+    SUPERVISE = "supervise"  # edit rules, acknowledge and resolve alerts, read the audit log and webhook deliveries
     VIDEO_UPLINK = "video_uplink"  # an edge node sending its live video to the station
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - {Permission.VIDEO_UPLINK},
     Role.PILOT: frozenset({Permission.READ, Permission.TELEMETRY}),
-    Role.SUPERVISOR: frozenset({Permission.READ, Permission.TELEMETRY}),
+    Role.SUPERVISOR: frozenset({Permission.READ, Permission.TELEMETRY, Permission.SUPERVISE}),
     Role.VIEWER: frozenset({Permission.READ}),
     Role.EDGE: frozenset({Permission.VIDEO_UPLINK}),
 }

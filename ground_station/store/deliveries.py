@@ -24,6 +24,11 @@ def _delivery(row: sa.Row[object]) -> Delivery:
     return Delivery(**row._mapping)
 
 
+def get(conn: Connection, delivery_id: int) -> Delivery | None:
+    row = conn.execute(sa.select(webhook_deliveries).where(_d.id == delivery_id)).first()
+    return _delivery(row) if row is not None else None
+
+
 def due(conn: Connection, url: str, now: float, limit: int = 50) -> list[Delivery]:
     """Pending deliveries to `url` whose next attempt is due, oldest first."""
     stmt = (

@@ -197,3 +197,9 @@ def status_payload(conn: Connection, node: str, stream: str) -> str | None:
     """The stream's latest status message as received (None: never heard of it)."""
     c = stream_health.c
     return conn.execute(sa.select(c.payload).where(c.node == node, c.stream == stream)).scalar()
+
+
+def status_payloads(conn: Connection) -> list[str]:
+    """Every stream's latest status message as received, by node and stream."""
+    c = stream_health.c
+    return list(conn.execute(sa.select(c.payload).order_by(c.node, c.stream)).scalars())

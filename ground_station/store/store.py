@@ -374,6 +374,11 @@ class Store:
         with self.engine.connect() as conn:
             return audit.query_audit(conn, **filters)
 
+    def stream_statuses(self) -> list[StreamStatus]:
+        """Every stream's latest status message as its node sent it, by node and stream."""
+        with self.engine.connect() as conn:
+            return [StreamStatus.model_validate_json(p) for p in queries.status_payloads(conn)]
+
     def stream_status(self, node: str, stream: str) -> StreamStatus | None:
         """The stream's latest status message as the node sent it."""
         with self.engine.connect() as conn:
@@ -420,9 +425,18 @@ class Store:
         with self._writing() as conn:
             return deliveries.fail_unconfigured(conn, urls, at)
 
-    def retry_delivery(self, delivery_id: int) -> bool:
+    def retry_delivery(self, delivery_id: int, actor: str | None = None) -> bool:
+        """A failed delivery goes back to pending, due now (recorded in the audit log when `actor` is given);
+        False if it is not a failed delivery."""
         with self._writing() as conn:
-            return deliveries.retry(conn, delivery_id)
+            done = deliveries.retry(conn, delivery_id)
+            if done and actor is not None:
+                audit.record(conn, actor, audit.WEBHOOK_RETRY, str(delivery_id), {})
+            return done
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        with self.engine.connect() as conn:
+            return deliveries.get(conn, delivery_id)
 
     def query_deliveries(self, **filters: Any) -> DeliveryPage:
         with self.engine.connect() as conn:
