@@ -32,13 +32,49 @@ from smarteye.sim.broker import MosquittoBroker, broker_reachable
 from smarteye.sim.drone import DroneSimulator
 from smarteye.sim.ports import free_tcp_port
 from smarteye.sim.rtsp_server import RtspServer
-from smarteye.wire.messages import DetectionEvent, StreamStatus
+from smarteye.wire.messages import Alert, DetectionEvent, StreamStatus
+from smarteye.wire.topics import ANY, alerts_topic, events_topic, status_topic
 
 DEFAULT_BROKER = ("127.0.0.1", 1883)
 DEFAULT_WEB_PORT = 8080
 DEMO_MPEGTS_PORT = 5600  # QGroundControl's default UDP video port
 DEMO_USER = "demo"
 SHOWN_EVENTS = 18
+SHOWN_ALERTS = 8
+
+# Example rules, so a new user sees alerts within a minute (each stream shows another kind).
+SITE_CAM_RULES = {
+    # vtest.avi: people cross the square in both directions, a group stands by the sign.
+    "zones": [{"name": "square", "points": [(0.0, 0.33), (0.62, 0.3), (1.0, 0.42), (1.0, 0.86), (0.5, 0.6),
+                                            (0.0, 0.47)], "filter": {"labels": ["person"], "min_time_s": 0.5}}],
+    "lines": [{"name": "walkway", "points": [(0.6, 0.25), (0.6, 0.8)], "filter": {"labels": ["person"]}}],
+    "rules": [
+        {"name": "crossing", "kind": "cross", "line": "walkway", "severity": "info"},
+        {"name": "group", "kind": "crowd", "zone": "square", "min_count": 3, "duration_s": 2},
+        {"name": "lingering", "kind": "loiter", "zone": "square", "duration_s": 8},
+    ],
+    "clip": {"pre_s": 3, "post_s": 3},
+}  # fmt: skip
+PARKING_RULES = {
+    # intel_car-detection.mp4: a parking lot from above; COCO calls some cars trucks.
+    "zones": [{"name": "lot", "points": [(0.05, 0.05), (0.95, 0.05), (0.95, 0.95), (0.05, 0.95)],
+               "filter": {"labels": ["car", "truck"], "min_frames": 3}}],
+    "rules": [{"name": "vehicle-in-lot", "kind": "enter", "zone": "lot", "severity": "info", "cooldown_s": 10}],
+    "clip": {"pre_s": 2, "post_s": 3},
+}  # fmt: skip
+
+
+def drone_geofence(corners: list[tuple[float, float]]) -> dict:
+    """A geofence on the ground the drone looks at: the left half of its first frame's footprint (UL, UR, LR, LL
+    corners from its KLV), so objects on the left of the picture are inside and those on the right are not."""
+    (ul, ur, lr, ll) = corners
+    top = ((ul[0] + ur[0]) / 2, (ul[1] + ur[1]) / 2)
+    bottom = ((ll[0] + lr[0]) / 2, (ll[1] + lr[1]) / 2)
+    return {
+        "zones": [{"name": "restricted", "space": "geo", "points": [ul, top, bottom, ll]}],
+        "rules": [{"name": "in-restricted-area", "kind": "inside", "zone": "restricted", "severity": "critical"}],
+        "clip": {"pre_s": 2, "post_s": 2},
+    }
 
 
 class _EventBoard:
@@ -50,6 +86,7 @@ class _EventBoard:
         self.status: dict[str, StreamStatus] = {}
         self.counts: collections.Counter[str] = collections.Counter()
         self.located: dict[str, DetectionEvent] = {}  # latest geolocated event per stream
+        self.alerts: collections.deque[Alert] = collections.deque(maxlen=SHOWN_ALERTS)
 
     def on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         try:
@@ -63,6 +100,8 @@ class _EventBoard:
                 self.counts[event.type.value] += 1
                 if event.geo is not None:
                     self.located[event.stream] = event
+            elif data.get("kind") == "alert":
+                self.alerts.appendleft(Alert.model_validate(data))
             elif data.get("kind") == "status":
                 status = StreamStatus.model_validate(data)
                 self.status[status.stream] = status
@@ -119,7 +158,16 @@ class _EventBoard:
                 located.add_row(
                     e.stream, e.label, str(e.track_id), _geo_text(e), f"{age:.2f} s" if age is not None else "-"
                 )
-            return Group(streams, located, events)
+            alerts = Table(title="alerts (rules on each stream; supervisors see them at /alerts)", expand=True)
+            for column in ("time", "state", "stream", "rule", "severity", "objects", "count"):
+                alerts.add_column(column)
+            for a in self.alerts:
+                style = {"start": "bold yellow", "end": "dim"}.get(a.state.value, "")
+                objects = ", ".join(f"{o.label} #{o.track_id}" for o in a.objects[:4]) + ("…" if len(a.objects) > 4
+                                                                                               else "")  # fmt: skip
+                alerts.add_row(datetime.fromtimestamp(a.capture_time).strftime("%H:%M:%S"), a.state.value, a.stream,
+                               a.rule, a.severity.value, objects, str(a.count), style=style)  # fmt: skip
+            return Group(streams, alerts, located, events)
 
 
 def run_demo(duration: float | None = None, console: Console | None = None) -> None:
@@ -148,12 +196,18 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
             {
                 "node": "demo-edge",
                 "sources": [
-                    {"name": "site-cam", "url": camera.url("/cam1")},
-                    {"name": "parking", "url": str(sample_media("intel_car-detection.mp4")), "loop": True},
+                    {"name": "site-cam", "url": camera.url("/cam1"), "rules": SITE_CAM_RULES},
+                    {
+                        "name": "parking",
+                        "url": str(sample_media("intel_car-detection.mp4")),
+                        "loop": True,
+                        "rules": PARKING_RULES,
+                    },
                     {
                         "name": "drone",
                         "url": f"udp://127.0.0.1:{drone_port}",
                         "geo": {"telemetry": {"source": "klv"}},
+                        "rules": drone_geofence(drone.first_footprint()),
                     },
                 ],
                 "detector": {"conf": 0.2},
@@ -169,12 +223,15 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         board = _EventBoard()
         subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"smarteye-demo-{time.time_ns()}")
         subscriber.on_message = board.on_message
-        subscriber.on_connect = lambda c, *_: c.subscribe(f"{config.mqtt.topic_prefix}/{config.node}/#", qos=1)
+        prefix = config.mqtt.topic_prefix
+        watched = [topic(prefix, config.node, ANY) for topic in (events_topic, status_topic, alerts_topic)]
+        subscriber.on_connect = lambda c, *_: c.subscribe([(topic, 1) for topic in watched])
         subscriber.connect(config.mqtt.host, config.mqtt.port)
         subscriber.loop_start()
         console.print(
             f"[bold]SmartEye demo[/] — RTSP site camera at {camera.url('/cam1')}, broker {broker_url}, "
-            f"events on {config.mqtt.topic_prefix}/{config.node}/events/#. Ctrl-C to stop."
+            f"events on {events_topic(prefix, config.node, ANY)}, alerts on {alerts_topic(prefix, config.node, ANY)}. "
+            "Ctrl-C to stop."
         )
         console.print(f"[bold]ground station[/]: {station.url}  login [bold]{DEMO_USER}[/] / [bold]{password}[/] "
                       f"(timeline, live wall {station.url}/live, health, pilot map)")  # fmt: skip

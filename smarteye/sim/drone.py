@@ -81,6 +81,13 @@ class DroneSimulator:
         log.info("simulated drone: %s → %s%s", self.video.name, self.udp_url,
                  f", MAVLink → {self.mavlink_url}" if self.mavlink_url else "")  # fmt: skip
 
+    def first_footprint(self) -> list[tuple[float, float]]:
+        """Ground (lat, lon) of the image corners (UL, UR, LR, LL) of the first KLV sample that has them."""
+        for sample in self.track:
+            if sample.corners:
+                return list(sample.corners)
+        raise ValueError(f"{self.video.name}: no KLV sample gives the frame's corner coordinates")
+
     def sample_at(self, elapsed_s: float) -> SensorMetadata:
         """The KLV sample for a playback position (wrapping when looping)."""
         first = self.track[0].pts or 0.0

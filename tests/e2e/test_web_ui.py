@@ -704,3 +704,8 @@ def test_demo_runs_the_whole_system_with_the_drone_on_the_pilot_map(browser, med
     # The simulated drone's detections are geolocated (aphill flight, Virginia: 38.2°N 77.3°W).
     located = screen[screen.index("latest ground positions") :].splitlines()
     assert any("drone" in row and "38.2" in row and "-77.3" in row and "±" in row for row in located), screen
+    # The demo ships example rules on every stream: a new user sees alerts within its 75 s (site camera: people
+    # crossing the walkway, a group, someone lingering on the square).
+    shown = screen[screen.rindex("alerts (rules on each stream") : screen.rindex("latest ground positions")]
+    assert any("site-cam" in row and ("start" in row or "update" in row or "end" in row) for row in
+               shown.splitlines()), screen  # fmt: skip
