@@ -65,6 +65,12 @@ class NewToken(BaseModel):
     role: Role
 
 
+async def _until_disconnected(websocket: WebSocket) -> None:
+    """Returns once the client has closed the connection (what it sends otherwise is ignored)."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
 def create_app(
     store: Store,
     accounts: Accounts,
@@ -300,15 +306,24 @@ def create_app(
         await websocket.accept()
         queue = hub.subscribe()
         may_see_telemetry = allows(principal.role, Permission.TELEMETRY)
+        # Reading too: a client that closes or goes away ends this at once, not at the next push (until
+        # then its queue filled up for nobody, and the web server's shutdown waited for it).
+        gone = asyncio.ensure_future(_until_disconnected(websocket))
         try:
             while True:
-                text = await queue.get()
+                pushed = asyncio.ensure_future(queue.get())
+                await asyncio.wait({pushed, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not pushed.done():
+                    pushed.cancel()
+                    break
+                text = pushed.result()
                 if not may_see_telemetry and '"kind":"telemetry"' in text.replace(" ", ""):
                     continue
                 await websocket.send_text(text)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            gone.cancel()
             hub.unsubscribe(queue)
             with contextlib.suppress(RuntimeError):
                 await websocket.close()

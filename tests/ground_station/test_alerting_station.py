@@ -72,8 +72,7 @@ def test_an_alert_is_pushed_live_listed_served_and_sent_to_the_webhook(broker: M
             cookie = f"smarteye_session={http.cookies['smarteye_session']}"
             jpeg, mp4 = jpeg_bytes(), mp4_bytes(seconds=3)
             start = make_alert("live1", 0)
-            # close_timeout: /api/live only reads its queue, so it answers a client's close frame at the next push.
-            with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=5, close_timeout=0.2) as ws:
+            with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=5, close_timeout=2) as ws:
                 publisher.event(start, "node1/alerts/cam1")
                 publisher.publish("node1/alert-snapshots/cam1/live1", jpeg)
                 publisher.publish("node1/clips/cam1/live1", mp4)
@@ -86,9 +85,9 @@ def test_an_alert_is_pushed_live_listed_served_and_sent_to_the_webhook(broker: M
                     message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
                     if message.get("kind") == "alert":
                         pushed.append(message)
-            assert [m["id"] for m in pushed] == ["live1:0", "live1:1"] and pushed[0] == json.loads(
-                start.model_dump_json()
-            )
+            assert [m["id"] for m in pushed] == ["live1:0", "live1:1"]
+            assert pushed[0] == json.loads(start.model_dump_json())
+            assert wait_until(lambda: station.hub.clients == 0, 2)  # the closed client is gone at once
 
             assert wait_until(lambda: station.store.alert_clip("live1") is not None)
             listed = http.get("/api/alerts", params={"node": "node1"}).json()["items"]
