@@ -31,8 +31,16 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
 
 
 def alert_row(message: Alert, received_time: float, payload: str) -> dict[str, Any]:
-    """The `alerts` row one message describes."""
+    """The `alerts` row one message describes.
+
+    A message outside the lifecycle (the clip's announcement, `<alert_id>:clip`, see docs/mqtt.md) repeats
+    the content of the lifecycle message whose `seq` it carries (the start's): it never counts as newer, and
+    an alert first seen through it is in that message's state.
+    """
     clip = message.clip
+    state = message.state
+    if message.id != f"{message.alert_id}:{message.seq}":
+        state = AlertState.START if message.seq == 0 else AlertState.UPDATE
     return {
         "alert_id": message.alert_id,
         "node": message.node,
@@ -43,7 +51,7 @@ def alert_row(message: Alert, received_time: float, payload: str) -> dict[str, A
         "zone": message.zone,
         "line": message.line,
         "direction": message.direction.value if message.direction is not None else None,
-        "state": message.state.value,
+        "state": state.value,
         "seq": message.seq,
         "count": message.count,
         "objects": json.dumps([o.model_dump(mode="json") for o in message.objects], separators=(",", ":")),

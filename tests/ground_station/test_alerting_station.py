@@ -24,7 +24,7 @@ from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.sim.ports import free_tcp_port
 from smarteye.wire.messages import AlertClip, RulesConfig
 from smarteye.wire.rules import RuleSet, Zone
-from tests.support.alerts import T0, jpeg_bytes, make_alert, mp4_bytes
+from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, mp4_bytes
 from tests.support.factories import make_status
 from tests.support.ingest import Publisher, make_config, wait_until
 from tests.support.mqtt_recorder import MqttRecorder
@@ -77,7 +77,7 @@ def test_an_alert_is_pushed_live_listed_served_and_sent_to_the_webhook(broker: M
                 publisher.publish("node1/alert-snapshots/cam1/live1", jpeg)
                 publisher.publish("node1/clips/cam1/live1", mp4)
                 clip = AlertClip(start_time=T0 - 5, end_time=T0 + 5, bytes=len(mp4))
-                publisher.event(make_alert("live1", 1, clip=clip), "node1/alerts/cam1")
+                publisher.event(clip_announcement(start, clip), "node1/alerts/cam1")
                 publisher.flush()
                 pushed = []
                 deadline = time.monotonic() + 10
@@ -85,7 +85,7 @@ def test_an_alert_is_pushed_live_listed_served_and_sent_to_the_webhook(broker: M
                     message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
                     if message.get("kind") == "alert":
                         pushed.append(message)
-            assert [m["id"] for m in pushed] == ["live1:0", "live1:1"]
+            assert [m["id"] for m in pushed] == ["live1:0", "live1:clip"]
             assert pushed[0] == json.loads(start.model_dump_json())
             assert wait_until(lambda: station.hub.clients == 0, 2)  # the closed client is gone at once
 
@@ -98,7 +98,7 @@ def test_an_alert_is_pushed_live_listed_served_and_sent_to_the_webhook(broker: M
             assert part.headers["content-range"] == f"bytes 0-1023/{len(mp4)}"
 
             hooks = receiver.wait_for(2)
-            assert [h.data["id"] for h in hooks] == ["live1:0", "live1:1"] and all(h.signed for h in hooks)
+            assert [h.data["id"] for h in hooks] == ["live1:0", "live1:clip"] and all(h.signed for h in hooks)
             endpoints = http.get("/api/webhooks").json()
             assert [(e["url"], e["delivered"]) for e in endpoints] == [(receiver.url, 2)]
         finally:

@@ -52,6 +52,11 @@ def make_alert(
     )  # fmt: skip
 
 
+def clip_announcement(start: Alert, clip: AlertClip) -> Alert:
+    """What a node sends once an alert's clip is published: the start's content, `clip` set, id `<alert_id>:clip`."""
+    return start.model_copy(update={"id": f"{start.alert_id}:clip", "state": AlertState.UPDATE, "clip": clip})
+
+
 def make_counts(node: str = "node1", stream: str = "cam1", *, time: float = T0, people: int = 2) -> ZoneCounts:
     return ZoneCounts(node=node, stream=stream, zones={"door": people}, lines={"gate": {"in": people, "out": 1}},
                       rules_version=1, time=time)  # fmt: skip

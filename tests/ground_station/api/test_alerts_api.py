@@ -22,7 +22,7 @@ from ground_station.snapshots import Snapshots
 from ground_station.store import AlertMedia, Received, Store
 from smarteye.wire.messages import AlertClip, AlertState
 from smarteye.wire.rules import RuleKind, Severity
-from tests.support.alerts import T0, jpeg_bytes, make_alert, make_counts, mp4_bytes
+from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, make_counts, mp4_bytes
 from tests.support.factories import make_status
 
 PASSWORD = "correct horse battery"
@@ -79,7 +79,8 @@ def store_alerts(store: Store) -> dict[str, bytes]:
     clip = AlertClip(start_time=T0 - 5, end_time=T0 + 5, bytes=len(mp4))
     messages = [
         make_alert("f1", 0, start_time=T0 + 1),
-        make_alert("f1", 1, objects=2, clip=clip, start_time=T0 + 1),
+        make_alert("f1", 1, objects=2, start_time=T0 + 1),
+        clip_announcement(make_alert("f1", 0, start_time=T0 + 1), clip),
         make_alert("f2", 0, node="node2", kind=RuleKind.CROSS, rule="gate", severity=Severity.CRITICAL,
                    start_time=T0 + 2),
         make_alert("f3", 0, stream="cam2", start_time=T0 + 3),
@@ -114,7 +115,8 @@ def test_alerts_list_filter_detail_snapshot_and_clip(station: SimpleNamespace) -
     detail = viewer.get("/api/alerts/f1").json()
     assert (detail["state"], detail["count"], detail["rule_kind"], detail["severity"]) == ("update", 2, "enter",
                                                                                            "warning")  # fmt: skip
-    assert [m["seq"] for m in detail["messages"]] == [0, 1] and detail["clip"]["bytes"] == len(data["mp4"])
+    assert [m["id"] for m in detail["messages"]] == ["f1:0", "f1:clip", "f1:1"]
+    assert detail["clip"]["bytes"] == len(data["mp4"])
     assert detail["snapshot_url"] == "/api/alerts/f1/snapshot" and detail["clip_url"] == "/api/alerts/f1/clip"
     assert detail["objects"][0]["box_norm"]["x1"] == 0.13 and detail["acknowledged_by"] is None
     assert viewer.get("/api/alerts/f2").json()["snapshot_url"] is None  # announced, not received

@@ -14,7 +14,7 @@ from ground_station.ingest.parse import MessageParser
 from ground_station.store import AlertMedia, Received
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.wire.messages import AlertClip, AlertState
-from tests.support.alerts import T0, jpeg_bytes, make_alert, make_counts, mp4_bytes
+from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, make_counts, mp4_bytes
 from tests.support.ingest import Publisher, make_config, wait_until
 
 PREFIX = "smarteye/v1"
@@ -73,7 +73,13 @@ def test_alerts_snapshots_clips_and_counts_end_to_end(
                                     on_message=on_message))  # fmt: skip
     jpeg, mp4 = jpeg_bytes(), mp4_bytes()
     clip = AlertClip(start_time=T0 - 5, end_time=T0 + 5, bytes=len(mp4))
-    lifecycle = [make_alert("a1", 0), make_alert("a1", 1, objects=2, clip=clip), make_alert("a1", 2, AlertState.END)]
+    start = make_alert("a1", 0)
+    lifecycle = [
+        start,
+        make_alert("a1", 1, objects=2),
+        clip_announcement(start, clip),
+        make_alert("a1", 2, AlertState.END),
+    ]
     publisher.event(lifecycle[0], "node1/alerts/cam1")
     publisher.publish("node1/alert-snapshots/cam1/a1", jpeg)
     publisher.publish("node1/clips/cam1/a1", mp4)
@@ -90,10 +96,10 @@ def test_alerts_snapshots_clips_and_counts_end_to_end(
     publisher.event(make_alert("a2", 0, node="node1"), "node1/alerts/cam1")
     publisher.flush()
 
-    assert wait_until(lambda: aggregator.stats().received == 14), aggregator.stats()
+    assert wait_until(lambda: aggregator.stats().received == 15), aggregator.stats()
     assert aggregator.wait_idle(10)
     stats = aggregator.stats()
-    assert (stats.alerts, stats.alerts_stored, stats.counts, stats.alert_media) == (5, 4, 3, 2)
+    assert (stats.alerts, stats.alerts_stored, stats.counts, stats.alert_media) == (6, 5, 3, 2)
     assert stats.malformed == {"wrong_topic": 1, "schema": 2, "bad_json": 1}
     store = aggregator.store
     alert = store.get_alert("a1")
@@ -103,5 +109,5 @@ def test_alerts_snapshots_clips_and_counts_end_to_end(
     assert [a.alert_id for a in store.query_alerts().alerts] == ["a2", "a1"]
     assert [p.zones["door"] for p in store.counts_series("node1", "cam1")[0]] == [0, 1, 2]
     # Each new alert message is pushed live once (the redelivery is not); counts are pushed as they come.
-    assert [i for kind, i in pushed if kind == "alert"] == ["a1:0", "a1:1", "a1:2", "a2:0"]
+    assert [i for kind, i in pushed if kind == "alert"] == ["a1:0", "a1:1", "a1:clip", "a1:2", "a2:0"]
     assert sum(kind == "counts" for kind, _ in pushed) == 3

@@ -17,7 +17,7 @@ from ground_station.store.schema import V2_TABLES, schema_version
 from ground_station.store.supervision import AlreadyDoneError, NoSuchAlertError
 from smarteye.wire.messages import AlertClip, AlertState
 from smarteye.wire.rules import RuleSet, Severity, Zone
-from tests.support.alerts import T0, make_alert, make_counts
+from tests.support.alerts import T0, clip_announcement, make_alert, make_counts
 from tests.support.factories import make_event
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,20 +42,32 @@ def test_an_alert_keeps_its_newest_state_and_every_transition_time(store: Store)
     start = make_alert("a1", 0)
     grows = make_alert("a1", 1, objects=3)
     ends = make_alert("a1", 2, AlertState.END, objects=0)
-    with_clip = make_alert("a1", 3, clip=clip, objects=2)  # the clip is announced after the end
+    with_clip = clip_announcement(start, clip)  # seq 0, the start's content: may come after the end
+    late_update = make_alert("a1", 3, objects=2)  # a lifecycle message after the end cannot reopen it either
     # Out of order: the end and the clip arrive before the update; the start comes twice.
     result = store.write_batch([received(start), received(ends), received(start)])
     assert result.new_alert_messages == ["a1:0", "a1:2"]
-    assert store.write_batch([received(with_clip), received(grows)]).new_alert_messages == ["a1:3", "a1:1"]
+    batch = [received(with_clip), received(grows), received(late_update)]
+    assert store.write_batch(batch).new_alert_messages == ["a1:clip", "a1:1", "a1:3"]
     alert = store.get_alert("a1")
     assert alert is not None
-    assert (alert.state, alert.seq, alert.count) == ("end", 3, 0)  # the late update did not reopen it
+    assert (alert.state, alert.seq, alert.count) == ("end", 3, 0)
     assert (alert.start_time, alert.end_time, alert.update_time) == (T0, T0 + 2, T0 + 2)
     assert alert.clip == clip and alert.snapshot
     assert (alert.rule, alert.rule_kind, alert.severity, alert.zone) == ("door-enter", "enter", "warning", "door")
     assert not alert.has_snapshot and not alert.has_clip  # announced, not received yet
-    assert [m.seq for m in store.alert_history("a1")] == [0, 1, 2, 3]
+    assert [m.id for m in store.alert_history("a1")] == ["a1:0", "a1:clip", "a1:1", "a1:2", "a1:3"]
     assert store.write_batch([received(grows)]).new_alert_messages == []  # a redelivery changes nothing
+
+
+def test_an_alert_first_seen_through_its_clip_announcement_is_started(store: Store) -> None:
+    clip = AlertClip(start_time=T0 - 5, end_time=T0 + 5, bytes=1234)
+    store.write_batch([received(clip_announcement(make_alert("c1", 0, objects=2), clip))])
+    alert = store.get_alert("c1")
+    assert alert is not None and (alert.state, alert.seq, alert.count, alert.clip) == ("start", 0, 2, clip)
+    store.write_batch([received(make_alert("c1", 1, objects=1))])
+    alert = store.get_alert("c1")
+    assert alert is not None and (alert.state, alert.count, alert.clip) == ("update", 1, clip)
 
 
 def test_another_node_can_neither_change_an_alert_nor_give_it_media(store: Store) -> None:
