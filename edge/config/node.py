@@ -8,11 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.config.detector import DetectorConfig
-from edge.config.source import NAME_RE, SourceConfig
+from edge.config.source import SourceConfig
 from edge.config.tracking import EventsConfig, TrackerConfig
 from edge.config.video import VideoConfig
 from smarteye.config.loading import load_model, parse_model
 from smarteye.config.mqtt import MqttConfig
+from smarteye.wire.names import check_name
 
 
 class SnapshotConfig(BaseModel):
@@ -61,9 +62,7 @@ class EdgeConfig(BaseModel):
     @field_validator("node")
     @classmethod
     def _node_name(cls, node: str) -> str:
-        if not NAME_RE.fullmatch(node):
-            raise ValueError(f"{node!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
-        return node
+        return check_name(node, "node name")
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:

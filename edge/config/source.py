@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.config.geo import GeoConfig, TelemetrySource
-from smarteye.wire.names import NAME_RE
+from smarteye.wire.names import check_name
 from smarteye.wire.rules import RuleSet
 
 
@@ -110,9 +110,7 @@ class SourceConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _stream_name(cls, name: str) -> str:
-        if not NAME_RE.fullmatch(name):
-            raise ValueError(f"{name!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
-        return name
+        return check_name(name, "stream name")
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:

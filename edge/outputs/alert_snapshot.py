@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edge.config.node import SnapshotConfig
+from edge.outputs.video.annotate import draw_label
 from smarteye.wire.messages import Alert
 from smarteye.wire.rules import Direction, RuleSet, Severity, Space
 
@@ -91,16 +92,7 @@ def _direction_arrows(picture: np.ndarray, a: np.ndarray, b: np.ndarray, directi
 
 def _label(picture: np.ndarray, text: str, anchor: tuple[int, int], width: int, inside: bool = False) -> None:
     """White text on a dark band above the anchor (below it when there is no room, or `inside`)."""
-    font_scale = max(0.4, min(1.0, width / 960))
-    thickness = max(1, round(font_scale * 1.6))
-    (text_width, text_height), baseline = cv2.getTextSize(text, FONT, font_scale, thickness)
-    pad = max(2, round(3 * font_scale))
-    x, y = anchor
-    band = text_height + baseline + 2 * pad
-    top = y - band if not inside and y - band >= 0 else y
-    cv2.rectangle(picture, (x, top), (x + text_width + 2 * pad, top + band), TEXT_BACKGROUND, cv2.FILLED)
-    cv2.putText(picture, text, (x + pad, top + pad + text_height), FONT, font_scale, OBJECT_COLOUR, thickness,
-                cv2.LINE_AA)  # fmt: skip
+    draw_label(picture, text, anchor, TEXT_BACKGROUND, max(0.4, min(1.0, width / 960)), inside)
 
 
 def _pt(point: np.ndarray) -> tuple[int, int]:

@@ -6,3 +6,10 @@ from __future__ import annotations
 import re
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: letters, digits, '_' and '-', 1..64 characters
+
+
+def check_name(value: str, what: str) -> str:
+    """`value` if it is a valid node/stream/zone/rule name, else ValueError naming `what` and the rule."""
+    if not NAME_RE.fullmatch(value):
+        raise ValueError(f"{what} {value!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
+    return value

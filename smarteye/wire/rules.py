@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from smarteye.wire.names import NAME_RE
+from smarteye.wire.names import check_name
 
 Point = tuple[float, float]
 
@@ -53,12 +53,6 @@ class Direction(StrEnum):
     IN = "in"
     OUT = "out"
     ANY = "any"
-
-
-def _check_name(value: str, what: str) -> str:
-    if not NAME_RE.fullmatch(value):
-        raise ValueError(f"{what} {value!r} must be 1-64 letters, digits, '_' or '-'")
-    return value
 
 
 def _check_points(points: list[Point], space: Space) -> None:
@@ -116,7 +110,7 @@ class Zone(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _check_name(value, "zone name")
+        return check_name(value, "zone name")
 
     @model_validator(mode="after")
     def _shape(self) -> Zone:
@@ -146,7 +140,7 @@ class Line(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _check_name(value, "line name")
+        return check_name(value, "line name")
 
     @model_validator(mode="after")
     def _shape(self) -> Line:
@@ -182,7 +176,7 @@ class Rule(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _check_name(value, "rule name")
+        return check_name(value, "rule name")
 
     @model_validator(mode="after")
     def _target(self) -> Rule:

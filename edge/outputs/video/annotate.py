@@ -45,20 +45,22 @@ class Annotator:
             cv2.rectangle(image, top_left, (int(box.x2), int(box.y2)), colour, line, cv2.LINE_AA)
             if self.config.labels:
                 name = self.class_names.get(box.class_id, str(box.class_id))
-                self._label(image, f"{name} #{box.track_id} {box.score:.2f}", top_left, colour, scale)
+                draw_label(image, f"{name} #{box.track_id} {box.score:.2f}", top_left, colour, scale)
         if overlay and self.config.overlay:
-            self._label(image, overlay, (0, 0), OVERLAY_BACKGROUND, scale * 1.1, inside=True)
+            draw_label(image, overlay, (0, 0), OVERLAY_BACKGROUND, scale * 1.1, inside=True)
 
-    def _label(
-        self, image: np.ndarray, text: str, anchor: tuple[int, int], colour: tuple[int, int, int], scale: float,
-        inside: bool = False,
-    ) -> None:  # fmt: skip
-        """Text on a filled background, above the anchor (or below it when there is no room / `inside`)."""
-        thickness = max(1, round(scale * 1.6))
-        (text_width, text_height), baseline = cv2.getTextSize(text, FONT, scale, thickness)
-        pad = max(2, round(3 * scale))
-        x, y = anchor
-        box_height = text_height + baseline + 2 * pad
-        top = y - box_height if not inside and y - box_height >= 0 else y
-        cv2.rectangle(image, (x, top), (x + text_width + 2 * pad, top + box_height), colour, cv2.FILLED)
-        cv2.putText(image, text, (x + pad, top + pad + text_height), FONT, scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
+
+def draw_label(
+    image: np.ndarray, text: str, anchor: tuple[int, int], background: tuple[int, int, int], scale: float,
+    inside: bool = False,
+) -> None:  # fmt: skip
+    """White text on a filled background, above the anchor (or below it when there is no room / `inside`).
+    Shared by the live video's boxes and overlay and by alert snapshots."""
+    thickness = max(1, round(scale * 1.6))
+    (text_width, text_height), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+    pad = max(2, round(3 * scale))
+    x, y = anchor
+    box_height = text_height + baseline + 2 * pad
+    top = y - box_height if not inside and y - box_height >= 0 else y
+    cv2.rectangle(image, (x, top), (x + text_width + 2 * pad, top + box_height), background, cv2.FILLED)
+    cv2.putText(image, text, (x + pad, top + pad + text_height), FONT, scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
