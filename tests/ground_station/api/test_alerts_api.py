@@ -18,8 +18,10 @@ from ground_station.api.app import create_app
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.auth.accounts import Accounts
 from ground_station.auth.roles import Role
+from ground_station.config import WebhooksConfig
 from ground_station.snapshots import Snapshots
 from ground_station.store import AlertMedia, Received, Store
+from ground_station.webhooks import WebhookDispatcher
 from smarteye.wire.messages import AlertClip, AlertState
 from smarteye.wire.rules import RuleKind, Severity
 from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, make_counts, mp4_bytes
@@ -43,7 +45,7 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespac
     accounts.create_user("sam", PASSWORD, Role.SUPERVISOR)  # one real login: the cookie + CSRF path
     tokens = {role: accounts.create_token(role.value, role, "test")[1] for role in Role}
     app = create_app(store, accounts, Snapshots(store.engine), LiveHub(), TelemetryCache(), secure_cookies=False)
-    yield SimpleNamespace(app=app, store=store, tokens=tokens)
+    yield SimpleNamespace(app=app, store=store, tokens=tokens, accounts=accounts)
     store.close()
 
 
@@ -260,3 +262,43 @@ def test_counts_series_and_webhook_lists(station: SimpleNamespace) -> None:
     )
     put = openapi["paths"]["/api/rules/{node}/{stream}"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RuleSet")
+
+
+def test_webhook_endpoints_deliveries_failures_and_retry(station: SimpleNamespace) -> None:
+    config = WebhooksConfig.model_validate({"endpoints": [
+        {"url": "https://user:pw@hooks.example.org:8443/in/smarteye?token=abc", "secret": "x" * 16},
+        {"url": "http://127.0.0.1:9/critical", "secret": "y" * 16, "min_severity": "critical"},
+    ]})  # fmt: skip
+    dispatcher = WebhookDispatcher(config, station.store)  # not started: nothing is sent, deliveries wait
+    app = create_app(station.store, station.accounts, Snapshots(station.store.engine), LiveHub(), TelemetryCache(),
+                     secure_cookies=False, webhooks=dispatcher)  # fmt: skip
+    now = time.time()
+    messages = [make_alert("w1"), make_alert("w2", severity=Severity.CRITICAL)]
+    station.store.write_batch([Received(m, now, m.model_dump_json()) for m in messages],
+                              webhook_targets=dispatcher.targets)  # fmt: skip
+    first = config.endpoints[0].url
+    w1 = station.store.query_deliveries(alert_id="w1").deliveries[0]
+    station.store.delivery_failed(w1.id, "HTTP 503 Service Unavailable", 503, None, now)
+    supervisor = TestClient(app, headers={"Authorization": f"Bearer {station.tokens[Role.SUPERVISOR]}"})
+
+    endpoints = supervisor.get("/api/webhooks").json()
+    assert [(e["url"], e["pending"], e["failed"]) for e in endpoints] == [
+        ("https://hooks.example.org:8443/in/smarteye", 1, 1),  # no credentials, no token from the query
+        ("http://127.0.0.1:9/critical", 1, 0),
+    ]
+    assert endpoints[1]["min_severity"] == "critical" and endpoints[0]["states"] == ["start", "update", "end"]
+    failed = supervisor.get("/api/webhooks/deliveries", params={"state": "failed"}).json()["items"]
+    assert [(d["alert_id"], d["last_status"], d["last_error"], d["attempts"]) for d in failed] == [
+        ("w1", 503, "HTTP 503 Service Unavailable", 1)
+    ]
+    mine = supervisor.get("/api/webhooks/deliveries", params={"endpoint": endpoints[1]["endpoint"]}).json()["items"]
+    assert [d["alert_id"] for d in mine] == ["w2"] and "abc" not in str(
+        supervisor.get("/api/webhooks/deliveries").json()
+    )
+    assert supervisor.get("/api/webhooks/deliveries", params={"endpoint": "nope"}).status_code == 404
+    retried = supervisor.post(f"/api/webhooks/deliveries/{w1.id}/retry")
+    assert retried.status_code == 200 and (retried.json()["state"], retried.json()["attempts"]) == ("pending", 0)
+    assert supervisor.post(f"/api/webhooks/deliveries/{w1.id}/retry").status_code == 409  # pending, not failed
+    audit = supervisor.get("/api/audit", params={"action": "webhook.retry"}).json()["items"]
+    assert [(e["actor"], e["target"]) for e in audit] == [("token:supervisor", str(w1.id))]
+    assert station.store.delivery_summary()[first] == {"pending": 2, "delivered": 0, "failed": 0}
