@@ -36,6 +36,9 @@ class RulesTarget(Protocol):
 
     def refuse(self, error: str) -> None: ...
 
+    @property
+    def error(self) -> str | None: ...
+
 
 class Subscriber(Protocol):
     def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
@@ -80,8 +83,12 @@ class RulesListener:
             log.error("stream %s: pushed rules refused, still running version %s: %s", stream,
                       self.stages[stream].version, error)  # fmt: skip
         else:
-            self.stages[stream].apply(rules)
-            log.info("stream %s: rules version %d applied", stream, rules.version)
+            stage = self.stages[stream]
+            if rules.version >= 1 and rules.version == stage.version and stage.error is None:
+                log.debug("stream %s: rules version %d re-sent; already running", stream, rules.version)
+            else:  # (a re-sent version is not re-applied: that would restart its zones' and alerts' state)
+                stage.apply(rules)
+                log.info("stream %s: rules version %d applied", stream, rules.version)
         self.on_change(stream)
 
     def _rules_from(self, stream: str, payload: bytes) -> RuleSet:

@@ -19,6 +19,7 @@ class Stage:
     def __init__(self, rules: RuleSet | None) -> None:
         self.configured = self.rules = rules
         self.error: str | None = None
+        self.applied = 0
 
     @property
     def version(self) -> int | None:
@@ -26,6 +27,7 @@ class Stage:
 
     def apply(self, rules: RuleSet) -> None:
         self.rules, self.error = rules, None
+        self.applied += 1
 
     def refuse(self, error: str) -> None:
         self.error = error
@@ -87,3 +89,12 @@ def test_other_nodes_and_unknown_streams_are_ignored() -> None:
     listener.handle(rules_topic(PREFIX, "n1", "nope"), _push(1, stream="nope"))
     listener.handle("smarteye/v1/n1/rules", _push(1))
     assert stage.rules is None and changed == []
+
+
+def test_a_re_sent_version_is_not_applied_again() -> None:
+    """The station re-publishes a version until the broker confirms it: the stream keeps its zones' state."""
+    listener, stage, changed = _listener()
+    topic = rules_topic(PREFIX, "n1", "cam")
+    listener.handle(topic, _push(2))
+    listener.handle(topic, _push(2))
+    assert stage.applied == 1 and stage.version == 2 and changed == ["cam", "cam"]
