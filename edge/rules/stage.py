@@ -197,17 +197,23 @@ class RulesStage:
             box.entered_zones = list(seen.entered_zones)
             box.zone_time_s = dict(seen.zone_time_s)
 
-    def _count(self, running: _Compiled, frame: Frame) -> None:
-        """Every counts interval (capture time): objects in each zone now, crossings per line so far."""
-        now, last = frame.capture_time, self._counted_at
-        if running.empty:
-            return
-        if last is not None and last <= now < last + running.rules.counts_interval_s - EPSILON_S:
-            return
-        self._counted_at = now
-        frame.counts = ZoneCounts(
+    def counts(self, now: float) -> ZoneCounts | None:
+        """Objects in each zone now and crossings per line so far, as of the last frame judged (read it on the
+        detection thread); None while no zone or line runs."""
+        running = self._running
+        if running is None or running.empty:
+            return None
+        return ZoneCounts(
             node=self.node, stream=self.stream,
             zones={name: len(membership.members) for name, (_, membership) in running.zones.items()},
             lines={name: dict(counter.counts) for name, counter in running.lines.items()},
             rules_version=running.rules.version, time=now,
         )  # fmt: skip
+
+    def _count(self, running: _Compiled, frame: Frame) -> None:
+        """Every counts interval (capture time): the counts go on the frame for the alert sink."""
+        now, last = frame.capture_time, self._counted_at
+        if last is not None and last <= now < last + running.rules.counts_interval_s - EPSILON_S:
+            return
+        self._counted_at = now
+        frame.counts = self.counts(now)
