@@ -72,8 +72,9 @@ class ObjectRegistry:
     def label(self, box: TrackedBox) -> str:
         return self.names.get(box.class_id, str(box.class_id))
 
-    def observe(self, now: float, boxes: list[TrackedBox], width: int, height: int) -> list[int]:
-        """Record this frame's sightings; returns the ids forgotten (unseen for longer than forget_after_s)."""
+    def observe(self, now: float, boxes: list[TrackedBox], width: int, height: int) -> dict[int, SeenObject]:
+        """Record this frame's sightings; returns the objects forgotten (unseen for longer than forget_after_s),
+        as they were last seen, so a situation they leave can still show them."""
         for box in boxes:
             seen = self.objects.get(box.track_id)
             if seen is None:
@@ -81,9 +82,7 @@ class ObjectRegistry:
             else:
                 seen.box, seen.label, seen.last_seen, seen.width, seen.height = box, self.label(box), now, width, height
         gone = [tid for tid, seen in self.objects.items() if now - seen.last_seen > self.forget_after_s]
-        for tid in gone:
-            del self.objects[tid]
-        return gone
+        return {tid: self.objects.pop(tid) for tid in gone}
 
     def entered(self, track_id: int, zone: str) -> None:
         seen = self.objects.get(track_id)

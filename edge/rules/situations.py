@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from edge.rules.crossing import Crossing
 from edge.rules.membership import EPSILON_S, Transitions, ZoneMembership
-from edge.rules.objects import ObjectRegistry
+from edge.rules.objects import ObjectRegistry, SeenObject
 from smarteye.wire.messages import Alert, AlertObject, AlertState
 from smarteye.wire.rules import Direction, Rule, RuleKind
 
@@ -44,6 +44,7 @@ class Scene:
 
     now: float
     objects: ObjectRegistry
+    departed: dict[int, SeenObject]  # forgotten in this frame: gone for good, shown as last seen
     zones: dict[str, ZoneMembership]
     zone_changes: dict[str, Transitions]
     crossings: dict[str, list[Crossing]]
@@ -123,7 +124,7 @@ class Watch:
 
     def _describe(self, scene: Scene, track_id: int, previous: AlertObject | None = None) -> AlertObject | None:
         """The object as last seen, with its time in the rule's zone; `previous` once it is forgotten."""
-        seen = scene.objects.get(track_id)
+        seen = scene.objects.get(track_id) or scene.departed.get(track_id)
         if seen is None:
             return previous
         zone = scene.zones.get(self.rule.zone) if self.rule.zone is not None else None

@@ -172,7 +172,7 @@ class RulesStage:
                 counter.forget(tid)
         memberships = {name: membership for name, (_, membership) in running.zones.items()}
         counts = {name: counter.counts for name, counter in running.lines.items()}
-        scene = Scene(now, self.objects, memberships, changes, crossings, counts)
+        scene = Scene(now, self.objects, gone, memberships, changes, crossings, counts)
         alerts = [a for watch in running.watches.values() for a in watch.step(scene, running.rules.version)]
         self._mark(running, boxes)
         self._count(running, frame)

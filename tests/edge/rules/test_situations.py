@@ -131,3 +131,13 @@ def test_inside_a_geofence_uses_ground_positions_and_objects_without_one_are_not
     alerts = run(rules, 0.0, 5.0, tracks)
     assert summary(alerts) == [("start", 1.0, [1]), ("end", 3.2, [])]
     assert alerts[0].objects[0].geo is not None and alerts[0].objects[0].geo.lat == 47.005
+
+
+def test_an_object_forgotten_while_still_in_the_zone_exits_with_its_last_box() -> None:
+    # Inertia (30 frames = 3 s) longer than the time after which a lost object is forgotten (1 s).
+    zone = {**YARD, "filter": {"inertia_frames": 30}}
+    rules = stage(_rules({"kind": "exit", "zone": "yard", "cooldown_s": 0}, zone), forget_after_s=1.0)
+    alerts = run(rules, 0.0, 8.0, lambda t: [at(7, *INSIDE)] if t < 1.0 else [])
+    assert summary(alerts) == [("start", 2.0, [7]), ("end", 7.0, [7])]  # forgotten 1 s after its last sighting
+    assert alerts[0].objects[0].box.y2 == 400 and alerts[0].objects[0].label == "person"
+    assert len(rules.objects) == 0
