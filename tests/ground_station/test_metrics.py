@@ -1,6 +1,6 @@
 """The station's /metrics: the real GroundStation fed over a real Mosquitto, scraped over HTTP and read
 back with prometheus_client's own parser: the counters, gauges and the ingest latency histogram follow
-the traffic."""
+the traffic, and the alerts and webhook deliveries follow what the store holds (a real receiver up, one down)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,32 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ground_station.api.webhooks import endpoint_id
 from ground_station.metrics import capture_time_of
 from ground_station.service import GroundStation
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.sim.ports import free_tcp_port
+from smarteye.wire.messages import AlertState
+from tests.support.alerts import make_alert
 from tests.support.factories import make_event, make_status
 from tests.support.ingest import Publisher, make_config, wait_until
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(60)
 CAPTURE_AGE_S = 0.3  # events are published at least this long after their capture at the "edge"
 
 
-@pytest.fixture
-def station(tmp_path: Path) -> Iterator[tuple[GroundStation, Publisher]]:
+@contextmanager
+def running_station(tmp_path: Path, **overrides: Any) -> Iterator[tuple[GroundStation, Publisher]]:
+    """A GroundStation on its own Mosquitto, subscribed, with a publisher that looks like an edge node."""
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed")
     with MosquittoBroker() as broker:
@@ -38,6 +45,7 @@ def station(tmp_path: Path) -> Iterator[tuple[GroundStation, Publisher]]:
             f"sqlite:///{tmp_path / 'gs.sqlite'}",
             prefix,
             web={"port": free_tcp_port(), "secure_cookies": False},
+            **overrides,
         )
         running = GroundStation(config)
         running.start()
@@ -48,6 +56,12 @@ def station(tmp_path: Path) -> Iterator[tuple[GroundStation, Publisher]]:
         finally:
             publisher.close()
             running.stop()
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> Iterator[tuple[GroundStation, Publisher]]:
+    with running_station(tmp_path) as running:
+        yield running
 
 
 def scrape(station: GroundStation) -> dict[str, float]:
@@ -94,6 +108,9 @@ def test_metrics_follow_what_the_station_ingests(station: tuple[GroundStation, P
     assert after["smarteye_live_clients"] == 0 and after["smarteye_live_dropped_total"] == 0
     assert after["smarteye_video_streams"] == 0 and after["smarteye_video_viewers"] == 0
     assert after["smarteye_video_packets_total"] == 0 and after["smarteye_video_bad_messages_total"] == 0
+    assert after["smarteye_alert_messages_total"] == 0 and after["smarteye_alert_messages_stored_total"] == 0
+    assert [after[f'smarteye_alerts{{state="{state}"}}'] for state in AlertState] == [0, 0, 0]
+    assert not [name for name in after if name.startswith("smarteye_webhook_")]  # no endpoint configured
 
     # Every valid event handed to the store is observed once, with its age since capture at the edge.
     observed = after["smarteye_ingest_latency_seconds_count"]
@@ -104,18 +121,70 @@ def test_metrics_follow_what_the_station_ingests(station: tuple[GroundStation, P
     assert observed * CAPTURE_AGE_S <= after["smarteye_ingest_latency_seconds_sum"] < observed * 10
 
 
+SECRET = "s3cret-shared-with-the-receiver"
+
+
+def test_metrics_count_alerts_by_state_and_webhook_deliveries_per_endpoint(tmp_path: Path) -> None:
+    """Alerts by their newest state and each endpoint's deliveries, read from the store at scrape time: a
+    receiver that is up gets every one; one that is down keeps them pending, then failed after the last attempt."""
+    up, down = WebhookReceiver(SECRET), WebhookReceiver(SECRET)  # `down` is never started: connection refused
+    webhooks = {"endpoints": [{"url": up.url, "secret": SECRET}, {"url": down.url, "secret": SECRET}],
+                "backoff_initial_s": 60}  # down's retries wait past the test  # fmt: skip
+    with up, running_station(tmp_path, webhooks=webhooks) as (gs, publisher):
+        messages = [make_alert("a1", 0), make_alert("a1", 1, objects=2), make_alert("a1", 2, AlertState.END),
+                    make_alert("a2", 0), make_alert("a3", 0), make_alert("a3", 1)]  # fmt: skip
+        for message in [*messages, messages[0]]:  # the last: a QoS-1 redelivery, stored and sent once
+            publisher.event(message, "node1/alerts/cam1")
+        publisher.flush()
+        assert wait_until(lambda: gs.aggregator.stats().alerts == 7) and gs.aggregator.wait_idle(10)
+        store = gs.store
+        assert wait_until(lambda: store.delivery_summary().get(up.url, {}).get("delivered") == 6)
+        assert wait_until(lambda: [d.attempts for d in store.query_deliveries(url=down.url).deliveries] == [1] * 6)
+        assert len(up.wait_for(6)) == 6 and all(hook.signed for hook in up.received())
+
+        samples = scrape(gs)
+        assert samples["smarteye_alert_messages_total"] == 7 and samples["smarteye_alert_messages_stored_total"] == 6
+        alerts = {state: samples[f'smarteye_alerts{{state="{state}"}}'] for state in ("start", "update", "end")}
+        assert alerts == {"start": 1, "update": 1, "end": 1}  # a2 started, a3 updated, a1 ended
+
+        def deliveries(url: str) -> dict[str, float]:
+            return {state: samples[f'smarteye_webhook_deliveries{{endpoint="{endpoint_id(url)}",state="{state}"}}']
+                    for state in ("pending", "delivered", "failed")}  # fmt: skip
+
+        def attempts(url: str, result: str) -> float:
+            return samples[f'smarteye_webhook_attempts_total{{endpoint="{endpoint_id(url)}",result="{result}"}}']
+
+        assert deliveries(up.url) == {"pending": 0, "delivered": 6, "failed": 0}
+        assert deliveries(down.url) == {"pending": 6, "delivered": 0, "failed": 0}
+        assert (attempts(up.url, "delivered"), attempts(up.url, "error")) == (6, 0)
+        assert (attempts(down.url, "delivered"), attempts(down.url, "error")) == (0, 6)
+        assert not [name for name in samples if "127.0.0.1" in name]  # URLs (and their tokens) stay off /metrics
+
+        for delivery in store.query_deliveries(url=down.url).deliveries[:2]:  # their last attempt fails, as a
+            store.delivery_failed(delivery.id, "(test) last attempt", None, None, time.time())  # worker records it
+        samples = scrape(gs)
+        assert deliveries(down.url) == {"pending": 4, "delivered": 0, "failed": 2}
+        assert deliveries(up.url) == {"pending": 0, "delivered": 6, "failed": 0}
+        if shutil.which("promtool"):  # these families pass Prometheus' linter too
+            assert_promtool_passes(httpx.get(gs.url + "/metrics", timeout=5).text)
+
+
 def test_metrics_exposition_passes_promtool(station: tuple[GroundStation, Publisher]) -> None:
     """Prometheus' own linter on the exposition (Debian package `prometheus`; skipped without it)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
+    if shutil.which("promtool") is None:
         pytest.skip("promtool not installed (apt-get install prometheus)")
     gs, publisher = station
     publisher.event(make_event("linted", capture_time=time.time()))
     publisher.publish("node1/events/cam1", b"{not json")
     publisher.flush()
     assert wait_until(lambda: gs.aggregator.stats().received >= 2) and gs.aggregator.wait_idle(10)
-    text = httpx.get(gs.url + "/metrics", timeout=5).text
-    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert_promtool_passes(httpx.get(gs.url + "/metrics", timeout=5).text)
+
+
+def assert_promtool_passes(exposition: str) -> None:
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=30
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
