@@ -4,12 +4,12 @@ history, its snapshot and clip, and a stream's zone counts over time."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ground_station.store.queries import MAX_PAGE, Names, _match, decode_cursor, encode_cursor
+from ground_station.store.queries import Names, at_least, below, match, newest_first
 from ground_station.store.records import AlertMessageInfo, AlertPage, CountsPoint, StoredAlert
 from ground_station.store.schema import alert_media, alert_messages, alerts, zone_counts
 from smarteye.wire.messages import AlertClip, AlertObject
@@ -47,50 +47,54 @@ def _select() -> sa.Select[Any]:
     return sa.select(alerts, _has_media(SNAPSHOT), _has_media(CLIP))
 
 
-def alert_filters(
-    *,
-    since: float | None = None,
-    until: float | None = None,
-    node: Names = None,
-    stream: Names = None,
-    rule: Names = None,
-    severity: Names = None,
-    state: Names = None,
-    acknowledged: bool | None = None,
-    resolved: bool | None = None,
-) -> list[sa.ColumnElement[bool]]:
-    """WHERE clauses of a listing; `since`/`until` bound the start time (`until` exclusive)."""
+class AlertFilters(TypedDict, total=False):
+    """Filters of an alert listing or count, each optional: `since`/`until` bound the start time (`until`
+    exclusive); the names take one value or a list; `acknowledged`/`resolved` True or False select by
+    whether it was."""
+
+    since: float | None
+    until: float | None
+    node: Names
+    stream: Names
+    rule: Names
+    severity: Names
+    state: Names
+    acknowledged: bool | None
+    resolved: bool | None
+
+
+def _done(column: sa.ColumnElement[Any], done: bool | None) -> sa.ColumnElement[bool] | None:
+    """Whether the time of an action (`acked_time`, `resolved_time`) is set (None: no filter)."""
+    return None if done is None else column.is_not(None) if done else column.is_(None)
+
+
+def alert_filters(**filters: Unpack[AlertFilters]) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses of a listing or count."""
     c = alerts.c
     clauses = [
-        c.start_time >= since if since is not None else None,
-        c.start_time < until if until is not None else None,
-        _match(c.node, node),
-        _match(c.stream, stream),
-        _match(c.rule, rule),
-        _match(c.severity, severity),
-        _match(c.state, state),
-        None if acknowledged is None else c.acked_time.is_not(None) if acknowledged else c.acked_time.is_(None),
-        None if resolved is None else c.resolved_time.is_not(None) if resolved else c.resolved_time.is_(None),
+        at_least(c.start_time, filters.get("since")),
+        below(c.start_time, filters.get("until")),
+        match(c.node, filters.get("node")),
+        match(c.stream, filters.get("stream")),
+        match(c.rule, filters.get("rule")),
+        match(c.severity, filters.get("severity")),
+        match(c.state, filters.get("state")),
+        _done(c.acked_time, filters.get("acknowledged")),
+        _done(c.resolved_time, filters.get("resolved")),
     ]
     return [clause for clause in clauses if clause is not None]
 
 
-def query_alerts(conn: Connection, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> AlertPage:
-    """Alerts matching every filter (see alert_filters), newest start first, at most `limit` (≤ MAX_PAGE)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    where = alert_filters(**filters)
-    if cursor is not None:
-        after_time, after_id = decode_cursor(cursor)
-        where.append(sa.tuple_(alerts.c.start_time, alerts.c.alert_id) < sa.tuple_(after_time, after_id))
-    stmt = _select().where(*where).order_by(alerts.c.start_time.desc(), alerts.c.alert_id.desc()).limit(limit + 1)
-    rows = [_stored(row) for row in conn.execute(stmt)]
-    if len(rows) <= limit:
-        return AlertPage(rows, None)
-    rows = rows[:limit]
-    return AlertPage(rows, encode_cursor(rows[-1].start_time, rows[-1].alert_id))
+def query_alerts(
+    conn: Connection, *, limit: int = 100, cursor: str | None = None, **filters: Unpack[AlertFilters]
+) -> AlertPage:
+    """Alerts matching every filter, newest start first, at most `limit` (≤ MAX_PAGE)."""
+    key = (alerts.c.start_time, alerts.c.alert_id)
+    rows, next_cursor = newest_first(conn, _select(), alert_filters(**filters), key, limit, cursor)
+    return AlertPage([_stored(row) for row in rows], next_cursor)
 
 
-def count_alerts(conn: Connection, **filters: Any) -> int:
+def count_alerts(conn: Connection, **filters: Unpack[AlertFilters]) -> int:
     stmt = sa.select(sa.func.count()).select_from(alerts).where(*alert_filters(**filters))
     return int(conn.execute(stmt).scalar_one())
 
@@ -126,6 +130,16 @@ def get_media(conn: Connection, alert_id: str, kind: str) -> bytes | None:
         .where(m.alert_id == alert_id, m.kind == kind)
     )
     return conn.execute(stmt).scalar()
+
+
+def snapshot(conn: Connection, alert_id: str) -> bytes | None:
+    """The alert's JPEG snapshot (None: not received)."""
+    return get_media(conn, alert_id, SNAPSHOT)
+
+
+def clip(conn: Connection, alert_id: str) -> bytes | None:
+    """The alert's MP4 clip (None: not received)."""
+    return get_media(conn, alert_id, CLIP)
 
 
 def counts_series(

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ground_station.store.queries import MAX_PAGE, BadCursorError, Names, _match
+from ground_station.store.queries import MAX_PAGE, BadCursorError, Names, at_least, below, match
 from ground_station.store.records import AuditEntry, AuditPage
 from ground_station.store.schema import audit_log
 
@@ -61,10 +61,10 @@ def query_audit(
     limit = max(1, min(limit, MAX_PAGE))
     c = audit_log.c
     clauses = [
-        c.time >= since if since is not None else None,
-        c.time < until if until is not None else None,
-        _match(c.actor, actor),
-        _match(c.action, action),
+        at_least(c.time, since),
+        below(c.time, until),
+        match(c.actor, actor),
+        match(c.action, action),
         c.target == target if target is not None else None,
         c.id < _after(cursor) if cursor is not None else None,
     ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ground_station.store.queries import MAX_PAGE
+from ground_station.store import audit
+from ground_station.store.queries import MAX_PAGE, below, match
 from ground_station.store.records import Delivery, DeliveryPage
 from ground_station.store.schema import webhook_deliveries
 
@@ -98,15 +99,19 @@ def fail_unconfigured(conn: Connection, urls: list[str], at: float) -> int:
     ).rowcount
 
 
-def retry(conn: Connection, delivery_id: int) -> bool:
-    """A failed delivery goes back to pending, due now, with its attempts counted afresh."""
-    return bool(
+def retry(conn: Connection, delivery_id: int, actor: str | None = None) -> bool:
+    """A failed delivery goes back to pending, due now, with its attempts counted afresh (recorded in the
+    audit log when `actor` is given); False if it is not a failed delivery."""
+    done = bool(
         conn.execute(
             sa.update(webhook_deliveries)
             .where(_d.id == delivery_id, _d.state == FAILED)
             .values(state=PENDING, attempts=0, next_attempt_time=0.0, finished_time=None)
         ).rowcount
     )
+    if done and actor is not None:
+        audit.record(conn, actor, audit.WEBHOOK_RETRY, str(delivery_id), {})
+    return done
 
 
 def query(
@@ -121,10 +126,10 @@ def query(
     """Deliveries matching every filter, newest first; page with `before_id` (the `next_cursor`)."""
     limit = max(1, min(limit, MAX_PAGE))
     clauses = [
-        _d.state == state if state is not None else None,
-        _d.url == url if url is not None else None,
-        _d.alert_id == alert_id if alert_id is not None else None,
-        _d.id < before_id if before_id is not None else None,
+        match(_d.state, state),
+        match(_d.url, url),
+        match(_d.alert_id, alert_id),
+        below(_d.id, before_id),
     ]
     stmt = (
         sa.select(webhook_deliveries)

@@ -10,13 +10,14 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ground_station.store.records import Count, EventPage, NodeState, Stats, StoredEvent, StreamHealth
 from ground_station.store.schema import events, node_availability, stream_health
+from smarteye.wire.messages import StreamStatus
 
 MAX_PAGE = 1000
 
@@ -43,7 +44,31 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     return float(capture_time), message_id
 
 
-def _match(column: sa.ColumnElement[Any], value: Names) -> sa.ColumnElement[bool] | None:
+def newest_first(
+    conn: Connection,
+    select: sa.Select[Any],
+    where: list[sa.ColumnElement[bool]],
+    key: tuple[sa.ColumnElement[float], sa.ColumnElement[str]],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[sa.Row[Any]], str | None]:
+    """One page of a listing ordered newest first by `key` (a time, then an id to break ties): at most `limit`
+    (≤ MAX_PAGE) rows after `cursor`, and the cursor of the next page (None: this is the last)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    time_column, id_column = key
+    if cursor is not None:
+        after_time, after_id = decode_cursor(cursor)
+        where = [*where, sa.tuple_(time_column, id_column) < sa.tuple_(after_time, after_id)]
+    stmt = select.where(*where).order_by(time_column.desc(), id_column.desc()).limit(limit + 1)
+    rows = list(conn.execute(stmt))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]._mapping
+    return rows[:limit], encode_cursor(last[time_column], last[id_column])
+
+
+def match(column: sa.ColumnElement[Any], value: Names) -> sa.ColumnElement[bool] | None:
+    """`column` is the value, or one of the values (None: no filter)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -51,74 +76,57 @@ def _match(column: sa.ColumnElement[Any], value: Names) -> sa.ColumnElement[bool
     return column.in_(list(value))
 
 
-def event_filters(
-    *,
-    since: float | None = None,
-    until: float | None = None,
-    node: Names = None,
-    stream: Names = None,
-    label: Names = None,
-    type: Names = None,
-    min_score: float | None = None,
-    min_top_score: float | None = None,
-) -> list[sa.ColumnElement[bool]]:
-    """WHERE clauses shared by listing, counting and stats; times are capture times, `until` exclusive."""
+def at_least(column: sa.ColumnElement[Any], value: float | None) -> sa.ColumnElement[bool] | None:
+    """`column >= value` (None: no filter)."""
+    return None if value is None else column >= value
+
+
+def below(column: sa.ColumnElement[Any], value: float | None) -> sa.ColumnElement[bool] | None:
+    """`column < value` (None: no filter)."""
+    return None if value is None else column < value
+
+
+class EventFilters(TypedDict, total=False):
+    """Filters of an event listing or count, each optional: times are capture times, `until` exclusive;
+    `label`, `node`, `stream` and `type` take one value or a list; `min_score` applies to the message's own
+    score, `min_top_score` to the object's best score so far."""
+
+    since: float | None
+    until: float | None
+    node: Names
+    stream: Names
+    label: Names
+    type: Names
+    min_score: float | None
+    min_top_score: float | None
+
+
+def event_filters(**filters: Unpack[EventFilters]) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses shared by listing, counting and stats."""
     c = events.c
     clauses = [
-        c.capture_time >= since if since is not None else None,
-        c.capture_time < until if until is not None else None,
-        _match(c.node, node),
-        _match(c.stream, stream),
-        _match(c.label, label),
-        _match(c.type, type),
-        c.score >= min_score if min_score is not None else None,
-        c.top_score >= min_top_score if min_top_score is not None else None,
+        at_least(c.capture_time, filters.get("since")),
+        below(c.capture_time, filters.get("until")),
+        match(c.node, filters.get("node")),
+        match(c.stream, filters.get("stream")),
+        match(c.label, filters.get("label")),
+        match(c.type, filters.get("type")),
+        at_least(c.score, filters.get("min_score")),
+        at_least(c.top_score, filters.get("min_top_score")),
     ]
     return [clause for clause in clauses if clause is not None]
 
 
 def query_events(
-    conn: Connection,
-    *,
-    since: float | None = None,
-    until: float | None = None,
-    node: Names = None,
-    stream: Names = None,
-    label: Names = None,
-    type: Names = None,
-    min_score: float | None = None,
-    min_top_score: float | None = None,
-    limit: int = 100,
-    cursor: str | None = None,
+    conn: Connection, *, limit: int = 100, cursor: str | None = None, **filters: Unpack[EventFilters]
 ) -> EventPage:
-    """Event messages matching every given filter, newest capture first, at most `limit` (≤ MAX_PAGE).
-
-    `label`, `node`, `stream` and `type` take one value or a list; `min_score` applies to the
-    message's own score, `min_top_score` to the object's best score so far.
-    """
-    limit = max(1, min(limit, MAX_PAGE))
-    where = event_filters(
-        since=since,
-        until=until,
-        node=node,
-        stream=stream,
-        label=label,
-        type=type,
-        min_score=min_score,
-        min_top_score=min_top_score,
-    )
-    if cursor is not None:
-        after_time, after_id = decode_cursor(cursor)
-        where.append(sa.tuple_(events.c.capture_time, events.c.id) < sa.tuple_(after_time, after_id))
-    stmt = sa.select(events).where(*where).order_by(events.c.capture_time.desc(), events.c.id.desc()).limit(limit + 1)
-    rows = [StoredEvent(**row._mapping) for row in conn.execute(stmt)]
-    if len(rows) <= limit:
-        return EventPage(rows, None)
-    rows = rows[:limit]
-    return EventPage(rows, encode_cursor(rows[-1].capture_time, rows[-1].id))
+    """Event messages matching every filter, newest capture first, at most `limit` (≤ MAX_PAGE)."""
+    key = (events.c.capture_time, events.c.id)
+    rows, next_cursor = newest_first(conn, sa.select(events), event_filters(**filters), key, limit, cursor)
+    return EventPage([StoredEvent(**row._mapping) for row in rows], next_cursor)
 
 
-def count_events(conn: Connection, **filters: Any) -> int:
+def count_events(conn: Connection, **filters: Unpack[EventFilters]) -> int:
     """How many event messages match (same filters as query_events)."""
     stmt = sa.select(sa.func.count()).select_from(events).where(*event_filters(**filters))
     return int(conn.execute(stmt).scalar_one())
@@ -193,13 +201,17 @@ def nodes(conn: Connection) -> list[NodeState]:
     return [NodeState(**row._mapping) for row in conn.execute(stmt)]
 
 
-def status_payload(conn: Connection, node: str, stream: str) -> str | None:
-    """The stream's latest status message as received (None: never heard of it)."""
+def stream_status(conn: Connection, node: str, stream: str) -> StreamStatus | None:
+    """The stream's latest status message as its node sent it (None: never heard of it)."""
     c = stream_health.c
-    return conn.execute(sa.select(c.payload).where(c.node == node, c.stream == stream)).scalar()
+    payload = conn.execute(sa.select(c.payload).where(c.node == node, c.stream == stream)).scalar()
+    return StreamStatus.model_validate_json(payload) if payload is not None else None
 
 
-def status_payloads(conn: Connection) -> list[str]:
-    """Every stream's latest status message as received, by node and stream."""
+def stream_statuses(conn: Connection) -> list[StreamStatus]:
+    """Every stream's latest status message as its node sent it, by node and stream."""
     c = stream_health.c
-    return list(conn.execute(sa.select(c.payload).order_by(c.node, c.stream)).scalars())
+    return [
+        StreamStatus.model_validate_json(p)
+        for p in conn.execute(sa.select(c.payload).order_by(c.node, c.stream)).scalars()
+    ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -24,28 +25,37 @@ from ground_station.store import (
 from ground_station.store.alert_writes import WebhookTargets
 from ground_station.store.engine import create_store_engine, write_options
 from ground_station.store.migrations import migrate
-from ground_station.store.queries import Names
-from ground_station.store.records import (
-    AlertMedia,
-    AlertMessageInfo,
-    AlertPage,
-    AuditPage,
-    CountsPoint,
-    Delivery,
-    DeliveryPage,
-    EventPage,
-    NodeState,
-    PurgeResult,
-    Received,
-    RulesVersion,
-    Stats,
-    StoredAlert,
-    StoredEvent,
-    StreamHealth,
-    WriteResult,
-)
+from ground_station.store.records import AlertMedia, PurgeResult, Received, WriteResult
 from smarteye.wire.messages import Alert, DetectionEvent, NodeAvailability, StreamStatus, ZoneCounts
-from smarteye.wire.rules import RuleSet
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reads(query: Callable[Concatenate[Connection, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """`query(conn, ...)` as the Store method `store.query(...)`, on a pooled connection of its own.
+
+    The method keeps the function's parameters and docstring, so callers and type checkers see one
+    signature, written once.
+    """
+
+    @functools.wraps(query)
+    def read(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.engine.connect() as conn:
+            return query(conn, *args, **kwargs)
+
+    return read
+
+
+def _writes(change: Callable[Concatenate[Connection, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """`change(conn, ...)` as a Store method, in a short write transaction of its own (see `Store._writing`)."""
+
+    @functools.wraps(change)
+    def write(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store._writing() as conn:
+            return change(conn, *args, **kwargs)
+
+    return write
 
 
 @dataclass(slots=True)
@@ -77,6 +87,10 @@ class Store:
     Opening it creates or migrates the schema.  Methods are thread-safe: reads take a pooled
     connection each; `write` keeps one connection for itself (see there), so writes through one Store
     are serialised.  One writing process at a time is assumed for SQLite, any number for PostgreSQL.
+
+    Beyond writing batches and purging, its methods are the functions of the query and change modules
+    (queries, alert_queries, supervision, rules, audit, deliveries), each bound by `_reads` or `_writes`
+    to a connection of its own: their parameters and docstrings are there.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -211,237 +225,55 @@ class Store:
         """Apply retention limits (see retention.purge)."""
         return retention.purge(self.engine, max_age_s=max_age_s, max_events=max_events, now=now)
 
-    # ------------------------------------------------------------------ reading
-
-    def query_events(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        node: Names = None,
-        stream: Names = None,
-        label: Names = None,
-        type: Names = None,
-        min_score: float | None = None,
-        min_top_score: float | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> EventPage:
-        """Newest-first page of event messages (see queries.query_events)."""
-        with self.engine.connect() as conn:
-            return queries.query_events(
-                conn,
-                since=since,
-                until=until,
-                node=node,
-                stream=stream,
-                label=label,
-                type=type,
-                min_score=min_score,
-                min_top_score=min_top_score,
-                limit=limit,
-                cursor=cursor,
-            )
-
-    def count_events(self, **filters: Any) -> int:
-        """How many event messages match the query_events filters (without limit/cursor)."""
-        with self.engine.connect() as conn:
-            return queries.count_events(conn, **filters)
-
-    def event_messages(self, event_id: str) -> list[StoredEvent]:
-        """Every stored message of one tracked object, in lifecycle order."""
-        with self.engine.connect() as conn:
-            return queries.event_messages(conn, event_id)
-
-    def get_event(self, message_id: str) -> StoredEvent | None:
-        """One event message by its `id`."""
-        with self.engine.connect() as conn:
-            return queries.get_event(conn, message_id)
-
-    def stats(
-        self, *, since: float | None = None, until: float | None = None, node: Names = None, stream: Names = None
-    ) -> Stats:
-        """Counts per label, per stream and per hour over a capture-time range."""
-        with self.engine.connect() as conn:
-            return queries.stats(conn, since=since, until=until, node=node, stream=stream)
-
-    def health(self) -> list[StreamHealth]:
-        """Latest status of every stream with its node's availability."""
-        with self.engine.connect() as conn:
-            return queries.health(conn)
-
-    def nodes(self) -> list[NodeState]:
-        """Latest availability of every node."""
-        with self.engine.connect() as conn:
-            return queries.nodes(conn)
-
-    # ------------------------------------------------------------------ alerts
-
-    def query_alerts(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        node: Names = None,
-        stream: Names = None,
-        rule: Names = None,
-        severity: Names = None,
-        state: Names = None,
-        acknowledged: bool | None = None,
-        resolved: bool | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> AlertPage:
-        """Newest-first page of alerts (see alert_queries.query_alerts)."""
-        with self.engine.connect() as conn:
-            return alert_queries.query_alerts(
-                conn, since=since, until=until, node=node, stream=stream, rule=rule, severity=severity, state=state,
-                acknowledged=acknowledged, resolved=resolved, limit=limit, cursor=cursor,
-            )  # fmt: skip
-
-    def count_alerts(self, **filters: Any) -> int:
-        with self.engine.connect() as conn:
-            return alert_queries.count_alerts(conn, **filters)
-
-    def get_alert(self, alert_id: str) -> StoredAlert | None:
-        with self.engine.connect() as conn:
-            return alert_queries.get_alert(conn, alert_id)
-
-    def alert_history(self, alert_id: str) -> list[AlertMessageInfo]:
-        """The alert's messages, in order."""
-        with self.engine.connect() as conn:
-            return alert_queries.alert_history(conn, alert_id)
-
-    def alert_snapshot(self, alert_id: str) -> bytes | None:
-        with self.engine.connect() as conn:
-            return alert_queries.get_media(conn, alert_id, alert_queries.SNAPSHOT)
-
-    def alert_clip(self, alert_id: str) -> bytes | None:
-        with self.engine.connect() as conn:
-            return alert_queries.get_media(conn, alert_id, alert_queries.CLIP)
-
-    def counts_series(
-        self, node: str, stream: str, *, since: float | None = None, until: float | None = None, limit: int = 2000
-    ) -> tuple[list[CountsPoint], bool]:
-        """A stream's zone counts, oldest first, and whether older points were left out."""
-        with self.engine.connect() as conn:
-            return alert_queries.counts_series(conn, node, stream, since=since, until=until, limit=limit)
-
-    def acknowledge_alert(self, alert_id: str, actor: str, note: str | None = None) -> None:
-        """Raises supervision.NoSuchAlertError / AlreadyDoneError."""
-        with self._writing() as conn:
-            supervision.acknowledge(conn, alert_id, actor, note)
-
-    def resolve_alert(self, alert_id: str, actor: str, note: str | None = None) -> None:
-        """Raises supervision.NoSuchAlertError / AlreadyDoneError."""
-        with self._writing() as conn:
-            supervision.resolve(conn, alert_id, actor, note)
-
-    # ------------------------------------------------------------------ rules and audit
-
-    def current_rules(self, node: str, stream: str) -> RulesVersion | None:
-        with self.engine.connect() as conn:
-            return rules.current(conn, node, stream)
-
-    def rules_history(self, node: str, stream: str, limit: int = 100) -> list[RulesVersion]:
-        with self.engine.connect() as conn:
-            return rules.history(conn, node, stream, limit)
-
-    def latest_rules(self, *, unpublished_only: bool = False) -> list[RulesVersion]:
-        """The newest rules version of every stream (optionally only those not yet on the broker)."""
-        with self.engine.connect() as conn:
-            return rules.latest_per_stream(conn, unpublished_only=unpublished_only)
-
-    def save_rules(
-        self,
-        node: str,
-        stream: str,
-        ruleset: RuleSet | None,
-        author: str,
-        describe: rules.Describe,
-        base_version: int | None = None,
-    ) -> RulesVersion:
-        """Store version n+1 (None: cleared) with its audit entry (raises rules.VersionConflictError)."""
-        with self._writing() as conn:
-            return rules.save(conn, node, stream, ruleset, author, describe, base_version)
-
-    def mark_rules_published(self, node: str, stream: str, version: int) -> None:
-        with self._writing() as conn:
-            rules.mark_published(conn, node, stream, version)
-
-    def query_audit(self, **filters: Any) -> AuditPage:
-        """Newest-first page of the audit log (see audit.query_audit)."""
-        with self.engine.connect() as conn:
-            return audit.query_audit(conn, **filters)
-
-    def stream_statuses(self) -> list[StreamStatus]:
-        """Every stream's latest status message as its node sent it, by node and stream."""
-        with self.engine.connect() as conn:
-            return [StreamStatus.model_validate_json(p) for p in queries.status_payloads(conn)]
-
-    def stream_status(self, node: str, stream: str) -> StreamStatus | None:
-        """The stream's latest status message as the node sent it."""
-        with self.engine.connect() as conn:
-            payload = queries.status_payload(conn, node, stream)
-        return StreamStatus.model_validate_json(payload) if payload is not None else None
-
-    # ------------------------------------------------------------------ webhook deliveries
-
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A short write transaction on a pooled connection (the API's and the webhook workers' writes)."""
         with self.engine.connect().execution_options(**write_options()) as conn, conn.begin():
             yield conn
 
-    def due_deliveries(self, url: str, now: float, limit: int = 50) -> list[Delivery]:
-        with self.engine.connect() as conn:
-            return deliveries.due(conn, url, now, limit)
+    # ------------------------------------------------------------------ events, health
 
-    def next_delivery_due(self, url: str) -> float | None:
-        with self.engine.connect() as conn:
-            return deliveries.next_due(conn, url)
+    query_events = _reads(queries.query_events)
+    count_events = _reads(queries.count_events)
+    event_messages = _reads(queries.event_messages)
+    get_event = _reads(queries.get_event)
+    stats = _reads(queries.stats)
+    health = _reads(queries.health)
+    nodes = _reads(queries.nodes)
+    stream_status = _reads(queries.stream_status)
+    stream_statuses = _reads(queries.stream_statuses)
 
-    def claim_delivery(self, delivery: Delivery, lease_until: float) -> bool:
-        with self._writing() as conn:
-            return deliveries.claim(conn, delivery, lease_until)
+    # ------------------------------------------------------------------ alerts
 
-    def delivery_succeeded(self, delivery_id: int, status: int, at: float) -> None:
-        with self._writing() as conn:
-            deliveries.succeeded(conn, delivery_id, status, at)
+    query_alerts = _reads(alert_queries.query_alerts)
+    count_alerts = _reads(alert_queries.count_alerts)
+    get_alert = _reads(alert_queries.get_alert)
+    alert_history = _reads(alert_queries.alert_history)
+    alert_snapshot = _reads(alert_queries.snapshot)
+    alert_clip = _reads(alert_queries.clip)
+    counts_series = _reads(alert_queries.counts_series)
+    acknowledge_alert = _writes(supervision.acknowledge)
+    resolve_alert = _writes(supervision.resolve)
 
-    def delivery_failed(
-        self, delivery_id: int, error: str, status: int | None, retry_at: float | None, at: float
-    ) -> None:
-        with self._writing() as conn:
-            deliveries.attempt_failed(conn, delivery_id, error, status, retry_at, at)
+    # ------------------------------------------------------------------ rules and audit
 
-    def bound_deliveries(self, url: str, max_pending: int, at: float) -> int:
-        """Fail the oldest pending deliveries to `url` beyond `max_pending`; returns how many."""
-        with self._writing() as conn:
-            return deliveries.fail_beyond(conn, url, max_pending, at)
+    current_rules = _reads(rules.current)
+    rules_history = _reads(rules.history)
+    latest_rules = _reads(rules.latest_per_stream)
+    save_rules = _writes(rules.save)
+    mark_rules_published = _writes(rules.mark_published)
+    query_audit = _reads(audit.query_audit)
 
-    def fail_unconfigured_deliveries(self, urls: list[str], at: float) -> int:
-        """Fail pending deliveries to endpoints not in `urls`; returns how many."""
-        with self._writing() as conn:
-            return deliveries.fail_unconfigured(conn, urls, at)
+    # ------------------------------------------------------------------ webhook deliveries
 
-    def retry_delivery(self, delivery_id: int, actor: str | None = None) -> bool:
-        """A failed delivery goes back to pending, due now (recorded in the audit log when `actor` is given);
-        False if it is not a failed delivery."""
-        with self._writing() as conn:
-            done = deliveries.retry(conn, delivery_id)
-            if done and actor is not None:
-                audit.record(conn, actor, audit.WEBHOOK_RETRY, str(delivery_id), {})
-            return done
-
-    def get_delivery(self, delivery_id: int) -> Delivery | None:
-        with self.engine.connect() as conn:
-            return deliveries.get(conn, delivery_id)
-
-    def query_deliveries(self, **filters: Any) -> DeliveryPage:
-        with self.engine.connect() as conn:
-            return deliveries.query(conn, **filters)
-
-    def delivery_summary(self) -> dict[str, dict[str, int]]:
-        with self.engine.connect() as conn:
-            return deliveries.summary(conn)
+    due_deliveries = _reads(deliveries.due)
+    next_delivery_due = _reads(deliveries.next_due)
+    get_delivery = _reads(deliveries.get)
+    query_deliveries = _reads(deliveries.query)
+    delivery_summary = _reads(deliveries.summary)
+    claim_delivery = _writes(deliveries.claim)
+    delivery_succeeded = _writes(deliveries.succeeded)
+    delivery_failed = _writes(deliveries.attempt_failed)
+    bound_deliveries = _writes(deliveries.fail_beyond)
+    fail_unconfigured_deliveries = _writes(deliveries.fail_unconfigured)
+    retry_delivery = _writes(deliveries.retry)

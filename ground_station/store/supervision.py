@@ -28,7 +28,7 @@ def _done_already(conn: Connection, alert_id: str, by: sa.Column[str | None], at
     raise AlreadyDoneError(f"alert {alert_id!r} was {what} by {row[0]} at {row[1]:.3f}")
 
 
-def acknowledge(conn: Connection, alert_id: str, actor: str, note: str | None, at: float | None = None) -> None:
+def acknowledge(conn: Connection, alert_id: str, actor: str, note: str | None = None, at: float | None = None) -> None:
     """Mark the alert acknowledged by `actor` (raises NoSuchAlertError / AlreadyDoneError)."""
     now = time.time() if at is None else at
     c = alerts.c
@@ -40,7 +40,7 @@ def acknowledge(conn: Connection, alert_id: str, actor: str, note: str | None, a
     audit.record(conn, actor, audit.ALERT_ACKNOWLEDGE, alert_id, {"note": note}, now)
 
 
-def resolve(conn: Connection, alert_id: str, actor: str, note: str | None, at: float | None = None) -> None:
+def resolve(conn: Connection, alert_id: str, actor: str, note: str | None = None, at: float | None = None) -> None:
     """Mark the alert resolved by `actor`; resolving an alert nobody acknowledged acknowledges it too."""
     now = time.time() if at is None else at
     c = alerts.c
