@@ -325,7 +325,7 @@ def create_app(
         finally:
             gone.cancel()
             hub.unsubscribe(queue)
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may have closed first
                 await websocket.close()
 
     # -- live video ------------------------------------------------------------------------
