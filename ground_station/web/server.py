@@ -28,7 +28,7 @@ from starlette.types import Scope
 WEB_DIR = Path(__file__).resolve().parent
 PAGES_DIR = WEB_DIR / "pages"
 STATIC_DIR = WEB_DIR / "static"
-PAGES = ("login", "timeline", "live", "health", "map", "users")
+PAGES = ("login", "timeline", "alerts", "live", "health", "map", "rules", "users")
 PUBLIC_PAGES = frozenset({"login"})
 HOME = "/timeline"
 

@@ -401,7 +401,15 @@ def test_login_errors_inline_then_lands_on_timeline(browser, gs):
 
     login(driver, gs, "admin")
     assert css(driver, "#nav-role")[0].text.lower() == "admin"
-    assert [a.text for a in css(driver, ".nav-links a")] == ["Timeline", "Live", "Health", "Map", "Users"]
+    assert [a.text for a in css(driver, ".nav-links a")] == [
+        "Timeline",
+        "Alerts",
+        "Live",
+        "Health",
+        "Map",
+        "Zones & rules",
+        "Users",
+    ]
     assert not js_errors(driver)
 
 

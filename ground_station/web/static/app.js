@@ -146,9 +146,10 @@
 
   // ------------------------------------------------------------------------------------------- API
   class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, detail = null) {
       super(message);
       this.status = status;
+      this.detail = detail; // the body's `detail` as sent (a 422 lists each field's error with its `loc`)
     }
   }
   SE.ApiError = ApiError;
@@ -197,7 +198,7 @@
       if (Array.isArray(detail)) detail = detail.map((d) => (d && d.msg) || JSON.stringify(d)).join("; ");
       if (typeof detail !== "string" || !detail) detail = `${res.status} ${res.statusText || "error"}`;
       if (res.status === 403) detail = `Not allowed: ${detail}`;
-      throw new ApiError(res.status, detail);
+      throw new ApiError(res.status, detail, data && data.detail);
     }
     return data;
   };
@@ -218,9 +219,11 @@
   // ------------------------------------------------------------------------------- session and nav
   const NAV = [
     ["timeline", "Timeline"],
+    ["alerts", "Alerts"],
     ["live", "Live"],
     ["health", "Health"],
     ["map", "Map"],
+    ["rules", "Zones & rules"],
     ["users", "Users", "admin"],
   ];
 
@@ -238,8 +241,14 @@
     SE.session = session;
     csrfToken = session.csrf_token;
     renderNav(page);
+    loadScript("/static/notify.js"); // alert notifications, on every page
     return session;
   };
+
+  function loadScript(src) {
+    if (document.querySelector(`script[src="${src}"]`)) return;
+    document.head.append(h("script", { src, defer: true }));
+  }
 
   function renderNav(page) {
     const nav = document.getElementById("nav");
@@ -367,7 +376,7 @@
   }
 
   SE.live = {
-    /** Call fn(message) for every pushed message of this kind ("event", "status", "availability", "telemetry"). */
+    /** Call fn(message) for every pushed message of this kind ("event", "status", "availability", "telemetry", "alert", "counts"). */
     on(kind, fn) {
       if (!live.kinds.has(kind)) live.kinds.set(kind, []);
       live.kinds.get(kind).push(fn);

@@ -174,11 +174,6 @@
 
   // ---------------------------------------------------------------------------------------- drawing
   const f1 = (v) => v.toFixed(1);
-  function niceAtLeast(v) {
-    const p = 10 ** Math.floor(Math.log10(v));
-    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
-    return 10 * p;
-  }
   function niceAtMost(v) {
     const p = 10 ** Math.floor(Math.log10(v));
     for (const m of [5, 2, 1]) if (m * p <= v) return m * p;
@@ -215,30 +210,8 @@
     }
   }
 
-  /** The metric grid: lines every `step` metres east and north of the origin, over the view and around it. */
-  function drawGrid() {
-    layers.grid.clearLayers();
-    const step = niceAtLeast(90 / pxPerMetre());
-    const o = origin || { lat: 0, lon: 0, cos: 1 };
-    const mLat = R * D2R; // metres per degree of latitude
-    const mLon = R * D2R * o.cos; // … of longitude, at the origin
-    const b = map.getBounds().pad(0.5);
-    const [south, north] = [Math.max(b.getSouth(), -85), Math.min(b.getNorth(), 85)];
-    const [i0, i1] = [Math.ceil(((b.getWest() - o.lon) * mLon) / step), Math.floor(((b.getEast() - o.lon) * mLon) / step)];
-    const [j0, j1] = [Math.ceil(((south - o.lat) * mLat) / step), Math.floor(((north - o.lat) * mLat) / step)];
-    if (i1 - i0 + j1 - j0 > 400) return step;
-    const line = (a, b, major) =>
-      L.polyline([a, b], { pane: "grid", interactive: false, color: major ? "#a9b6c3" : "#c9d3dc", weight: major ? 1.2 : 1, className: major ? "grid-major" : "grid-minor" });
-    for (let i = i0; i <= i1; i++) {
-      const lon = o.lon + (i * step) / mLon;
-      layers.grid.addLayer(line([south, lon], [north, lon], i % 5 === 0));
-    }
-    for (let j = j0; j <= j1; j++) {
-      const lat = o.lat + (j * step) / mLat;
-      layers.grid.addLayer(line([lat, b.getWest()], [lat, b.getEast()], j % 5 === 0));
-    }
-    return step;
-  }
+  /** The metric grid (geogrid.js) from the first position seen. */
+  const drawGrid = () => SE.geoGrid.drawMetricGrid(map, layers.grid, origin, "grid");
 
   /** Scale bar (bottom left) for the view's scale, with the grid step beside it. */
   function drawScale(step) {

@@ -16,7 +16,7 @@ from ground_station.service import GroundStation
 from ground_station.web.server import STATIC_DIR
 
 PASSWORD = "pages-password-1"
-PAGES = {"/login", "/timeline", "/live", "/health", "/map", "/users"}
+PAGES = {"/login", "/timeline", "/alerts", "/live", "/health", "/map", "/rules", "/users"}
 TILES = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
 
 
