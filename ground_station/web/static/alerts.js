@@ -165,8 +165,8 @@
   }
 
   function supervisionBadges(a) {
-    if (a.resolved_by) return h("span", { class: "badge ok", title: `Resolved by ${a.resolved_by} at ${SE.fmtTime(a.resolved_time)}` }, `resolved · ${a.resolved_by}`);
-    if (a.acknowledged_by) return h("span", { class: "badge info", title: `Acknowledged by ${a.acknowledged_by} at ${SE.fmtTime(a.acknowledged_time)}` }, `ack · ${a.acknowledged_by}`);
+    if (a.resolved_by) return h("span", { class: "badge ok al-sup", title: `Resolved by ${a.resolved_by} at ${SE.fmtTime(a.resolved_time)}` }, `resolved · ${a.resolved_by}`);
+    if (a.acknowledged_by) return h("span", { class: "badge info al-sup", title: `Acknowledged by ${a.acknowledged_by} at ${SE.fmtTime(a.acknowledged_time)}` }, `ack · ${a.acknowledged_by}`);
     return null;
   }
 
@@ -430,6 +430,7 @@
       try {
         const body = note.value.trim() ? { note: note.value.trim() } : {};
         const updated = await api("POST", `/api/alerts/${encodeURIComponent(a.alert_id)}/${action}`, body);
+        note.value = ""; // said once, with this action
         onAlert(updated, false);
       } catch (err) {
         msg.replaceChildren(SE.errorBox(err));
