@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from ultralytics.trackers.bot_sort import BOTSORT
-from ultralytics.trackers.byte_tracker import BYTETracker
-from ultralytics.utils import IterableSimpleNamespace
 
 from edge.config.tracking import TrackerConfig, TrackerType
 from edge.detect.detector import Detections
@@ -47,6 +44,12 @@ class StreamTracker:
     name = "tracking"
 
     def __init__(self, config: TrackerConfig) -> None:
+        # Imported here, not at the top: ultralytics brings torch (seconds to import), which the many modules
+        # that only need TrackedBox (rules, geolocation, video annotation) and their processes do not.
+        from ultralytics.trackers.bot_sort import BOTSORT
+        from ultralytics.trackers.byte_tracker import BYTETracker
+        from ultralytics.utils import IterableSimpleNamespace
+
         args = IterableSimpleNamespace(
             tracker_type=config.type.value,
             track_high_thresh=config.track_high_thresh,
