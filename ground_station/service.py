@@ -9,6 +9,7 @@ import threading
 import time
 
 import uvicorn
+from argon2 import PasswordHasher
 
 from ground_station.api.app import create_app
 from ground_station.api.live import LiveHub, TelemetryCache
@@ -26,12 +27,12 @@ log = logging.getLogger("ground_station")
 
 
 class GroundStation:
-    """Everything the ground station runs, started and stopped together."""
+    """Everything the ground station runs, started and stopped together (`hasher`: see Accounts)."""
 
-    def __init__(self, config: GroundStationConfig) -> None:
+    def __init__(self, config: GroundStationConfig, *, hasher: PasswordHasher | None = None) -> None:
         self.config = config
         self.store = Store(config.database_url)
-        self.accounts = Accounts(self.store.engine, session_ttl_s=config.web.session_ttl_s)
+        self.accounts = Accounts(self.store.engine, session_ttl_s=config.web.session_ttl_s, hasher=hasher)
         self.snapshots = Snapshots(self.store.engine)
         self.hub = LiveHub()
         self.telemetry = TelemetryCache()

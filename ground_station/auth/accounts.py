@@ -70,12 +70,16 @@ def _digest(secret: str) -> str:
 
 
 class Accounts:
-    """Users, sessions and tokens on the store's engine (tables created on start)."""
+    """Users, sessions and tokens on the store's engine (tables created on start).
 
-    def __init__(self, engine: Engine, session_ttl_s: float = 12 * 3600) -> None:
+    `hasher`: how passwords are hashed; None is argon2id with the library's (RFC 9106) parameters. Tests
+    pass a cheaper one; a stored hash carries its own parameters, so any hash verifies with any hasher.
+    """
+
+    def __init__(self, engine: Engine, session_ttl_s: float = 12 * 3600, hasher: PasswordHasher | None = None) -> None:
         self.engine = engine
         self.session_ttl_s = session_ttl_s
-        self.hasher = PasswordHasher()
+        self.hasher = hasher if hasher is not None else PasswordHasher()
         metadata.create_all(engine)
         # A hash of a random password: verifying against it when the user is unknown makes a failed
         # login take as long as a wrong password, so timing does not reveal which usernames exist.

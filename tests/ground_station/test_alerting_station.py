@@ -24,6 +24,7 @@ from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.sim.ports import free_tcp_port
 from smarteye.wire.messages import AlertClip, RulesConfig
 from smarteye.wire.rules import RuleSet, Zone
+from tests.support.accounts import FAST_HASHER
 from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, mp4_bytes
 from tests.support.factories import make_status
 from tests.support.ingest import Publisher, make_config, wait_until
@@ -45,7 +46,7 @@ def broker() -> Iterator[MosquittoBroker]:
 def start_station(broker: MosquittoBroker, folder: Path, prefix: str, **overrides: object) -> GroundStation:
     config = make_config(broker, f"sqlite:///{folder / 'gs.sqlite'}", prefix,
                          web={"port": free_tcp_port(), "secure_cookies": False}, **overrides)  # fmt: skip
-    station = GroundStation(config)
+    station = GroundStation(config, hasher=FAST_HASHER)
     station.start()
     assert station.aggregator.wait_ready(10)
     return station

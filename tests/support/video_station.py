@@ -17,6 +17,7 @@ from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
 from smarteye.media.webrtc import WhepServer
+from tests.support.accounts import FAST_HASHER
 
 
 class VideoStation(SimpleNamespace):
@@ -31,7 +32,7 @@ class VideoStation(SimpleNamespace):
 def open_video_station(folder: Path) -> Iterator[VideoStation]:
     """Node e1's edge token may push video; the `wall` viewer token may only watch. The store is in `folder`."""
     store = Store(f"sqlite:///{folder / 'gs.sqlite'}")
-    accounts = Accounts(store.engine)
+    accounts = Accounts(store.engine, hasher=FAST_HASHER)
     relay = VideoRelay()
     app = create_app(
         store, accounts, Snapshots(store.engine), LiveHub(), TelemetryCache(), secure_cookies=False, relay=relay,

@@ -24,6 +24,7 @@ from ground_station.store import AlertMedia, Received, Store
 from ground_station.webhooks import WebhookDispatcher
 from smarteye.wire.messages import AlertClip, AlertState
 from smarteye.wire.rules import RuleKind, Severity
+from tests.support.accounts import FAST_HASHER
 from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, make_counts, mp4_bytes
 from tests.support.factories import make_status
 
@@ -41,7 +42,7 @@ ENTER = {"name": "door-enter", "kind": "enter", "zone": "door", "severity": "cri
 def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     folder: Path = tmp_path_factory.mktemp("alerts-api")
     store = Store(f"sqlite:///{folder / 'gs.sqlite'}")
-    accounts = Accounts(store.engine)
+    accounts = Accounts(store.engine, hasher=FAST_HASHER)
     accounts.create_user("sam", PASSWORD, Role.SUPERVISOR)  # one real login: the cookie + CSRF path
     tokens = {role: accounts.create_token(role.value, role, "test")[1] for role in Role}
     app = create_app(store, accounts, Snapshots(store.engine), LiveHub(), TelemetryCache(), secure_cookies=False)

@@ -17,6 +17,7 @@ from ground_station.snapshots import Snapshots
 from ground_station.store.records import Received
 from ground_station.store.store import Store
 from smarteye.wire.messages import Box, DetectionEvent, EventType
+from tests.support.accounts import FAST_HASHER
 
 PASSWORD = "correct horse battery"
 PUBLIC = {"/api/health", "/metrics", "/api/login", "/login", "/"}
@@ -25,7 +26,7 @@ PUBLIC = {"/api/health", "/metrics", "/api/login", "/login", "/"}
 @pytest.fixture
 def station(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'gs.sqlite'}")
-    accounts = Accounts(store.engine)
+    accounts = Accounts(store.engine, hasher=FAST_HASHER)
     for name, role in (("ada", Role.ADMIN), ("pia", Role.PILOT), ("sam", Role.SUPERVISOR), ("val", Role.VIEWER)):
         accounts.create_user(name, PASSWORD, role)
     snapshots = Snapshots(store.engine)
@@ -110,6 +111,25 @@ def test_login_logout_disable_and_password_storage(station) -> None:
     assert hashes and all(h.startswith("$argon2id$") and PASSWORD not in h for h in hashes)
     with pytest.raises(ValueError, match="at least 10"):
         accounts.create_user("shorty", "short", Role.VIEWER)
+
+
+def test_passwords_are_stored_as_argon2id_with_the_library_defaults(tmp_path) -> None:
+    """The product's hasher (the other tests pass a cheap one): argon2id, 64 MiB, 3 passes, 4 lanes; a hash
+    made with other parameters is replaced by one with these at the next login."""
+    with Store(f"sqlite:///{tmp_path / 'gs.sqlite'}") as store:
+        accounts = Accounts(store.engine)
+        accounts.create_user("ada", PASSWORD, Role.ADMIN)
+        Accounts(store.engine, hasher=FAST_HASHER).create_user("val", PASSWORD, Role.VIEWER)
+
+        def stored(user: str) -> str:
+            with store.engine.connect() as conn:
+                return conn.exec_driver_sql("select password_hash from users where username = ?", (user,)).scalar()
+
+        product = "$argon2id$v=19$m=65536,t=3,p=4$"
+        assert stored("ada").startswith(product) and PASSWORD not in stored("ada")
+        assert accounts.login("ada", PASSWORD) is not None
+        assert stored("val").startswith("$argon2id$v=19$m=8192,t=1,p=4$")
+        assert accounts.login("val", PASSWORD) is not None and stored("val").startswith(product)
 
 
 def test_api_tokens_for_other_systems(station) -> None:
