@@ -47,8 +47,6 @@ from ground_station.ingest.handoff import Burst, Item
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE_MAXIMUM = 65535  # MQTT 5 limit on messages in flight to one client
-RECONNECT_MIN_S = 1.0  # first wait before reconnecting; doubles up to RECONNECT_MAX_S, reset on CONNACK
-RECONNECT_MAX_S = 30.0
 READ_BURST = 2000  # packets handled per wake-up before writes (acks) and keepalive get a turn
 HANDOFF_CHUNK = 250  # messages read in a burst are handed to the writer at least this often
 
@@ -213,8 +211,10 @@ class NetworkLoop:
     # ------------------------------------------------------------------ network thread
 
     def _run(self) -> None:
-        """Connect, read, write and keep alive; reconnect with backoff (1 s doubling to 30 s)."""
+        """Connect, read, write and keep alive; reconnect with backoff (mqtt.reconnect_min_s doubling up to
+        reconnect_max_s, as the edge's publisher does; reset on CONNACK)."""
         client = self.client
+        mq = self.config.mqtt
         first = True
         while not self._stop.is_set():
             sock = client.socket()
@@ -222,8 +222,8 @@ class NetworkLoop:
                 if self.stopping:
                     break
                 if not first:
-                    delay = RECONNECT_MIN_S if self._reconnect_delay is None else self._reconnect_delay * 2
-                    self._reconnect_delay = delay = min(delay, RECONNECT_MAX_S)
+                    delay = mq.reconnect_min_s if self._reconnect_delay is None else self._reconnect_delay * 2
+                    self._reconnect_delay = delay = min(delay, mq.reconnect_max_s)
                     if self._stop.wait(delay) or self.stopping:
                         break
                 first = False

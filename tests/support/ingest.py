@@ -24,8 +24,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def make_config(broker: MosquittoBroker, db_url: str, prefix: str, **overrides: Any) -> GroundStationConfig:
+    # A short reconnect wait: tests that restart the broker wait for the reconnect, which the default 1 s
+    # backoff only slows.
+    mqtt = {"url": broker.url, "client_id": f"ground-{uuid.uuid4().hex[:8]}", "topic_prefix": prefix,
+            "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}  # fmt: skip
     settings: dict[str, Any] = {
-        "mqtt": {"url": broker.url, "client_id": f"ground-{uuid.uuid4().hex[:8]}", "topic_prefix": prefix},
+        "mqtt": mqtt,
         "database_url": db_url,
         "session_expiry_s": 120,
         "batch_linger_s": 0.01,
