@@ -62,9 +62,11 @@ class MqttRecorder:
         while time.monotonic() < deadline:
             if condition():
                 return
-            time.sleep(0.2)
+            time.sleep(0.02)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # Disconnect first: it wakes paho's loop thread, which then ends at once (stopped first, the thread
+        # would sit out its 1 s select timeout).
         self.client.disconnect()
+        self.client.loop_stop()

@@ -3,6 +3,7 @@ can be stopped and started again on the same port (a receiver that is down, then
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -56,7 +57,9 @@ class WebhookReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+        # A short poll: shutdown() waits for serve_forever to notice it (the default 0.5 s, on every stop).
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
+        self._thread = threading.Thread(target=serve, name="webhook-receiver", daemon=True)
         self._thread.start()
         return self
 
@@ -75,7 +78,7 @@ class WebhookReceiver:
         while time.monotonic() < deadline:
             if len(hooks := self.received()) >= count:
                 return hooks
-            time.sleep(0.05)
+            time.sleep(0.01)
         raise AssertionError(f"the receiver got {len(self.received())} webhooks, not {count}, in {timeout:.0f} s")
 
     def __enter__(self) -> WebhookReceiver:

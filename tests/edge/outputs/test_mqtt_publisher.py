@@ -71,7 +71,7 @@ class Collector:
             client_id=client_id or f"collector-{uuid.uuid4().hex[:8]}",
             clean_session=clean_session,
         )
-        self.client.reconnect_delay_set(1, 1)
+        self.client.reconnect_delay_set(0.1, 0.5)  # back soon after a broker restart, like the publishers here
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -510,6 +510,7 @@ def test_subscriptions_get_retained_messages_again_after_a_reconnect(persistent_
         setter.publish(rules, b"poison", qos=1).wait_for_publish(5)
         setter.publish(rules, b"v2", qos=1, retain=True).wait_for_publish(5)
         assert wait_until(lambda: (rules, b"v2") in received, 5), received
+        setter.disconnect()  # before loop_stop, which would otherwise sit out paho's 1 s select timeout
         setter.loop_stop()
         persistent_broker.restart()  # clean session: the publisher subscribes again and gets the retained v2
         count = len(received)
@@ -521,6 +522,7 @@ def test_subscriptions_get_retained_messages_again_after_a_reconnect(persistent_
         again.connect(persistent_broker.host, persistent_broker.port)
         again.loop_start()
         again.publish(other, b"t", qos=1, retain=True).wait_for_publish(5)
+        again.disconnect()
         again.loop_stop()
         assert wait_until(lambda: (other, b"t") in received, 5), received
     finally:
