@@ -25,7 +25,7 @@ CHROME_FLAGS = (
     "--force-device-scale-factor=1",
     "--lang=en-US",
 )
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # at the repository root (git-ignored)
 
 
 @contextlib.contextmanager
