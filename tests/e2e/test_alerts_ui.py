@@ -36,6 +36,7 @@ from smarteye.wire.messages import AlertClip, AlertState, StreamStatus, Telemetr
 from smarteye.wire.rules import RuleKind, Severity
 from smarteye.wire.telemetry import VehicleState
 from smarteye.wire.topics import rules_topic
+from tests.support.accounts import FAST_HASHER
 from tests.support.alerts import clip_announcement, make_alert
 from tests.support.browser import chromium, css, js_errors, shot, visible, wait
 from tests.support.factories import make_event
@@ -96,7 +97,7 @@ def station(broker: MosquittoBroker, tmp_path_factory: pytest.TempPathFactory) -
         webhooks={"endpoints": [{"url": dead, "secret": "alerts-ui-test-secret"}], "max_attempts": 2,
                   "backoff_initial_s": 0.2},
     )  # fmt: skip
-    gs = GroundStation(config)
+    gs = GroundStation(config, hasher=FAST_HASHER)
     accounts = {role: (f"{role}1", f"{role}-password-1") for role in ROLES}
     for role, (name, password) in accounts.items():
         gs.accounts.create_user(name, password, Role(role))
@@ -203,6 +204,21 @@ def click_at(driver, selector: str, points: list[tuple[float, float]]) -> None:
         ActionChains(driver).move_to_element_with_offset(element, x * width - width / 2, y * height - height / 2).click(
         ).perform()  # fmt: skip
         time.sleep(0.1)
+
+
+def drag(driver, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at `start`, move in steps, release at `end` (fractions of the element's box)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    element = css(driver, selector)[0]
+    width, height = element.rect["width"], element.rect["height"]
+    dx, dy = (end[0] - start[0]) * width / 4, (end[1] - start[1]) * height / 4
+    chain = ActionChains(driver).move_to_element_with_offset(element, start[0] * width - width / 2,
+                                                             start[1] * height - height / 2)  # fmt: skip
+    chain.click_and_hold()
+    for _ in range(4):
+        chain.move_by_offset(dx, dy)
+    chain.release().perform()
 
 
 def set_field(driver, card: str, field: str, value: str) -> None:
@@ -371,6 +387,9 @@ def test_rules_editor_names_the_refused_field_saves_pushes_and_shows_the_edge_ve
         zone = [(0.05, 0.55), (0.95, 0.55), (0.95, 0.95), (0.05, 0.95)]
         css(driver, "#tool-zone")[0].click()
         click_at(driver, "#overlay", [*zone, zone[0]])
+        wait(driver, lambda d: css(d, '#overlay .se-zone.selected .se-vertex[data-index="0"]'))
+        drag(driver, "#overlay", zone[0], (0.1, 0.5))  # the new zone is selected: its first corner moves
+        zone[0] = (0.1, 0.5)
         css(driver, "#tool-line")[0].click()
         click_at(driver, "#overlay", [(0.1, 0.45), (0.9, 0.45)])
         wait(driver, lambda d: len(css(d, "#shapes .item")) == 2 and len(css(d, "#rules .item")) == 2)

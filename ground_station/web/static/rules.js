@@ -11,7 +11,7 @@
 "use strict";
 
 (async function () {
-  const { h, api, isNum, DASH } = SE;
+  const { h, api, isNum } = SE;
   const session = await SE.init("rules");
   const canEdit = ["admin", "supervisor"].includes(session.role);
 
@@ -49,7 +49,7 @@
     video: [], // /api/video/streams
     labels: [],
     telemetry: null,
-    frameSource: null,
+    refusalShown: null, // the edge's refusal last pointed at in the side panel
   };
   let uidSeq = 0;
   const uid = () => `s${++uidSeq}`;
@@ -178,6 +178,7 @@
       parts.push(h("span", { id: "edge-version" }, `edge refused the last rules: ${e.rules_error} — it still runs ${runs(running)}`));
     } else if (s.version === null) {
       parts.push(h("span", { id: "edge-version" }, `the edge runs ${runs(running)}`));
+      if (running === 0) parts.push(h("span", null, "(not shown here; rules saved here replace them, Clear returns to them)"));
     } else if (s.in_sync) {
       tone = "ok";
       parts.push(h("span", { id: "edge-version" }, s.rules ? `applied on edge: v${running}` : `the edge runs ${runs(running)} again`));
@@ -190,6 +191,10 @@
     syncEl.dataset.edgeVersion = running === null || running === undefined ? "" : String(running);
     syncEl.dataset.inSync = String(Boolean(s.in_sync && s.version !== null));
     syncEl.replaceChildren(...parts.flatMap((p, i) => (i ? [h("span", { class: "sep" }, "·"), p] : [p])));
+    // The edge refused what is saved and shown here: point at the field it names.
+    const refused = tone === "bad" && !dirty() && s.version !== null ? `${s.version}:${e.rules_error}` : null;
+    if (refused && refused !== st.refusalShown) markInvalid([{ where: pathOf(e.rules_error) }]);
+    st.refusalShown = refused;
   }
 
   /** The station's in_sync, recomputed when a status arrives live. */
@@ -355,6 +360,8 @@
     else if (e.key === "Backspace" && editor.tool !== "select") {
       e.preventDefault();
       editor.undoPoint();
+    } else if (e.key === "Delete" && canEdit && editor.tool === "select" && editor.selected && byUid(editor.selected)) {
+      deleteShape(byUid(editor.selected));
     }
   });
 
@@ -839,8 +846,14 @@
       const loc = (d.loc || []).filter((p) => p !== "body");
       const path = loc.map((p, i) => (typeof p === "number" ? `[${p}]` : (i ? "." : "") + p)).join("");
       const msg = String(d.msg || "").replace(/^Value error, /, "");
-      return { loc, text: path ? `${path}: ${msg}` : msg, where: loc.length ? loc : (msg.match(/^(zones|lines|rules)\[(\d+)\]/) || []).slice(1).map((v, i) => (i ? Number(v) : v)) };
+      return { loc, text: path ? `${path}: ${msg}` : msg, where: loc.length ? loc : pathOf(msg) };
     });
+  }
+
+  /** The field a message starts with ("rules[0].zone: …", "zones[1].filter.labels: …") as a loc list. */
+  function pathOf(text) {
+    const m = String(text).match(/^(zones|lines|rules)\[(\d+)\]((?:\.[a-z_]+)*)/);
+    return m ? [m[1], Number(m[2]), ...m[3].split(".").filter(Boolean)] : [];
   }
 
   function markInvalid(errors) {
