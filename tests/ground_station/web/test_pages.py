@@ -14,6 +14,7 @@ from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
 from ground_station.web.server import STATIC_DIR
+from tests.support.accounts import FAST_HASHER
 
 PASSWORD = "pages-password-1"
 PAGES = {"/login", "/timeline", "/alerts", "/live", "/health", "/map", "/rules", "/users"}
@@ -29,7 +30,7 @@ def station(tmp_path: Path):
                 "web": {"secure_cookies": False, **web},
             }
         )
-        built = GroundStation(config)  # built as the product builds it; nothing started but the app
+        built = GroundStation(config, hasher=FAST_HASHER)  # as the product builds it; nothing started but the app
         built.accounts.create_user("ada", PASSWORD, Role.ADMIN)
         stations.append(built)
         return built
