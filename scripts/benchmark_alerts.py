@@ -19,7 +19,7 @@ frame rate follows the other users' load more than anything here, so the CPU of 
 processes is measured per phase too, and a least-squares fit over the phases gives the receiver's effect
 with that load taken out.
 
-    python3 scripts/benchmark_alerts.py                       # 3 rounds × (up, down), 20 s windows
+    python3 scripts/benchmark_alerts.py                       # 5 rounds × (up, down), 12 s windows
     python3 scripts/benchmark_alerts.py --rounds 1 --window 10 --json out.json
     python3 scripts/benchmark_alerts.py --backoff-max 5           # every pending delivery retried every 5 s
 """
@@ -347,8 +347,13 @@ def load_adjusted(results: list[dict[str, Any]]) -> tuple[float, float, float] |
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window", type=float, default=20.0, help="seconds measured per phase")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="more, shorter rounds: the two phases of a round see more alike background load on a shared machine",
+    )
+    parser.add_argument("--window", type=float, default=12.0, help="seconds measured per phase")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after switching the receiver")
     parser.add_argument(
         "--backoff-max",
