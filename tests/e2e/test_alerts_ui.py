@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 import pytest
 
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
-from smarteye.wire.messages import AlertClip, AlertState, StreamStatus, Telemetry
+from smarteye.wire.messages import AlertClip, AlertState, StreamStatus, Telemetry, ZoneCounts
 from smarteye.wire.rules import RuleKind, Severity
 from smarteye.wire.telemetry import VehicleState
 from smarteye.wire.topics import rules_topic
@@ -419,6 +419,18 @@ def test_rules_editor_names_the_refused_field_saves_pushes_and_shows_the_edge_ve
         station.status("site", "gate", rules_version=1)
         wait(driver, lambda d: css(d, '#sync[data-in-sync="true"]'), message="the edge's version is not shown")
         assert "applied on edge: v1" in css(driver, "#sync")[0].text
+
+        # What the rules count, as the edge reports it: objects in the zone over time, the line's crossings.
+        for i, (people, crossed_in) in enumerate([(1, 0), (3, 2), (2, 3)]):
+            counts = ZoneCounts(node="site", stream="gate", zones={"zone-1": people},
+                                lines={"line-1": {"in": crossed_in, "out": 1}}, rules_version=1,
+                                time=time.time() - 20 + 10 * i)  # fmt: skip
+            station.send("site/counts/gate", counts.model_dump_json())
+        wait(driver, lambda d: css(d, '#counts .count[data-zone="zone-1"][data-now="2"]'), message="no zone counts")
+        assert "in 3 · out 1" in css(driver, '#counts .count[data-line="line-1"]')[0].text
+        assert "max 3" in css(driver, '#counts .count[data-zone="zone-1"]')[0].text
+        driver.execute_script("document.getElementById('counts-box').scrollIntoView({block: 'end'})")
+        shot(driver, "rules-counts")
 
         # v2 with a label the edge's model does not know: the edge refuses it and keeps v1; the page says so.
         set_field(driver, '#shapes .item[data-path="zones.0"]', "labels", "persn")

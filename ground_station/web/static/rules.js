@@ -140,6 +140,7 @@
     setSpace(hasGeo && !hasImage ? "geo" : "image");
     loadFrame(null);
     loadGeoContext();
+    loadCounts();
   }
 
   function startDraft(rules) {
@@ -639,6 +640,82 @@
     st.telemetry = t;
     if (geo && st.space === "geo") drawGeoContext();
   });
+
+  // ---------------------------------------------------------------------------------------- counts
+  /* What the rules count, as the edge reports it every counts interval: objects in each zone over the last
+     hour (a sparkline each) and each line's crossings per direction. */
+  const COUNTS_WINDOW_S = 3600;
+  let counts = []; // points, oldest first
+
+  async function loadCounts() {
+    const s = st.server;
+    counts = [];
+    renderCounts();
+    if (!s) return;
+    try {
+      const p = new URLSearchParams({ start: (SE.nowS() - COUNTS_WINDOW_S).toFixed(0), limit: "2000" });
+      const r = await api("GET", `/api/counts/${encodeURIComponent(s.node)}/${encodeURIComponent(s.stream)}?${p}`);
+      if (st.server === s) counts = r.points || [];
+    } catch {
+      /* no counts shown */
+    }
+    renderCounts();
+  }
+
+  SE.live.on("counts", (m) => {
+    const s = st.server;
+    if (!s || m.node !== s.node || m.stream !== s.stream) return;
+    counts.push({ time: m.time, zones: m.zones || {}, lines: m.lines || {}, rules_version: m.rules_version });
+    while (counts.length && counts[0].time < SE.nowS() - COUNTS_WINDOW_S) counts.shift();
+    renderCounts();
+  });
+
+  function sparkline(values, t0, t1, max) {
+    const W = 240;
+    const H = 36;
+    const x = (t) => (((t - t0) / Math.max(1, t1 - t0)) * W).toFixed(1);
+    const y = (v) => (H - 2 - (v / Math.max(1, max)) * (H - 4)).toFixed(1);
+    return SE.s(
+      "svg",
+      { class: "spark", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", "aria-hidden": "true" },
+      SE.s("line", { x1: 0, y1: H - 2, x2: W, y2: H - 2, class: "spark-base" }),
+      SE.s("polyline", { points: values.map(([t, v]) => `${x(t)},${y(v)}`).join(" "), class: "spark-line" }),
+    );
+  }
+
+  function renderCounts() {
+    const box = $("counts-box");
+    box.hidden = counts.length === 0;
+    if (!counts.length) return;
+    const first = counts[0];
+    const last = counts[counts.length - 1];
+    const t0 = first.time; // the chart spans what there is (up to the hour)
+    const t1 = Math.max(last.time, t0 + 1);
+    const zones = [...new Set(counts.flatMap((c) => Object.keys(c.zones)))].sort();
+    const cells = zones.map((zone) => {
+      const values = counts.filter((c) => zone in c.zones).map((c) => [c.time, c.zones[zone]]);
+      const max = Math.max(...values.map(([, v]) => v));
+      return h(
+        "div",
+        { class: "count", dataset: { zone, now: String(last.zones[zone] ?? "") } },
+        h("div", { class: "count-head" }, h("strong", null, zone), h("span", { class: "count-now" }, String(last.zones[zone] ?? SE.DASH)), h("span", { class: "muted small" }, `now · max ${max}`)),
+        sparkline(values, t0, t1, max),
+      );
+    });
+    for (const [line, now] of Object.entries(last.lines).sort()) {
+      const before = (counts.find((c) => line in c.lines) || last).lines[line];
+      cells.push(
+        h(
+          "div",
+          { class: "count", dataset: { line } },
+          h("div", { class: "count-head" }, h("strong", null, line), h("span", { class: "count-now" }, `in ${now.in || 0} · out ${now.out || 0}`)),
+          h("div", { class: "muted small" }, `since the rules started; last hour: in ${(now.in || 0) - (before.in || 0)} · out ${(now.out || 0) - (before.out || 0)}`),
+        ),
+      );
+    }
+    $("counts").replaceChildren(...cells);
+    $("counts-sub").textContent = `${counts.length} reports, ${SE.fmtClock(first.time)} → ${SE.fmtClock(last.time)} · rules v${last.rules_version}`;
+  }
 
   // --------------------------------------------------------------------------------- the side panel
   function numberInput(obj, key, model, opts = {}) {
