@@ -9,6 +9,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ground_station.store.engine import write_options
+
 MAX_SNAPSHOT_BYTES = 2_000_000
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -39,7 +41,9 @@ class Snapshots:
             raise SnapshotError("not a JPEG")
         if len(jpeg) > MAX_SNAPSHOT_BYTES:
             raise SnapshotError(f"{len(jpeg)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
-        with self.engine.begin() as conn:
+        # Read-then-write: take SQLite's write lock up front, or a concurrent writer makes this fail at once
+        # ("database is locked") instead of waiting out the busy timeout.
+        with self.engine.connect().execution_options(**write_options()) as conn, conn.begin():
             if conn.execute(sa.select(snapshots.c.event_id).where(snapshots.c.event_id == event_id)).first():
                 return False
             conn.execute(snapshots.insert().values(event_id=event_id, node=node, stream=stream,
@@ -58,5 +62,5 @@ class Snapshots:
             return set(conn.execute(sa.select(snapshots.c.event_id).where(snapshots.c.event_id.in_(ids))).scalars())
 
     def purge(self, older_than: float) -> int:
-        with self.engine.begin() as conn:
+        with self.engine.connect().execution_options(**write_options()) as conn, conn.begin():
             return conn.execute(snapshots.delete().where(snapshots.c.received_time < older_than)).rowcount
