@@ -73,6 +73,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m "not e2e"` (the fast subset's command) does not import tests/e2e only to deselect all of it: its
+    modules and their helpers take seconds to import."""
+    if collection_path == E2E_DIR and config.option.markexpr.replace(" ", "") == "note2e":
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Whole-system tests (processes, browsers, real video end to end) live in tests/e2e and carry the
     `e2e` marker, so `pytest -m "not e2e"` is the fast subset."""
