@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,13 @@ from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
 from smarteye.sim.ports import free_tcp_port
 from smarteye.wire.messages import SourceState
+from tests.support.polling import wait_for
+
+
+def udp_port_bound(port: int) -> bool:
+    """Whether a UDP socket on this machine is bound to `port` (Linux's table of them)."""
+    rows = Path("/proc/net/udp").read_text().splitlines()[1:]
+    return any(int(row.split()[1].rsplit(":", 1)[1], 16) == port for row in rows)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
@@ -23,7 +31,7 @@ def test_udp_mpegts_frames_and_klv_packets(media, tmp_path) -> None:
     source = SourceConfig(name="drone", url=f"udp://127.0.0.1:{port}", open_timeout_s=10)
     supervisor = SourceSupervisor(source, board, lambda name, health: states.append(health.state))
     supervisor.start()
-    time.sleep(1.0)  # listening before the drone starts sending, as on a real link
+    wait_for(lambda: udp_port_bound(port), 10)  # listening before the drone starts sending, as on a real link
     # Paced like a live feed, at 4x: the file's video is 1 fps, so at 1x the four frames took ~4 s of stream.
     sender = subprocess.Popen(
         [

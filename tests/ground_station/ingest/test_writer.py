@@ -104,7 +104,7 @@ def test_unstored_messages_are_redelivered_after_a_crash(
             publisher.event(make_event(f"crash{i}"))
         publisher.flush()
         assert wait_until(lambda: doomed.stats().received == 25)
-        doomed.stop(timeout=1)  # gives up on the stuck writer, like a crash: nothing was acknowledged
+        doomed.stop(timeout=0.3)  # gives up on the stuck writer, like a crash: nothing was acknowledged
         assert store.count_events() == 0
     with Aggregator(config) as restarted:
         assert wait_until(lambda: restarted.store.count_events() == 25), restarted.stats()
