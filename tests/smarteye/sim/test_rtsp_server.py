@@ -1,56 +1,23 @@
 """The simulated site cameras: real GStreamer RTSP server, read back with PyAV (no mocks).
 
 Assets come from $SMARTEYE_ASSETS (default ../shared) via the conftest ``media`` fixture;
-everything skips if python3-gi / the GStreamer RTSP server is not installed.
+everything skips if python3-gi / the GStreamer RTSP server is not installed. The looping test reads more than
+two passes of a file in real time: it is in tests/e2e/test_rtsp_loop.py.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import pytest
 
 from smarteye.sim.ports import free_tcp_port
 from smarteye.sim.rtsp_server import RtspServer
-
-av = pytest.importorskip("av")
-
-SHORT = "kwiver_aphill_short.ts"  # H.264 720x480, 48 frames, 1.6 s
-VTEST = "vtest.avi"  # MS-MPEG4 768x576, 10 fps
-OPEN_TIMEOUT = (8.0, 8.0)  # PyAV (open, read) seconds: a dead server fails fast
-# Probe briefly, as the edge's reader does: FFmpeg's default probing of a live RTSP stream waits up to
-# ~3 s (10 fps vtest) before the first frame, and the frames decoded afterwards are the same.
-READ_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "200000"}
-
-
-def read_frames(url: str, count: int) -> list[tuple[int, int, int | None]]:
-    """Decode up to ``count`` frames from ``url``; returns (width, height, pts) per frame."""
-    frames: list[tuple[int, int, int | None]] = []
-    with av.open(url, options=READ_OPTIONS, timeout=OPEN_TIMEOUT) as container:
-        for frame in container.decode(video=0):
-            frames.append((frame.width, frame.height, frame.pts))
-            if len(frames) >= count:
-                break
-    return frames
-
-
-def source_size(path: Path) -> tuple[int, int]:
-    """(width, height) of a file's first frame, decoded locally with PyAV."""
-    with av.open(str(path)) as container:
-        first = next(container.decode(video=0))
-        return first.width, first.height
-
-
-@functools.cache
-def frame_count(path: Path) -> int:
-    """How many frames a file has, decoded locally with PyAV (once per file: several tests need it)."""
-    with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(video=0))
+from tests.support.rtsp_reading import SHORT, VTEST, frame_count, read_frames, source_size
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +35,6 @@ def test_frames_have_source_size(cameras: RtspServer, media, mount: str, name: s
     frames = read_frames(cameras.url(mount), 5)
     assert len(frames) == 5
     assert {(w, h) for w, h, _ in frames} == {(width, height)}
-
-
-def test_loop_plays_on_past_end_of_file(cameras: RtspServer, media) -> None:
-    file_frames = frame_count(media(SHORT))
-    wanted = 2 * file_frames + 15
-    frames = read_frames(cameras.url("/short"), wanted)
-    assert len(frames) == wanted, "stream ended instead of looping"
-    pts = [p for _, _, p in frames if p is not None]
-    assert len(pts) >= wanted - 2  # FFmpeg may leave the very first frame without pts
-    # Never backwards across the loop points. (Not strictly increasing: this field-coded
-    # source has one frame pair with equal timestamps per pass.)
-    assert all(b >= a for a, b in itertools.pairwise(pts)), pts
-    assert sum(b > a for a, b in itertools.pairwise(pts)) >= len(pts) - 1 - 3
-    span = (pts[-1] - pts[0]) / 90_000  # RTP H.264 clock
-    assert span > 2 * file_frames / 30.0  # more than two passes of a ~30 fps, 1.6 s file
 
 
 def test_without_loop_the_stream_ends(gst_available: None, media) -> None:
