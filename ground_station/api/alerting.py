@@ -6,17 +6,14 @@ route to check its authentication)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from fastapi import FastAPI
 
-from fastapi import FastAPI, Request
-
+from ground_station.api.access import Require
 from ground_station.api.alerts import add_alert_routes
 from ground_station.api.audit import add_audit_routes
 from ground_station.api.counts import add_counts_routes
 from ground_station.api.rules import add_rules_routes
 from ground_station.api.webhooks import add_webhooks_routes
-from ground_station.auth.accounts import Principal
-from ground_station.auth.roles import Permission
 from ground_station.config import WebhooksConfig
 from ground_station.rules import RulesPush
 from ground_station.store import Store
@@ -26,7 +23,7 @@ from ground_station.webhooks import WebhookDispatcher
 def add_alerting_routes(
     app: FastAPI,
     store: Store,
-    require: Callable[[Permission], Callable[[Request], Principal]],
+    require: Require,
     rules_push: RulesPush | None = None,
     webhooks: WebhookDispatcher | None = None,
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ground_station.api.access import Require
 from ground_station.api.ranges import bytes_response
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission
@@ -21,7 +22,6 @@ from ground_station.store.supervision import AlreadyDoneError, NoSuchAlertError
 from smarteye.wire.messages import AlertClip, AlertObject, AlertState
 from smarteye.wire.rules import Direction, RuleKind, Severity
 
-Require = Callable[[Permission], Callable[[Request], Principal]]
 PREFIX = "/api/alerts"
 TAGS: list[str | Enum] = ["alerts"]
 

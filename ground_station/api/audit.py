@@ -1,20 +1,19 @@
 """/api/audit: who did what, when (rules edits, acknowledgements, resolves, webhook retries)."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' Annotated dependencies (local here).
-from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from ground_station.api.access import Require
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission
 from ground_station.store import Store
 from ground_station.store.audit import ACTIONS
 from ground_station.store.queries import BadCursorError
 
-Require = Callable[[Permission], Callable[[Request], Principal]]
 PREFIX = "/api/audit"
 TAGS: list[str | Enum] = ["audit"]
 

@@ -1,20 +1,19 @@
 """/api/counts: a stream's zone and line counts over time (the numbers a supervisor charts)."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' Annotated dependencies (local here).
-from collections.abc import Callable
 from enum import Enum
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel, Field
 
+from ground_station.api.access import Require
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission
 from ground_station.store import Store
 from ground_station.store.alert_queries import MAX_COUNTS_POINTS
 from smarteye.wire.names import NAME_RE
 
-Require = Callable[[Permission], Callable[[Request], Principal]]
 PREFIX = "/api/counts"
 TAGS: list[str | Enum] = ["alerts"]
 Name = Annotated[str, Path(pattern=f"^{NAME_RE.pattern}$")]

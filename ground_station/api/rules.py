@@ -8,9 +8,10 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Annotated
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from ground_station.api.access import Require
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission
 from ground_station.rules import RulesPush, SavedRules
@@ -20,7 +21,6 @@ from smarteye.wire.messages import StreamStatus
 from smarteye.wire.names import NAME_RE
 from smarteye.wire.rules import RuleSet
 
-Require = Callable[[Permission], Callable[[Request], Principal]]
 PREFIX = "/api/rules"
 TAGS: list[str | Enum] = ["rules"]
 Name = Annotated[str, Path(pattern=f"^{NAME_RE.pattern}$")]

@@ -4,14 +4,14 @@ credentials (receivers often put a token there); `endpoint` ids name them instea
 
 # No `from __future__ import annotations`: FastAPI reads the routes' Annotated dependencies (local here).
 import hashlib
-from collections.abc import Callable
 from enum import Enum
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from ground_station.api.access import Require
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission
 from ground_station.config import WebhooksConfig
@@ -21,7 +21,6 @@ from ground_station.webhooks import WebhookDispatcher
 from smarteye.wire.messages import AlertState
 from smarteye.wire.rules import Severity
 
-Require = Callable[[Permission], Callable[[Request], Principal]]
 PREFIX = "/api/webhooks"
 TAGS: list[str | Enum] = ["webhooks"]
 DeliveryState = Annotated[str | None, Query(pattern=f"^({'|'.join(STATES)})$")]
