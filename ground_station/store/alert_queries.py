@@ -9,7 +9,7 @@ from typing import Any, TypedDict, Unpack
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ground_station.store.queries import Names, at_least, below, match, newest_first
+from ground_station.store.queries import Names, at_least, below, check_filters, match, newest_first
 from ground_station.store.records import AlertMessageInfo, AlertPage, CountsPoint, StoredAlert
 from ground_station.store.schema import alert_media, alert_messages, alerts, zone_counts
 from smarteye.wire.messages import AlertClip, AlertObject
@@ -70,6 +70,7 @@ def _done(column: sa.ColumnElement[Any], done: bool | None) -> sa.ColumnElement[
 
 def alert_filters(**filters: Unpack[AlertFilters]) -> list[sa.ColumnElement[bool]]:
     """WHERE clauses of a listing or count."""
+    check_filters(filters, AlertFilters.__optional_keys__)
     c = alerts.c
     clauses = [
         at_least(c.start_time, filters.get("since")),

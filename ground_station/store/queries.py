@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
@@ -101,8 +101,16 @@ class EventFilters(TypedDict, total=False):
     min_top_score: float | None
 
 
+def check_filters(filters: Mapping[str, object], known: frozenset[str]) -> None:
+    """A misspelt filter is an error, not a filter silently left out (type checkers see it; callers without
+    one get this)."""
+    if unknown := sorted(set(filters) - known):
+        raise TypeError(f"unknown filter(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+
 def event_filters(**filters: Unpack[EventFilters]) -> list[sa.ColumnElement[bool]]:
     """WHERE clauses shared by listing, counting and stats."""
+    check_filters(filters, EventFilters.__optional_keys__)
     c = events.c
     clauses = [
         at_least(c.capture_time, filters.get("since")),

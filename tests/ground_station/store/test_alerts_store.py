@@ -128,6 +128,8 @@ def test_listing_filters_and_pages(store: Store) -> None:
         cursor = page.next_cursor
     assert seen == ids()
     assert store.count_alerts(node="node1") == 4
+    with pytest.raises(TypeError, match=r"unknown filter\(s\): acked "):  # a misspelt filter is no filter left out
+        store.count_alerts(acked=True)  # type: ignore[call-arg]
     with pytest.raises(BadCursorError):
         store.query_alerts(cursor="nope")
 

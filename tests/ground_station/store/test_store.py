@@ -103,6 +103,8 @@ def test_query_filters(store: Store) -> None:
     assert ids(min_top_score=0.9) == ["p1:1", "p1:0"]
     assert ids(type="update") == ["p1:1"]
     assert ids(label="dog") == []
+    with pytest.raises(TypeError, match=r"unknown filter\(s\): labl "):  # a misspelt filter is no filter left out
+        ids(labl="car")
     assert store.count_events(label="car") == 2
     assert store.count_events(since=T0 + 3) == 3
 
