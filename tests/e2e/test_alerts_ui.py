@@ -291,7 +291,8 @@ def test_alerts_page_lists_filters_shows_a_live_alert_with_snapshot_and_clip_and
     station.alert(start, snapshot)
     wait(driver, lambda d: row_ids(d)[:1] == ["live1"], message="the live alert is not listed on top")
     wait(driver, visible('#toasts .toast[data-alert-id="live1"]'), message="no toast for the new alert")
-    css(driver, '#alerts li[data-alert-id="live1"] .event-btn')[0].click()
+    driver.execute_script("document.querySelector(arguments[0]).click()",
+                          '#alerts li[data-alert-id="live1"] .event-btn')  # fmt: skip (the live list re-renders)
     wait(driver, lambda d: image_loaded(d, "#detail-snapshot"), message="the alert's snapshot is not shown")
     assert "arrives a few seconds after" in wait(driver, visible("#detail-no-clip")).text
     objects = css(driver, "#detail-objects tbody tr")
@@ -609,7 +610,9 @@ def test_acceptance_a_zone_drawn_on_the_live_picture_reaches_the_edge_and_its_ne
     stored = station.gs.store.get_alert(alert_id)
     assert stored.node == node and stored.rules_version == 1 and stored.rule == "zone-1-enter"
     assert stored.zone == "zone-1" and all(o.label == "person" for o in stored.objects)
-    css(driver, f'#alerts li[data-alert-id="{alert_id}"] .event-btn')[0].click()
+    # Clicked in the page: live updates re-render the list, so an element found a moment before may be gone.
+    driver.execute_script("document.querySelector(arguments[0]).click()",
+                          f'#alerts li[data-alert-id="{alert_id}"] .event-btn')  # fmt: skip
     wait(driver, lambda d: image_loaded(d, "#detail-snapshot"), 30, "the alert's snapshot is not shown")
     wait(driver, lambda d: css(d, "#detail-clip"), 60, "the alert's clip did not arrive")
     duration = plays(driver, 1.0, 30)
