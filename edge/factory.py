@@ -23,7 +23,7 @@ from edge.outputs.events import EventSink
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
 from edge.outputs.video.service import LiveVideo
-from edge.pipeline import Pipeline, Sink, Stage, stream_stages
+from edge.pipeline import Pipeline, Sink, Stage, StreamStats, stream_stages
 from edge.rules.stage import RulesStage
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
@@ -62,15 +62,18 @@ def build_node(
         streams[source.name] = StreamParts(supervisor, lifecycle, geolocator, rules)
         stages[source.name] = stream_stages(detector, StreamTracker(config.tracker), geolocator, rules, lifecycle)
     prefix = config.mqtt.topic_prefix
+    stats = {name: StreamStats() for name in streams}  # recorded by the pipeline, read by the video overlay
     events = EventSink(publisher, config.node, prefix, config.snapshots, metrics, on_event)
     video = (
-        LiveVideo(config.video, config.node, list(streams), detector.names, metrics) if config.video.enabled else None
+        LiveVideo(config.video, config.node, list(streams), detector.names, metrics, stats)
+        if config.video.enabled
+        else None
     )
     alerts = AlertSink(
         publisher, config.node, prefix, config.snapshots, metrics, fanouts=video.fanouts if video is not None else None
     )  # clips are cut from the live video's own H.264: without video, alerts carry no clip (said once per stream)
     sinks: list[Sink] = [events, alerts, *([video] if video else [])]  # video last: it draws on the picture
-    pipeline = Pipeline(stages, sinks, metrics)
+    pipeline = Pipeline(stages, sinks, metrics, stats)
     supervisors = {name: parts.supervisor for name, parts in streams.items()}
     geolocators = {name: parts.geolocator for name, parts in streams.items() if parts.geolocator is not None}
     rules = {name: parts.rules for name, parts in streams.items()}

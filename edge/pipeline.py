@@ -92,12 +92,17 @@ class Pipeline:
     """Runs one frame through its stream's stages, then hands the record to every sink."""
 
     def __init__(
-        self, stages: Mapping[str, Sequence[Stage]], sinks: Sequence[Sink], metrics: EdgeMetrics | None = None
+        self,
+        stages: Mapping[str, Sequence[Stage]],
+        sinks: Sequence[Sink],
+        metrics: EdgeMetrics | None = None,
+        stats: Mapping[str, StreamStats] | None = None,
     ) -> None:
+        """`stats`: the streams' rate records when a sink also reads them (the live video's overlay)."""
         self.stages = {stream: list(chain) for stream, chain in stages.items()}
         self.sinks = list(sinks)
         self.metrics = metrics
-        self.stats = {stream: StreamStats() for stream in self.stages}
+        self.stats = dict(stats) if stats is not None else {stream: StreamStats() for stream in self.stages}
 
     def process(self, frame: Frame) -> Frame:
         """The whole path of one frame; a stage's error skips the frame, a sink's error only that sink."""

@@ -79,3 +79,13 @@ def test_a_failing_stage_skips_the_frame_before_any_sink() -> None:
     with pytest.raises(ValueError, match="bad frame"):
         pipeline.process(_frame())
     assert sink.seen == [] and pipeline.stats["cam1"].processed == 0
+
+
+def test_stats_handed_in_are_the_ones_recorded() -> None:
+    """The node shares one record per stream between the pipeline and the video overlay (recorded once per frame)."""
+    from edge.pipeline import StreamStats
+
+    shared = {"cam1": StreamStats()}
+    pipeline = Pipeline({"cam1": [Convert()]}, [], stats=shared)
+    pipeline.process(_frame())
+    assert pipeline.stats["cam1"] is shared["cam1"] and shared["cam1"].processed == 1

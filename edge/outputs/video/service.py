@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import av
 import numpy as np
@@ -52,7 +52,9 @@ class LiveVideo:
         streams: Sequence[str],
         class_names: dict[int, str],
         metrics: EdgeMetrics | None = None,
+        rates: Mapping[str, StreamStats] | None = None,
     ) -> None:
+        """`rates`: the pipeline's per-stream records, for the overlay's fps (else the sink keeps its own)."""
         try:
             av.codec.Codec("libx264", "w")
         except av.codec.codec.UnknownCodecError:
@@ -72,7 +74,8 @@ class LiveVideo:
         self.udp_outputs = [MpegTsUdpOutput(self.fanouts[name], url) for name, url in config.udp_outputs.items()]
         self.whep = WhepServer(config.ice_servers, node=node)
         self.uplink = VideoUplink(config.uplink, node, self.fanouts) if config.uplink else None
-        self.rates = {name: StreamStats() for name in streams}
+        self._shared_rates = rates is not None  # the pipeline records them: not a second time per frame
+        self.rates = dict(rates) if rates is not None else {name: StreamStats() for name in streams}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="video", daemon=True)
         self._server: uvicorn.Server | None = None
@@ -83,7 +86,8 @@ class LiveVideo:
     def consume(self, frame: Frame) -> None:
         """Sink: the finished frame, drawn on in place (sinks that need the clean picture run first)."""
         rate = self.rates[frame.stream]
-        rate.record(time.time(), frame.capture_time)
+        if not self._shared_rates:
+            rate.record(time.time(), frame.capture_time)
         self.submit(frame.stream, frame.bgr(), frame.tracks, frame.capture_time, rate.fps())
 
     def submit(self, stream: str, image: np.ndarray, tracks: Sequence[TrackedBox], capture_time: float,
