@@ -37,26 +37,6 @@ def test_signature_binds_time_and_body() -> None:
     assert not verify(SECRET, "v1=abc", body) and not verify(SECRET, "", body)
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[MosquittoBroker]:
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed")
-    with MosquittoBroker() as b:
-        yield b
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}/v1"
-
-
-@pytest.fixture
-def publisher(broker: MosquittoBroker, prefix: str) -> Iterator[Publisher]:
-    pub = Publisher(broker, prefix)
-    yield pub
-    pub.close()
-
-
 @pytest.fixture
 def station(broker: MosquittoBroker, prefix: str, tmp_path: Path) -> Iterator[Callable[..., Aggregator]]:
     """Aggregators on one database, with webhooks to the given receivers (stopped after the test)."""
