@@ -1,6 +1,9 @@
 """The one page server of the ground station's web UI: HTML pages and static assets with security headers.
 
 Pages live in `pages/<name>.html` and are served at `/<name>`; assets in `static/` at `/static/...`.
+Each page holds only its `<main>`; `pages/layout.html` (Jinja2) gives all of them the same head, assets
+and navigation bar, so a header, a script or a policy-relevant tag is written once. Pages are rendered
+once when the server is built, never per request.
 Only the login page is served without a session; any other page sends a browser without one to
 `/login?next=/<name>` (the pages hold no data, but only members see the app; the data behind them is
 checked again by every API route).
@@ -17,18 +20,46 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 WEB_DIR = Path(__file__).resolve().parent
 PAGES_DIR = WEB_DIR / "pages"
 STATIC_DIR = WEB_DIR / "static"
-PAGES = ("login", "timeline", "alerts", "live", "health", "map", "rules", "users")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What the layout needs to know of a page: its title, its own styles and scripts (after app.js)."""
+
+    title: str
+    scripts: tuple[str, ...]
+    styles: tuple[str, ...] = ("app.css",)
+    nav: bool = True
+
+
+_MAP_STYLES = ("vendor/leaflet/leaflet.css", "app.css")
+_MAP_SCRIPTS = ("vendor/leaflet/leaflet.js", "geogrid.js")
+PAGE_TABLE: dict[str, Page] = {
+    "login": Page("Log in", ("login.js",), nav=False),
+    "timeline": Page("Timeline", ("timeline.js",)),
+    "alerts": Page("Alerts", ("alerts.js",), styles=("app.css", "alerting.css")),
+    "live": Page("Live", ("live.js",)),
+    "health": Page("Health", ("health.js",)),
+    "map": Page("Map", (*_MAP_SCRIPTS, "map.js"), styles=_MAP_STYLES),
+    "rules": Page(
+        "Zones & rules", (*_MAP_SCRIPTS, "shape_editor.js", "rules.js"), styles=(*_MAP_STYLES, "alerting.css")
+    ),
+    "users": Page("Users", ("users.js",)),
+}
+PAGES = tuple(PAGE_TABLE)
 PUBLIC_PAGES = frozenset({"login"})
 HOME = "/timeline"
 
@@ -46,6 +77,14 @@ def page_path(name: str) -> Path:
     if name not in PAGES:
         raise KeyError(name)
     return PAGES_DIR / f"{name}.html"
+
+
+def render_page(name: str) -> str:
+    """The HTML of one page: its `<main>` inside the shared layout (autoescaped)."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PAGES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    return environment.get_template(page_path(name).name).render(page=PAGE_TABLE[name])
 
 
 def config_js(tiles_url: str | None = None, **extra: Any) -> str:
@@ -100,12 +139,12 @@ def install(
     headers = page_headers(tiles_url)
 
     def page_route(name: str) -> Callable[[Request], Response]:
-        path = page_path(name)
+        html = render_page(name)
 
         def serve(request: Request) -> Response:
             if name not in PUBLIC_PAGES and not signed_in(request):
                 return RedirectResponse(f"/login?next=/{name}", status_code=303)
-            return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers)
+            return HTMLResponse(html, headers=headers)
 
         serve.__name__ = f"page_{name}"
         return serve

@@ -144,3 +144,16 @@ def test_configured_tiles_reach_the_map_and_only_their_host_is_allowed(station) 
 def test_a_tiles_url_that_is_no_tile_template_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="tiles_url"):
         GroundStationConfig.model_validate({"web": {"tiles_url": url}})
+
+
+def test_every_page_shares_one_layout_with_its_own_title_and_one_navigation_bar(station) -> None:
+    client = _signed_in(station())
+    titles = set()
+    for path in sorted(PAGES):
+        html = client.get(path).text
+        assert html.startswith("<!doctype html>") and html.count("<main") == 1, path
+        assert html.count('<header id="nav"') == (0 if path == "/login" else 1), path
+        assert html.index('src="/static/config.js"') < html.index('src="/static/app.js"'), path
+        assert "{%" not in html and "{{" not in html, f"{path}: template markup left unrendered"
+        titles.add(re.search(r"<title>(.*) · SmartEye</title>", html).group(1))
+    assert len(titles) == len(PAGES), "each page keeps its own title"
