@@ -55,6 +55,21 @@
   const h = SE.h;
   SE.$ = (sel, root = document) => root.querySelector(sel);
 
+  // A filter <select> keeps a value given by the URL even before the choices that hold it are loaded.
+  SE.ensureOption = function (sel, value) {
+    if (value && ![...sel.options].some((o) => o.value === value)) sel.append(h("option", { value }, value));
+    sel.value = value || "";
+  };
+
+  // The stream choices of a filter: the streams seen on the chosen node (all nodes when none is chosen).
+  SE.fillStreamChoices = function (select, streamsByNode, node) {
+    const names = new Set();
+    for (const [n, streams] of streamsByNode) if (!node || n === node) for (const s of streams) names.add(s);
+    const cur = select.value;
+    select.replaceChildren(h("option", { value: "" }, "All streams"), [...names].sort().map((v) => h("option", { value: v }, v)));
+    SE.ensureOption(select, cur && (names.has(cur) || !node) ? cur : "");
+  };
+
   // ------------------------------------------------------------------------------------ formatting
   const DASH = "—";
   SE.DASH = DASH;

@@ -84,11 +84,6 @@
     history.replaceState(null, "", qs ? `${location.pathname}?${qs}` : location.pathname);
   }
 
-  function ensureOption(sel, value) {
-    if (value && ![...sel.options].some((o) => o.value === value)) sel.append(h("option", { value }, value));
-    sel.value = value || "";
-  }
-
   function applyUrl() {
     const p = new URLSearchParams(location.search);
     const range = p.get("range") || "";
@@ -108,14 +103,8 @@
     return p.get("event");
   }
 
-  function fillStreams() {
-    const node = fNode.value;
-    const names = new Set();
-    for (const [n, streams] of st.streams) if (!node || n === node) for (const s of streams) names.add(s);
-    const cur = fStream.value;
-    fStream.replaceChildren(h("option", { value: "" }, "All streams"), [...names].sort().map((v) => h("option", { value: v }, v)));
-    ensureOption(fStream, cur && (names.has(cur) || !node) ? cur : "");
-  }
+  const ensureOption = SE.ensureOption;
+  const fillStreams = () => SE.fillStreamChoices(fStream, st.streams, fNode.value);
 
   async function loadChoices() {
     try {
