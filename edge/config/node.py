@@ -73,6 +73,11 @@ class EdgeConfig(BaseModel):
         unknown = sorted(set(self.video.udp_outputs) - set(names))
         if unknown:
             raise ValueError(f"video.udp_outputs names unknown streams: {', '.join(unknown)}")
+        for index, source in enumerate(self.sources):
+            try:
+                source.detector_settings(self.detector)  # the override with the node's fields must hold together
+            except ValueError as error:
+                raise ValueError(f"sources[{index}].detector with the node's detector: {error}") from None
         return self
 
 

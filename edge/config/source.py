@@ -7,9 +7,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.config.detector import DetectorConfig
 from edge.config.geo import GeoConfig, TelemetrySource
 from smarteye.wire.names import check_name
 from smarteye.wire.rules import RuleSet
+
+DRONE_PRIORITY = 2  # default priority of a source with geo.telemetry: the pilot's view goes first
+CAMERA_PRIORITY = 1  # default of a fixed camera; 0 is left for background streams
 
 
 class SourceKind(StrEnum):
@@ -106,6 +110,38 @@ class SourceConfig(BaseModel):
         description="Zones, lines and the rules that raise alerts on them (version 0). Rules the ground station "
         "pushes (version 1 and up) replace these until the station clears them.",
     )
+    priority: int | None = Field(
+        None,
+        ge=0,
+        le=9,
+        title="Detection priority",
+        description="When detection cannot keep up with every stream, higher priorities are served first "
+        "(lower ones still get at least one frame a second, see docs/scheduling.md). None: "
+        "2 for a drone (a source with geo.telemetry), 1 for a fixed camera.",
+    )
+    max_detection_fps: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        title="Maximum detection fps",
+        description="Run detection on at most this many frames a second of this stream (the live video keeps "
+        "the source's rate); None: as many as detection allows.",
+    )
+    detection_weight: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        title="Detection weight",
+        description="Share of detection among streams of the same priority under overload (2 gets twice the "
+        "frames of 1).",
+    )
+    detector: DetectorConfig | None = Field(
+        None,
+        title="Detector override",
+        description="This stream's own detector settings (model, imgsz, classes, conf, iou, backend…): the fields "
+        "given here replace the node's `detector` fields, the others are the node's. Streams whose resulting "
+        "model settings are equal share one loaded model.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -129,6 +165,26 @@ class SourceConfig(BaseModel):
         if self.rules is not None and self.rules.version != 0:
             raise ValueError("rules.version must be 0 here: the ground station numbers its pushed edits from 1")
         return self
+
+    @property
+    def is_drone(self) -> bool:
+        """A drone's camera moves (its pose comes from telemetry); a fixed camera has none."""
+        return self.geo is not None and self.geo.telemetry is not None
+
+    @property
+    def resolved_priority(self) -> int:
+        """The configured priority, or the default: drones before fixed cameras."""
+        if self.priority is not None:
+            return self.priority
+        return DRONE_PRIORITY if self.is_drone else CAMERA_PRIORITY
+
+    def detector_settings(self, node: DetectorConfig) -> DetectorConfig:
+        """The detector this stream runs: the node's, with the fields this source sets replaced (a nested block
+        given here replaces the node's block whole)."""
+        if self.detector is None:
+            return node
+        merged = node.model_dump() | self.detector.model_dump(exclude_unset=True)
+        return DetectorConfig.model_validate(merged)
 
     @property
     def resolved_kind(self) -> SourceKind:
