@@ -11,10 +11,13 @@ An ack goes only to the connection its message came in on (`acknowledge(connecti
 nothing for an earlier connection: see loop.py for why).  While stopping, what is still written is
 no longer acknowledged either: the connection is gone, and the broker re-sends it next time.
 
-Data errors and outages differ: a batch the database refuses for its data (DataError,
-IntegrityError) is written again one message at a time, and the messages it still refuses are
-counted as `rejected` and skipped; any other failure (the database is unreachable) retries the same
-batch with backoff, holding the acks (and so, through the receive maximum, the broker) back.
+Outages and everything else differ.  Only a store outage (connection lost or refused, disk full,
+database locked: `is_outage`) retries the same batch with backoff, holding the acks (and so, through
+the receive maximum, the broker) back.  Any other failure belongs to some message of the batch (the
+database refuses its data, an integer SQLite cannot hold raises OverflowError, a lone surrogate
+cannot be encoded, …): the batch is written again one message at a time, and each message that still
+fails is counted by reason (`rejected`: its data; `internal`: a bug) and skipped, never retried: one
+message must never stop the storage of all the others (issue 12).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import sqlalchemy as sa
 
 from ground_station.config import GroundStationConfig
 from ground_station.ingest.handoff import Handoff, Item
-from ground_station.ingest.malformed import REJECTED, SCHEMA, WRONG_TOPIC, MalformedCounter
+from ground_station.ingest.malformed import INTERNAL, REJECTED, SCHEMA, WRONG_TOPIC, MalformedCounter
 from ground_station.ingest.retention import RetentionSchedule
 from ground_station.snapshots import SnapshotError, Snapshots
 from ground_station.store import Store
@@ -43,9 +46,28 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[str, str, str | None, str], None]  # (kind, node, stream, payload JSON)
 
 
-def is_data_error(error: BaseException) -> bool:
-    """True if the database refused the data itself (retrying the same rows cannot help)."""
-    return isinstance(error, sa.exc.DataError | sa.exc.IntegrityError)
+_OUTAGES = (
+    sa.exc.OperationalError,  # server gone, connection refused; SQLite: locked, disk full, I/O error
+    sa.exc.InterfaceError,  # the driver's connection is closed
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,  # no pooled connection in time
+    OSError,
+)
+# What a message's own data makes fail: the database's verdict, or its conversion on the way there.
+_DATA_ERRORS = (sa.exc.StatementError, ArithmeticError, ValueError, TypeError, LookupError)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True if the store is unreachable or full (retrying the same rows later can help); anything
+    else is the fault of some message of the batch, which is isolated and skipped."""
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _OUTAGES)
+
+
+def failure_reason(error: BaseException) -> str:
+    """The malformed-message reason a per-message failure is counted under."""
+    return REJECTED if isinstance(error, _DATA_ERRORS) else INTERNAL
 
 
 class Writer:
@@ -129,7 +151,7 @@ class Writer:
                 self._store_items(batch)
                 break
             except Exception as error:
-                if is_data_error(error):
+                if not is_outage(error):
                     try:
                         self._store_one_by_one(batch)
                         break
@@ -193,20 +215,36 @@ class Writer:
         self.alert_media += len(media) - len(result.refused_media)
 
     def _store_one_by_one(self, batch: list[Item]) -> None:
-        """A batch the database refused for its data: store what it accepts, count the rest."""
+        """A batch that failed for something other than an outage: store what can be stored, count the
+        rest (an outage meanwhile is raised, and the whole batch retried: stored rows are absorbed)."""
         for item in batch:
             try:
                 self._store_items([item])
             except Exception as error:
-                if not is_data_error(error):
+                if is_outage(error):
                     raise
-                topic = "(database)"
-                if item.received is not None:
-                    message = item.received.message
-                    topic = f"{message.node}/{message.kind}"
-                self._malformed.count(REJECTED, topic, f"{type(error).__name__}: {error}".splitlines()[0])
+                reason = failure_reason(error)
+                if reason == INTERNAL:
+                    log.error("bug while storing a message; skipped", exc_info=error)
+                self._malformed.count(reason, _item_topic(self.config.mqtt.topic_prefix, item),
+                                      f"{type(error).__name__}: {error}".splitlines()[0][:300])  # fmt: skip
 
     def _acknowledge_batch(self, batch: list[Item]) -> None:
         """Each run of items from one connection goes to `acknowledge`, which sends only the current one's."""
         for connection, items in itertools.groupby(batch, key=attrgetter("connection")):
             self._acknowledge(connection, list(items))
+
+
+def _item_topic(prefix: str, item: Item) -> str:
+    """Where the item came from, for the log line (the topic itself is not kept)."""
+    if item.received is not None:
+        message = item.received.message
+        return f"{prefix}/{message.node}/{message.kind}/{getattr(message, 'stream', '')}".rstrip("/")
+    if item.snapshot is not None:
+        return snapshot_topic(prefix, item.snapshot.node, item.snapshot.stream, item.snapshot.event_id)
+    if item.media is not None:
+        media = item.media
+        return (alert_snapshot_topic if media.kind == "snapshot" else clip_topic)(
+            prefix, media.node, media.stream, media.alert_id
+        )
+    return f"{prefix}/(cleared state)"

@@ -1,0 +1,172 @@
+"""No message can poison the writer: whatever one message holds (integers SQLite cannot store, lone
+surrogates, huge strings, invalid UTF-8, wrong types), it is counted by reason and skipped, never retried,
+and the valid messages around it are stored.  Real parser, real writer, real SQLite store; the hand-off is
+filled the way the network thread fills it (parse, then one item per PUBLISH)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ground_station.config import GroundStationConfig
+from ground_station.ingest.handoff import Handoff, Item
+from ground_station.ingest.malformed import INTERNAL, REJECTED, Malformed, MalformedCounter
+from ground_station.ingest.parse import Cleared, LiveTelemetry, MessageParser, Snapshot
+from ground_station.ingest.writer import Writer, is_outage
+from ground_station.snapshots import Snapshots
+from ground_station.store import AlertMedia, Received, Store
+from tests.support.factories import make_event
+
+pytestmark = pytest.mark.timeout(120)
+
+PREFIX = "smarteye/v1"
+
+
+def item_for(parser: MessageParser, topic: str, payload: bytes, mid: int) -> Item:
+    """What the network thread hands over for one PUBLISH (see loop.py): the parsed thing, or just the ack."""
+    try:
+        parsed = parser.parse(topic.encode(), payload, time.time())
+    except Malformed:
+        return Item(None, None, mid, 1, 1)
+    if isinstance(parsed, Received):
+        return Item(parsed, None, mid, 1, 1)
+    if isinstance(parsed, Cleared):
+        return Item(None, parsed, mid, 1, 1)
+    if isinstance(parsed, Snapshot):
+        return Item(None, None, mid, 1, 1, snapshot=parsed)
+    if isinstance(parsed, AlertMedia):
+        return Item(None, None, mid, 1, 1, media=parsed)
+    assert isinstance(parsed, LiveTelemetry)
+    return Item(None, None, mid, 1, 1)
+
+
+def run_writer(config: GroundStationConfig, store: Store, items: list[Item]) -> tuple[Writer, list[int], list[str]]:
+    """Write `items` to the end; the writer must finish on its own (a retried poison batch never would)."""
+    handoff = Handoff(10_000)
+    handoff.put(items, timeout=0)
+    handoff.close()
+    acked: list[int] = []
+    errors: list[str] = []
+
+    def acknowledge(connection: int, batch: Sequence[Item]) -> bool:
+        acked.extend(item.mid for item in batch)
+        return True
+
+    malformed = MalformedCounter()
+    writer = Writer(config, store, Snapshots(store.engine), handoff, acknowledge, malformed, None, errors.append)
+    writer.start()
+    writer.join(30)
+    if writer.is_alive():
+        writer.abandon()
+        writer.join(5)
+        pytest.fail(f"the writer is stuck retrying: {errors[-3:]}")
+    return writer, acked, errors
+
+
+def event_payload(event_id: str, **fields: Any) -> bytes:
+    message = json.loads(make_event(event_id).model_dump_json())
+    message.update(fields)
+    return json.dumps(message).encode()
+
+
+def test_an_integer_sqlite_cannot_store_is_rejected_and_the_others_stored(tmp_path: Path) -> None:
+    """Issue 12: track_id = 2**63 raised OverflowError, not classed as bad data: the batch was retried forever."""
+    config = GroundStationConfig.model_validate({"database_url": f"sqlite:///{tmp_path}/g.sqlite", "batch_linger_s": 0})
+    parser = MessageParser(PREFIX, snapshots=True)
+    topic = f"{PREFIX}/node1/events/cam1"
+    payloads = [event_payload(f"ok{i}") for i in range(10)]
+    payloads.insert(4, event_payload("huge", track_id=2**63))
+    payloads.insert(7, event_payload("tiny", frame_width=-(2**70)))
+    with Store(config.database_url) as store:
+        items = [item_for(parser, topic, p, i) for i, p in enumerate(payloads)]
+        writer, acked, errors = run_writer(config, store, items)
+        assert store.count_events() == 10
+        assert sorted(acked) == list(range(12))  # the poison is acknowledged too: the broker must not send it again
+        assert writer._malformed.counts() == {REJECTED: 2}
+        assert errors == []  # bad data is no outage: nothing was retried
+
+
+def test_only_outages_are_retried() -> None:
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    def wrapped(orig: BaseException, cls: type[sa.exc.DBAPIError] = sa.exc.OperationalError) -> BaseException:
+        return cls("INSERT …", {}, orig)  # type: ignore[arg-type]
+
+    assert is_outage(wrapped(sqlite3.OperationalError("database or disk is full")))
+    assert is_outage(wrapped(sqlite3.OperationalError("database is locked")))
+    assert is_outage(wrapped(ConnectionRefusedError("connection refused")))
+    assert is_outage(wrapped(ConnectionResetError("closed"), sa.exc.InterfaceError))
+    assert not is_outage(wrapped(sqlite3.IntegrityError("UNIQUE constraint failed"), sa.exc.IntegrityError))
+    assert not is_outage(OverflowError("Python int too large to convert to SQLite INTEGER"))
+    assert not is_outage(ValueError("bad"))
+    assert not is_outage(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"))
+
+
+# --- the property: valid messages are stored around any payload --------------------------------------------
+
+EXTREME_INTS = st.one_of(
+    st.integers(),
+    st.sampled_from([2**63, 2**63 - 1, -(2**63), -(2**63) - 1, 2**64, 10**40, -(10**40)]),
+)
+TEXT = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.sampled_from(["\x00", "\ud800", "\udfff", "\ufffe", "é", "𝄞"]), max_size=8),
+    st.integers(min_value=60_000, max_value=400_000).map(lambda n: "x" * n),
+)
+JSON_VALUE = st.recursive(
+    st.one_of(st.none(), st.booleans(), EXTREME_INTS, st.floats(allow_nan=False, allow_infinity=False), TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=6,
+)
+EVENT_FIELDS = sorted(json.loads(make_event("x").model_dump_json()))
+
+
+@st.composite
+def hostile_payload(draw: st.DrawFn) -> bytes:
+    """A payload for an events topic: a valid event with some fields replaced, or raw bytes."""
+    shape = draw(st.sampled_from(["fields", "fields", "fields", "bytes", "broken_utf8"]))
+    if shape == "bytes":
+        return draw(st.binary(max_size=200))
+    payload = event_payload(draw(st.text(min_size=1, max_size=80)))
+    if shape == "fields":
+        message = json.loads(payload)
+        for name in draw(st.lists(st.sampled_from(EVENT_FIELDS), min_size=1, max_size=4, unique=True)):
+            message[name] = draw(JSON_VALUE)
+        text = json.dumps(message, ensure_ascii=draw(st.booleans()))
+        return text.encode("utf-8", "surrogatepass")
+    cut = draw(st.integers(min_value=1, max_value=len(payload) - 1))
+    return payload[:cut] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80\x80"])) + payload[cut:]
+
+
+@given(payloads=st.lists(hostile_payload(), min_size=1, max_size=6))
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+def test_the_writer_stores_valid_messages_around_any_payload(tmp_path: Path, payloads: list[bytes]) -> None:
+    url = f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.sqlite"
+    config = GroundStationConfig.model_validate(
+        {"database_url": url, "batch_linger_s": 0, "batch_size": 4, "retention_days": None}
+    )
+    parser = MessageParser(PREFIX, snapshots=True)
+    topic = f"{PREFIX}/node1/events/cam1"
+    valid = [event_payload(f"valid{i}") for i in range(len(payloads) + 1)]
+    mixed = [p for pair in zip(valid, [*payloads, None], strict=True) for p in pair if p is not None]
+    items = [item_for(parser, topic, p, mid) for mid, p in enumerate(mixed)]
+    with Store(config.database_url) as store:
+        writer, acked, errors = run_writer(config, store, items)
+        assert errors == [], errors  # nothing was taken for an outage
+        assert INTERNAL not in writer._malformed.counts()  # every failure was classed (no bug path)
+        assert sorted(acked) == list(range(len(mixed)))  # every message answered, in its turn
+        assert all(store.event_messages(f"valid{i}") for i in range(len(valid)))
