@@ -1,0 +1,305 @@
+"""Soak run: the whole system for a long time, sampled, to find what grows.
+
+Real processes as in production: a private Mosquitto, `smarteye ground-station run`, and `smarteye edge`
+with two looping real-time sources (vtest.avi and the one-by-one people clip) → YOLO → tracking → events
+over MQTT and live video uplinked to the station; two WHEP viewers (aiortc, their own process) watch
+one stream each through the station; an MQTT subscriber receives every event.
+
+Every `--interval` seconds it samples the edge and the station: RSS, open descriptors and threads
+(/proc), the latency capture → MQTT receipt of the new/update events received in that interval
+(p50/p95/p99; an `end` is sent on purpose `end_after_s` after the object's last frame),
+and the frames each viewer decoded. After `--warmup` seconds (model loading, caches, the first
+clients), growth is the last sample against the first sample after warm-up: RSS in percent (target
+< 5 %), descriptors and threads as counts (target: flat).
+
+    python3 scripts/soak.py                       # 30 minutes, sample every 10 s
+    python3 scripts/soak.py --minutes 2 --warmup 45 --json soak.json   # what CI runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from edge.assets import assets_root  # noqa: E402
+from smarteye.sim.broker import MosquittoBroker  # noqa: E402
+from smarteye.sim.ports import free_tcp_port  # noqa: E402
+from smarteye.wire.topics import events_topic  # noqa: E402
+
+NODE = "soak-edge"
+STREAMS = {"people": "vtest.avi", "walkers": "intel_one-by-one-person-detection.mp4"}
+TARGET_RSS_GROWTH_PCT = 5.0
+
+
+def smarteye() -> list[str]:
+    script = Path(sys.executable).with_name("smarteye")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "smarteye"]
+
+
+def process_sample(pid: int) -> dict[str, int]:
+    """RSS (KiB), threads and open descriptors of a live process."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {
+        "rss_kib": int(status["VmRSS"].split()[0]),
+        "threads": int(status["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def latency_ms(latencies: list[float]) -> dict[str, int | None]:
+    """p50/p95/p99 of latencies in seconds, as whole milliseconds (None when there were none)."""
+    points = {q: percentile(latencies, q) for q in (50, 95, 99)}
+    return {f"p{q}": None if v is None else round(v * 1000) for q, v in points.items()}
+
+
+# -- viewers (their own process: a browser decodes on the viewer's machine) ------------------------
+def run_viewers(urls: list[str], station: str, user: str, password: str, stop: Any, counts: Any) -> None:
+    from smarteye.sim.whep_viewer import WhepViewer
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=station) as client:
+            response = await client.post("/api/login", json={"username": user, "password": password})
+            response.raise_for_status()
+            headers = {
+                "X-CSRF-Token": response.json()["csrf_token"],
+                "Cookie": f"smarteye_session={response.cookies['smarteye_session']}",
+            }
+        viewers = [WhepViewer(url, headers=headers) for url in urls]
+        for viewer in viewers:
+            await viewer.start()
+        while not stop.is_set():
+            for index, viewer in enumerate(viewers):
+                counts[index] = viewer.stats.frames
+            await asyncio.sleep(0.5)
+        for viewer in viewers:
+            await viewer.stop()
+
+    asyncio.run(main())
+
+
+@dataclass
+class EventClock:
+    """Receives every event and keeps capture → receipt latencies until they are taken."""
+
+    latencies: list[float] = field(default_factory=list)
+    received: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        try:
+            event = json.loads(message.payload)
+            capture = float(event["capture_time"])
+        except (ValueError, KeyError, TypeError):
+            return
+        with self.lock:
+            self.received += 1
+            if event.get("type") != "end":  # an end is sent end_after_s after the object's last frame, by design
+                self.latencies.append(now - capture)
+
+    def take(self) -> list[float]:
+        with self.lock:
+            taken, self.latencies = self.latencies, []
+        return taken
+
+
+class System:
+    """Station and edge as processes, with their logs in `workdir`."""
+
+    def __init__(self, workdir: Path, model: Path, media: Path, broker_url: str) -> None:
+        self.workdir = workdir
+        port = free_tcp_port()
+        self.station_url = f"http://127.0.0.1:{port}"
+        database = f"sqlite:///{workdir / 'ground.sqlite'}"
+        self.user, self.password = "soak", secrets.token_urlsafe(12)
+        subprocess.run([*smarteye(), "ground-station", "create-user", self.user, "--role", "viewer",
+                        "--database", database, "--password-stdin"], input=self.password + "\n", text=True,
+                       check=True, capture_output=True)  # fmt: skip
+        token = subprocess.run([*smarteye(), "ground-station", "create-token", NODE, "--database", database],
+                               check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        config = workdir / "edge.yaml"
+        config.write_text(yaml.safe_dump({
+            "node": NODE,
+            "sources": [{"name": name, "url": str(media / file), "loop": True, "realtime": True}
+                        for name, file in STREAMS.items()],
+            "detector": {"model": str(model), "imgsz": 320},
+            "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
+            "metrics": {"port": 0},
+            "video": {"whep": {"port": 0}, "uplink": {"url": self.station_url, "token": token}},
+        }))  # fmt: skip
+        self.station = subprocess.Popen(
+            [*smarteye(), "ground-station", "run", "--database", database, "--port", str(port),
+             "--mqtt", broker_url, "--log-level", "warning"],
+            stdout=(workdir / "station.log").open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.edge = subprocess.Popen(
+            [*smarteye(), "edge", "--config", str(config), "--log-level", "warning"],
+            stdout=(workdir / "edge.log").open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_live(self, timeout: float = 180) -> None:
+        """Until the station relays both streams (the viewers need them)."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.station_url) as client:
+            while time.monotonic() < deadline:
+                if self.edge.poll() is not None or self.station.poll() is not None:
+                    break
+                try:
+                    login = client.post("/api/login", json={"username": self.user, "password": self.password})
+                    cookie = f"smarteye_session={login.cookies['smarteye_session']}"
+                    rows = client.get("/api/video/streams", headers={"Cookie": cookie}).json()
+                    if {r.get("stream") for r in rows if r.get("state") == "live"} >= set(STREAMS):
+                        return
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass
+                time.sleep(0.5)
+        raise RuntimeError(f"the streams did not go live at the station; see {self.workdir}/edge.log, station.log")
+
+    def stop(self) -> None:
+        for proc in (self.edge, self.station):
+            proc.terminate()
+        for proc in (self.edge, self.station):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def growth(samples: list[dict[str, Any]], warmup: float) -> dict[str, Any]:
+    """Per process: the first sample after warm-up against the last one."""
+    after = [s for s in samples if s["t"] >= warmup] or samples[-1:]
+    first, last = after[0], samples[-1]
+    result: dict[str, Any] = {"from_s": first["t"], "to_s": last["t"]}
+    for name in ("edge", "station"):
+        a, b = first[name], last[name]
+        result[name] = {
+            "rss_mib": [round(a["rss_kib"] / 1024, 1), round(b["rss_kib"] / 1024, 1)],
+            "rss_growth_pct": round(100 * (b["rss_kib"] - a["rss_kib"]) / a["rss_kib"], 2),
+            "fds": [a["fds"], b["fds"]],
+            "threads": [a["threads"], b["threads"]],
+        }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument("--warmup", type=float, default=120.0, help="seconds left out of the growth figures")
+    parser.add_argument("--json", type=Path, help="write every sample and the growth here too")
+    args = parser.parse_args()
+
+    root = assets_root()
+    if root is None or not (root / "models" / "yolov8n.pt").exists():
+        print("needs models/yolov8n.pt and the sample media: set SMARTEYE_ASSETS", file=sys.stderr)
+        return 2
+    media = root / "media"
+    missing = [f for f in STREAMS.values() if not (media / f).exists()]
+    if missing:
+        print(f"needs {', '.join(missing)} in {media}: set SMARTEYE_ASSETS", file=sys.stderr)
+        return 2
+
+    samples: list[dict[str, Any]] = []
+    clock = EventClock()
+    context = mp.get_context("spawn")
+    stop, counts = context.Event(), context.Array("q", len(STREAMS))
+    with tempfile.TemporaryDirectory(prefix="smarteye-soak-") as tmp, MosquittoBroker() as broker:
+        subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"soak-{secrets.token_hex(4)}")
+        subscriber.on_message = clock.on_message
+        subscriber.connect(broker.host, broker.port)
+        subscriber.subscribe(events_topic("smarteye/v1", "+", "+"), qos=1)
+        subscriber.loop_start()
+        system = System(Path(tmp), root / "models" / "yolov8n.pt", media, broker.url)
+        viewers = None
+        try:
+            system.wait_live()
+            urls = [f"{system.station_url}/api/whep/{NODE}/{name}" for name in STREAMS]
+            viewers = context.Process(
+                target=run_viewers, args=(urls, system.station_url, system.user, system.password, stop, counts)
+            )
+            viewers.start()
+            started = time.monotonic()
+            previous_frames = [0] * len(STREAMS)
+            while time.monotonic() - started < args.minutes * 60:
+                time.sleep(max(0.0, args.interval - ((time.monotonic() - started) % args.interval)))
+                if system.edge.poll() is not None or system.station.poll() is not None:
+                    raise RuntimeError(f"a process exited during the soak; see {tmp}/edge.log, station.log")
+                latencies = clock.take()
+                frames = list(counts)
+                sample = {
+                    "t": round(time.monotonic() - started, 1),
+                    "edge": process_sample(system.edge.pid),
+                    "station": process_sample(system.station.pid),
+                    "events": len(latencies),
+                    "latency_ms": latency_ms(latencies),
+                    "viewer_fps": [
+                        round((f - p) / args.interval, 1) for f, p in zip(frames, previous_frames, strict=True)
+                    ],
+                }
+                previous_frames = frames
+                samples.append(sample)
+                print(
+                    f"{sample['t']:7.1f} s  edge {sample['edge']['rss_kib'] / 1024:6.1f} MiB "
+                    f"{sample['edge']['fds']:4d} fds {sample['edge']['threads']:3d} thr | station "
+                    f"{sample['station']['rss_kib'] / 1024:6.1f} MiB {sample['station']['fds']:4d} fds "
+                    f"{sample['station']['threads']:3d} thr | {sample['events']:4d} events, latency p50/p95/p99 "
+                    f"{sample['latency_ms']['p50']}/{sample['latency_ms']['p95']}/{sample['latency_ms']['p99']} ms"
+                    f" | viewers {sample['viewer_fps']} fps",
+                    flush=True,
+                )
+        finally:
+            stop.set()
+            if viewers is not None:
+                viewers.join(30)
+            system.stop()
+            subscriber.loop_stop()
+            subscriber.disconnect()
+
+    result = growth(samples, args.warmup)
+    all_latencies = [s["latency_ms"]["p99"] for s in samples if s["t"] >= args.warmup and s["latency_ms"]["p99"]]
+    result["latency_p99_ms_median"] = statistics.median(all_latencies) if all_latencies else None
+    result["events"] = clock.received
+    print()
+    for name in ("edge", "station"):
+        g = result[name]
+        print(
+            f"{name:8s} after warm-up ({result['from_s']:.0f} s → {result['to_s']:.0f} s): RSS {g['rss_mib'][0]} → "
+            f"{g['rss_mib'][1]} MiB ({g['rss_growth_pct']:+.2f} %, target < {TARGET_RSS_GROWTH_PCT} %), fds "
+            f"{g['fds'][0]} → {g['fds'][1]}, threads {g['threads'][0]} → {g['threads'][1]}"
+        )
+    print(f"events received: {clock.received}; median p99 latency per interval: {result['latency_p99_ms_median']} ms")
+    if args.json:
+        args.json.write_text(json.dumps({"samples": samples, "growth": result}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
