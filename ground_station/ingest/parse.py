@@ -101,6 +101,15 @@ def _check_jpeg(what: str, payload: bytes) -> None:
         raise Malformed(SCHEMA, f"{what}: {len(payload)} bytes is over the {MAX_SNAPSHOT_BYTES} byte limit")
 
 
+def _check_identity(message: Any, node: str, stream: str | None) -> None:
+    """The topic says who speaks (the broker's ACL lets a node publish only under its own topics); a
+    payload that claims another node or stream is refused, so no node can speak for another."""
+    if message.node != node:
+        raise Malformed(WRONG_TOPIC, f"node {message.node!r} in the message is not the topic's {node!r}")
+    if stream is not None and message.stream != stream:
+        raise Malformed(WRONG_TOPIC, f"stream {message.stream!r} in the message is not the topic's {stream!r}")
+
+
 def topic_text(topic: bytes) -> str:
     """The topic for a log line, even when it is not UTF-8."""
     try:
@@ -132,7 +141,8 @@ class MessageParser:
             return self._stored(model, node, stream, payload, received_time)
         if section is Section.TELEMETRY:
             message = self._validate(Telemetry, payload)
-            return LiveTelemetry(message.node, message.stream, payload.decode())
+            _check_identity(message, node, stream)
+            return LiveTelemetry(node, stream, payload.decode())  # type: ignore[arg-type]
         if section is Section.SNAPSHOTS and self._snapshots:
             _check_jpeg("snapshot", payload)
             return Snapshot(event_id, node, stream, payload)  # type: ignore[arg-type]
@@ -155,8 +165,7 @@ class MessageParser:
                 raise Malformed(BAD_JSON, "empty payload")
             return Cleared(node, stream)
         message = self._validate(model, payload)
-        if message.node != node or (stream is not None and message.stream != stream):
-            raise Malformed(WRONG_TOPIC, "node or stream in the message differ from the topic")
+        _check_identity(message, node, stream)
         # JSON may carry \u0000, which PostgreSQL text cannot store; the check is rare (cheap byte test first).
         if b"\\u0000" in payload and _has_nul(message.model_dump()):
             raise Malformed(SCHEMA, "text contains a NUL character")

@@ -35,7 +35,7 @@ from ground_station.config import GroundStationConfig
 from ground_station.ingest.handoff import Handoff, Item
 from ground_station.ingest.malformed import INTERNAL, REJECTED, SCHEMA, WRONG_TOPIC, MalformedCounter
 from ground_station.ingest.retention import RetentionSchedule
-from ground_station.snapshots import SnapshotError, Snapshots
+from ground_station.snapshots import ForeignSnapshotError, SnapshotError, Snapshots
 from ground_station.store import Store
 from ground_station.webhooks import WebhookDispatcher
 from smarteye.wire.messages import Alert, DetectionEvent, NodeAvailability, StreamStatus, ZoneCounts
@@ -187,7 +187,8 @@ class Writer:
                         self.snapshots.put(event_id, node, stream, jpeg)  # idempotent: a retried batch is fine
                     except SnapshotError as error:  # checked on receipt already; counted, not retried
                         topic = snapshot_topic(self.config.mqtt.topic_prefix, node, stream, event_id)
-                        self._malformed.count(SCHEMA, topic, f"snapshot: {error}")
+                        reason = WRONG_TOPIC if isinstance(error, ForeignSnapshotError) else SCHEMA
+                        self._malformed.count(reason, topic, f"snapshot: {error}")
         prefix = self.config.mqtt.topic_prefix
         for refused in result.refused_media:
             topic = (alert_snapshot_topic if refused.kind == "snapshot" else clip_topic)(

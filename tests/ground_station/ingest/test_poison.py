@@ -6,9 +6,7 @@ filled the way the network thread fills it (parse, then one item per PUBLISH).""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,58 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ground_station.config import GroundStationConfig
-from ground_station.ingest.handoff import Handoff, Item
-from ground_station.ingest.malformed import INTERNAL, REJECTED, Malformed, MalformedCounter
-from ground_station.ingest.parse import Cleared, LiveTelemetry, MessageParser, Snapshot
-from ground_station.ingest.writer import Writer, is_outage
-from ground_station.snapshots import Snapshots
-from ground_station.store import AlertMedia, Received, Store
+from ground_station.ingest.malformed import INTERNAL, REJECTED
+from ground_station.ingest.parse import MessageParser
+from ground_station.ingest.writer import is_outage
+from ground_station.store import Store
 from tests.support.factories import make_event
+from tests.support.writer_run import item_for, run_writer
 
 pytestmark = pytest.mark.timeout(120)
 
 PREFIX = "smarteye/v1"
-
-
-def item_for(parser: MessageParser, topic: str, payload: bytes, mid: int) -> Item:
-    """What the network thread hands over for one PUBLISH (see loop.py): the parsed thing, or just the ack."""
-    try:
-        parsed = parser.parse(topic.encode(), payload, time.time())
-    except Malformed:
-        return Item(None, None, mid, 1, 1)
-    if isinstance(parsed, Received):
-        return Item(parsed, None, mid, 1, 1)
-    if isinstance(parsed, Cleared):
-        return Item(None, parsed, mid, 1, 1)
-    if isinstance(parsed, Snapshot):
-        return Item(None, None, mid, 1, 1, snapshot=parsed)
-    if isinstance(parsed, AlertMedia):
-        return Item(None, None, mid, 1, 1, media=parsed)
-    assert isinstance(parsed, LiveTelemetry)
-    return Item(None, None, mid, 1, 1)
-
-
-def run_writer(config: GroundStationConfig, store: Store, items: list[Item]) -> tuple[Writer, list[int], list[str]]:
-    """Write `items` to the end; the writer must finish on its own (a retried poison batch never would)."""
-    handoff = Handoff(10_000)
-    handoff.put(items, timeout=0)
-    handoff.close()
-    acked: list[int] = []
-    errors: list[str] = []
-
-    def acknowledge(connection: int, batch: Sequence[Item]) -> bool:
-        acked.extend(item.mid for item in batch)
-        return True
-
-    malformed = MalformedCounter()
-    writer = Writer(config, store, Snapshots(store.engine), handoff, acknowledge, malformed, None, errors.append)
-    writer.start()
-    writer.join(30)
-    if writer.is_alive():
-        writer.abandon()
-        writer.join(5)
-        pytest.fail(f"the writer is stuck retrying: {errors[-3:]}")
-    return writer, acked, errors
 
 
 def event_payload(event_id: str, **fields: Any) -> bytes:
