@@ -81,7 +81,7 @@ class EdgeMetrics:
             "smarteye_edge_stage_seconds",
             "Time per frame in each stage: decode, wait (capture → taken for detection), convert, inference, "
             "tracking, geolocation, rules, events, and the sinks (publish, alerts, video); encode on the encoder "
-            "thread.",
+            "thread; tile: mean time per tile when the detector slices frames.",
             ["node", "stream", "stage"],
             buckets=STAGE_BUCKETS,
             registry=self.registry,
@@ -106,12 +106,21 @@ class EdgeMetrics:
             ["node", "stream", "outcome"],
             registry=self.registry,
         )
+        self.tiles_per_frame = Histogram(
+            "smarteye_edge_detector_tiles",
+            "Tiles run per frame by sliced inference (bounded by detector.slicing.max_tiles_per_frame).",
+            ["node", "stream"],
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self._server: object | None = None
 
     def observe_frame(self, frame: Frame) -> None:
-        """Every stage time the frame collected on its way."""
+        """Every stage time the frame collected on its way, and its tile count when the detector sliced it."""
         for stage, seconds in frame.timings.items():
             self.stage_seconds.labels(self.node, frame.stream, stage).observe(seconds)
+        if frame.detections is not None and frame.detections.tiles:
+            self.tiles_per_frame.labels(self.node, frame.stream).observe(frame.detections.tiles)
 
     def observe_stage(self, stream: str, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(self.node, stream, stage).observe(seconds)

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge.assets import find_asset, searched_places
 from edge.config.detector import DetectorConfig
+from edge.detect.sliced import Slicer
 
 if TYPE_CHECKING:
     from edge.frame import Frame
@@ -26,10 +27,12 @@ class ModelError(Exception):
 class Detections:
     """Boxes of one frame as NumPy arrays; `boxes` is the ultralytics Boxes object the tracker reads."""
 
-    xyxy: np.ndarray  # (N, 4) pixels
+    xyxy: np.ndarray  # (N, 4) pixels; for oriented boxes their axis-aligned hull
     conf: np.ndarray  # (N,)
     cls: np.ndarray  # (N,)
     boxes: Any
+    xywhr: np.ndarray | None = None  # (N, 5) centre, size, rotation (rad) when the model gives oriented boxes
+    tiles: int = 0  # tiles run for this frame when sliced (0: whole frame only)
 
 
 def resolve_model_path(name: str) -> str:
@@ -54,7 +57,8 @@ class Detector:
         self.config = config
         path = resolve_model_path(config.model)
         try:
-            self.model = YOLO(path, task="detect")
+            # The task (detect, or obb for oriented boxes) comes from the model file itself.
+            self.model = YOLO(path)
         except FileNotFoundError:
             raise ModelError(
                 f"model {config.model!r} not found (looked in {searched_places('models')}) and could not be downloaded"
@@ -62,6 +66,10 @@ class Detector:
         except Exception as error:
             raise ModelError(f"cannot load model {config.model!r} ({path}): {error}") from None
         self.model_name = Path(config.model).name
+        self.oriented = self.model.task == "obb"
+        if self.model.task not in ("detect", "obb"):
+            raise ModelError(f"model {config.model!r} is a {self.model.task!r} model; detect or obb expected")
+        self.slicer = Slicer(self, config.slicing) if config.slicing is not None else None
         self.names: dict[int, str] = dict(self.model.names)
         self.class_ids: list[int] | None = None
         if config.classes is not None:
@@ -88,15 +96,27 @@ class Detector:
         """Run once on a blank frame so the first real frame is not slowed by lazy set-up."""
         self.detect(np.zeros((height, width, 3), dtype=np.uint8))
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def predict(self, images: np.ndarray | list[np.ndarray], **overrides: Any) -> list[Any]:
+        """ultralytics Results, one per image (a list runs as one batch)."""
         try:
-            result = self.model.predict(image, **self.predict_args)[0]
+            return self.model.predict(images, **{**self.predict_args, **overrides})
         except Exception as error:
             raise ModelError(f"inference with {self.model_name} failed: {error}") from error
-        boxes = result.boxes.cpu().numpy()
-        return Detections(boxes.xyxy, boxes.conf, boxes.cls.astype(np.int64), boxes)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        result = self.predict(image)[0]
+        return self.detections(result.obb if self.oriented else result.boxes)
+
+    def detections(self, boxes: Any) -> Detections:
+        """Detections from an ultralytics Boxes or OBB object."""
+        boxes = boxes.cpu().numpy()
+        xywhr = boxes.xywhr if self.oriented else None
+        return Detections(boxes.xyxy, boxes.conf, boxes.cls.astype(np.int64), boxes, xywhr)
 
     def process(self, frame: Frame) -> Frame:
-        """Stage: the frame's detections."""
-        frame.detections = self.detect(frame.bgr())
+        """Stage: the frame's detections (on tiles when slicing is configured)."""
+        if self.slicer is not None:
+            frame.detections = self.slicer.detect(frame.stream, frame.bgr(), frame.timings)
+        else:
+            frame.detections = self.detect(frame.bgr())
         return frame

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from edge.config.tracking import EventsConfig
 from edge.frame import Frame
-from edge.track.tracker import TrackedBox
+from edge.track.tracker import TrackedBox, obb_corners
 from smarteye.wire.messages import Box, DetectionEvent, EndReason, EventType, GeoPosition, GeoStatus
 
 
@@ -153,6 +153,8 @@ class EventLifecycle:
             top_score=round(obj.top_score, 4),
             box=Box(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2),
             box_norm=Box(x1=box.x1 / width, y1=box.y1 / height, x2=box.x2 / width, y2=box.y2 / height),
+            angle=None if box.obb is None else round(box.obb[4], 4),
+            corners=None if box.obb is None else [(round(x, 1), round(y, 1)) for x, y in obb_corners(box.obb)],
             frame_width=obj.frame_width,
             frame_height=obj.frame_height,
             capture_time=obj.last_seen,

@@ -3,6 +3,7 @@ per tracker, so each stream numbers its own objects)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,19 @@ class TrackedBox:
     """Every zone it has been in during its life, in order of entry."""
     zone_time_s: dict[str, float] = field(default_factory=dict)
     """Seconds it has spent in each zone it entered."""
+    obb: tuple[float, float, float, float, float] | None = None
+    """The oriented box (centre x, y, width, height, rotation in radians) from an OBB model; x1…y2 are then
+    its axis-aligned hull, which every other stage reads."""
+
+
+def obb_corners(obb: tuple[float, float, float, float, float]) -> list[tuple[float, float]]:
+    """The four corners (pixels) of an oriented box, in order around it (ultralytics' xywhr convention)."""
+    cx, cy, w, h, r = obb
+    cos, sin = math.cos(r), math.sin(r)
+    ax, ay = w / 2 * cos, w / 2 * sin  # half the width side
+    bx, by = -h / 2 * sin, h / 2 * cos  # half the height side
+    return [(cx + ax + bx, cy + ay + by), (cx + ax - bx, cy + ay - by), (cx - ax - bx, cy - ay - by),
+            (cx - ax + bx, cy - ay + by)]  # fmt: skip
 
 
 class StreamTracker:
@@ -72,6 +86,8 @@ class StreamTracker:
         rows = self._tracker.update(detections.boxes, image)
         if len(rows) == 0:
             return []
+        if rows.shape[1] == 9:  # oriented boxes: cx cy w h angle, id, score, class, index
+            return _oriented(rows, image)
         if image is not None:
             # Tracks report Kalman-filtered boxes, which can overshoot the frame edge.
             height, width = image.shape[:2]
@@ -87,3 +103,22 @@ class StreamTracker:
         assert frame.detections is not None, "the detection stage runs before tracking"
         frame.tracks = self.update(frame.detections, frame.bgr())
         return frame
+
+
+def _oriented(rows: np.ndarray, image: np.ndarray | None) -> list[TrackedBox]:
+    """Tracked oriented boxes, with their axis-aligned hull (clipped to the frame) as x1…y2."""
+    from ultralytics.utils.ops import xywhr2xyxyxyxy
+
+    corners = xywhr2xyxyxyxy(rows[:, :5].astype(np.float32))
+    hull = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    if image is not None:
+        height, width = image.shape[:2]
+        np.clip(hull[:, 0:4:2], 0, width, out=hull[:, 0:4:2])
+        np.clip(hull[:, 1:4:2], 0, height, out=hull[:, 1:4:2])
+    return [
+        TrackedBox(
+            int(r[5]), float(h[0]), float(h[1]), float(h[2]), float(h[3]), float(r[6]), int(r[7]),
+            obb=(float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4])),
+        )
+        for r, h in zip(rows, hull, strict=True)
+    ]  # fmt: skip

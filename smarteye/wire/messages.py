@@ -91,8 +91,19 @@ class DetectionEvent(_Message):
     class_id: int
     score: float = Field(ge=0, le=1, description="Score of the detection in this frame.")
     top_score: float = Field(ge=0, le=1, description="Best score seen over the object's life.")
-    box: Box = Field(description="Box in pixels of the frame.")
+    box: Box = Field(description="Box in pixels of the frame (for an oriented box, its axis-aligned hull).")
     box_norm: Box = Field(description="Box as fractions of frame width and height (0..1).")
+    angle: float | None = Field(
+        None,
+        description="Rotation of the oriented box in radians, clockwise in picture coordinates (ultralytics "
+        "xywhr, aerial OBB models); None when the model gives axis-aligned boxes.",
+    )
+    corners: list[tuple[float, float]] | None = Field(
+        None,
+        min_length=4,
+        max_length=4,
+        description="The oriented box's four corners in pixels (x, y), in order around it; None when axis-aligned.",
+    )
     frame_width: int
     frame_height: int
     capture_time: float = Field(description="Wall clock (epoch s) when the frame was received at the edge.")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from edge.config.video import AnnotationConfig
-from edge.track.tracker import TrackedBox
+from edge.track.tracker import TrackedBox, obb_corners
 
 # Distinct, legible colours (BGR), picked by class id so a class keeps its colour across streams.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -42,7 +42,11 @@ class Annotator:
                 continue
             colour = PALETTE[box.class_id % len(PALETTE)]
             top_left = (int(box.x1), int(box.y1))
-            cv2.rectangle(image, top_left, (int(box.x2), int(box.y2)), colour, line, cv2.LINE_AA)
+            if box.obb is not None:  # oriented box (aerial OBB models): its own outline; the label on its hull
+                corners = np.round(obb_corners(box.obb)).astype(np.int32)
+                cv2.polylines(image, [corners], True, colour, line, cv2.LINE_AA)
+            else:
+                cv2.rectangle(image, top_left, (int(box.x2), int(box.y2)), colour, line, cv2.LINE_AA)
             if self.config.labels:
                 name = self.class_names.get(box.class_id, str(box.class_id))
                 draw_label(image, f"{name} #{box.track_id} {box.score:.2f}", top_left, colour, scale)
