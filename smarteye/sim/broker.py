@@ -9,16 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from smarteye.sim.ports import free_tcp_port
+from smarteye.sim.tls import make_server_pki
 
 _MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 
@@ -43,6 +47,31 @@ def find_mosquitto() -> str | None:
     return None
 
 
+STATION_USER = "station"
+
+
+def acl_rules(prefix: str, station_users: Sequence[str] = (STATION_USER,)) -> str:
+    """The broker ACL (mosquitto `acl_file`) for topic prefix `prefix`; configs/mosquitto/acl is this for
+    `smarteye/v1`.  Every edge node logs in with its node name as user name, so the pattern's `%u` pins
+    what it may publish to its own topics, whatever its payload says (the station checks that too)."""
+    lines = [
+        f"# SmartEye broker ACL (mosquitto acl_file) for the topic prefix {prefix}.",
+        "# Made by smarteye.sim.broker.acl_rules (a test keeps configs/mosquitto/acl equal to it).",
+        "",
+        "# The ground station: reads every node's messages, publishes the rules each stream runs.",
+    ]
+    for user in station_users:
+        lines += [f"user {user}", f"topic read {prefix}/#", f"topic write {prefix}/+/rules/+", ""]
+    lines += [
+        "# Every other user is an edge node whose user name is its node name (%u): it may publish only",
+        "# under its own topics (events, status, availability and its last will, telemetry, snapshots,",
+        "# alerts, alert snapshots, clips, counts) and read only its own rules.",
+        f"pattern write {prefix}/%u/#",
+        f"pattern read {prefix}/%u/rules/+",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 class MosquittoBroker:
     """A private mosquitto subprocess; `restart()` keeps the port so clients can reconnect to the same URL.
 
@@ -50,7 +79,10 @@ class MosquittoBroker:
     instead of allowing anonymous clients.  `persistence=True` keeps sessions, queued messages and
     retained messages across `restart()` (in the private temp dir), so a test subscriber with
     clean_session=False misses nothing while the broker is down; the default is off.
-    `certfile`/`keyfile` (PEM) make the listener TLS-only (mqtts://).
+    `certfile`/`keyfile` (PEM) make the listener TLS-only (mqtts://).  `acl_prefix` adds the ACL of
+    `acl_rules` (configs/mosquitto/acl): each node publishes only under its own topics, the station reads
+    all.  `MosquittoBroker.secured(...)` makes the whole production set-up at once: TLS with a fresh CA,
+    one user per node and for the station, the ACL; `client_settings(user)` is what a client needs.
     """
 
     def __init__(
@@ -61,6 +93,8 @@ class MosquittoBroker:
         persistence: bool = False,
         certfile: Path | None = None,
         keyfile: Path | None = None,
+        acl_prefix: str | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         exe = executable or find_mosquitto()
         if exe is None:
@@ -74,6 +108,9 @@ class MosquittoBroker:
             raise ValueError("certfile and keyfile must be given together")
         self.certfile = certfile
         self.keyfile = keyfile
+        self.acl_prefix = acl_prefix
+        self.ca_file = ca_file  # what clients verify the broker with (not read by the broker)
+        self._pki_dir: tempfile.TemporaryDirectory[str] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -122,11 +159,36 @@ class MosquittoBroker:
                     stderr=subprocess.PIPE,
                 )
             lines += ["allow_anonymous false", f"password_file {passwd}"]
+            if self.acl_prefix is not None:
+                acl = workdir / "acl"
+                acl.write_text(acl_rules(self.acl_prefix), encoding="utf-8")
+                lines.append(f"acl_file {acl}")
         else:
             lines.append("allow_anonymous true")
         conf = workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return conf
+
+    @classmethod
+    def secured(
+        cls, nodes: Sequence[str], prefix: str = "smarteye/v1", station: str = STATION_USER, **kwargs: Any
+    ) -> MosquittoBroker:
+        """A broker as a site should run it: TLS (a CA made now, for 127.0.0.1), a user with a random
+        password per node (user name = node name) and for the station, and the ACL for `prefix`."""
+        pki_dir = tempfile.TemporaryDirectory(prefix="smarteye-mqtt-pki-")
+        pki = make_server_pki(Path(pki_dir.name))
+        users = {name: secrets.token_urlsafe(16) for name in (*nodes, station)}
+        broker = cls(users=users, certfile=pki.cert_file, keyfile=pki.key_file, acl_prefix=prefix,
+                     ca_file=pki.ca_file, **kwargs)  # fmt: skip
+        broker._pki_dir = pki_dir
+        return broker
+
+    def client_settings(self, user: str) -> dict[str, Any]:
+        """The `mqtt:` settings (url, credentials, TLS) with which `user` connects to this broker."""
+        settings: dict[str, Any] = {"url": self.url, "username": user, "password": self.users[user]}
+        if self.ca_file is not None:
+            settings["tls"] = {"ca_file": str(self.ca_file)}
+        return settings
 
     def start(self, timeout: float = 10.0) -> MosquittoBroker:
         """Launch the broker and wait until it accepts TCP connections."""
@@ -183,10 +245,11 @@ class MosquittoBroker:
     def close(self) -> None:
         """Stop the broker and delete its temp dir."""
         self.stop()
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.cleanup()
-            self._tmp = None
+        for tmp in (self._tmp, self._pki_dir):
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.cleanup()
+        self._tmp = self._pki_dir = None
 
     def __enter__(self) -> MosquittoBroker:
         return self.start()
