@@ -161,7 +161,10 @@ class EdgeNode:
     def _telemetry_loop(self) -> None:
         """Each drone stream's telemetry at a bounded rate (latest value wins, retained)."""
         while not self._stop.wait(self.config.telemetry_interval_s):
-            self.status.publish_telemetry()
+            try:  # the thread outlives any one bad round: telemetry of every stream depends on it
+                self.status.publish_telemetry()
+            except Exception:
+                log.exception("telemetry round failed")
 
     # -- queries ---------------------------------------------------------------------------
     def stream_status(self, name: str) -> StreamStatus:

@@ -178,7 +178,14 @@ class StreamGeolocator:
         """The newest vehicle state (MAVLink) or KLV sample, for publishing."""
         if self.mavlink is not None:
             return self.mavlink.state(self.config.telemetry.system_id), None  # type: ignore[union-attr]
-        return None, (self._klv_history[-1] if self._klv_history else None)
+        if not self._klv_history:
+            return None, None
+        sensor = self._klv_history[-1]
+        report = self.klv.vmti[-1] if self.klv.vmti else None  # the aircraft's detections (ST 0903), if recent
+        window = self.config.telemetry.stale_after_s  # type: ignore[union-attr]
+        if sensor.vmti is None and report is not None and report.pts is not None and sensor.pts is not None:
+            sensor = sensor.model_copy(update={"vmti": report}) if abs(report.pts - sensor.pts) <= window else sensor
+        return None, sensor
 
     def footprint(self, width: int, height: int) -> list[tuple[float, float]] | None:
         """The camera's ground footprint (image corners) at the last located frame, for the pilot map."""

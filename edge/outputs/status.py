@@ -3,6 +3,7 @@ drops, latency) and each drone stream's telemetry (vehicle/KLV state and camera 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 
@@ -14,6 +15,8 @@ from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
 from smarteye.wire.messages import StreamStatus, Telemetry
 from smarteye.wire.topics import status_topic, telemetry_topic
+
+log = logging.getLogger(__name__)
 
 
 class StatusReporter:
@@ -71,19 +74,24 @@ class StatusReporter:
             self.on_status(status)
 
     def publish_telemetry(self) -> None:
-        """Each drone stream's latest telemetry, if it has any yet."""
+        """Each drone stream's latest telemetry, if it has any yet; one stream's failure never stops the others'."""
         for name, locator in self.geolocators.items():
             if locator.config.telemetry is None:
                 continue
-            vehicle, sensor = locator.latest_telemetry()
-            if vehicle is None and sensor is None:
-                continue
-            health = self.supervisors[name].health
-            footprint = locator.footprint(health.width, health.height) if health.width and health.height else None
-            message = Telemetry(
-                node=self.node, stream=name, source=locator.config.telemetry.source.value,
-                geo_status=locator.last_status, vehicle=vehicle, sensor=sensor, footprint=footprint, time=time.time(),
-            )  # fmt: skip
-            self.publisher.publish_state(
-                telemetry_topic(self.prefix, self.node, name), message.model_dump_json().encode()
-            )
+            try:
+                self._publish_telemetry(name, locator)
+            except Exception:
+                log.exception("stream %s: telemetry could not be published", name)
+
+    def _publish_telemetry(self, name: str, locator: StreamGeolocator) -> None:
+        """One stream's latest telemetry (retained), if it has any yet."""
+        vehicle, sensor = locator.latest_telemetry()
+        if vehicle is None and sensor is None:
+            return
+        health = self.supervisors[name].health
+        footprint = locator.footprint(health.width, health.height) if health.width and health.height else None
+        message = Telemetry(
+            node=self.node, stream=name, source=locator.config.telemetry.source.value,
+            geo_status=locator.last_status, vehicle=vehicle, sensor=sensor, footprint=footprint, time=time.time(),
+        )  # fmt: skip
+        self.publisher.publish_state(telemetry_topic(self.prefix, self.node, name), message.model_dump_json().encode())

@@ -3,7 +3,11 @@
 Decodes the two sets found in real UAS video: the MISB ST 0601 UAS Datalink Local Set (tag/length/value,
 integer-mapped values, 16-bit running-sum checksum) and its predecessor, the MISB EG 0104 Predator UAV Basic
 Universal Set (full 16-byte element keys, IEEE floats/doubles and strings). Both become one `SensorMetadata`
-so that geolocation code does not care which standard the aircraft speaks.
+so that geolocation code does not care which standard the aircraft speaks. MISB ST 0903 VMTI sets (the
+aircraft's own detections), standalone or as ST 0601 item 74, are decoded by edge.telemetry.vmti.
+
+Every value that leaves here is finite and in range: a non-finite real (an EG 0104 field of view of +inf)
+rejects its packet with a KlvError, because one bad number would otherwise poison every frame's geolocation.
 
 Sources for keys and formulas: MISB ST 0601 (as tabulated in Kitware/kwiver `arrows/klv/klv_0601.cxx`,
 `klv_checksum.cxx`) and MISB EG 0104 (Kitware/kwiver `arrows/klv/klv_0104.cxx` and the older
@@ -12,68 +16,35 @@ Sources for keys and formulas: MISB ST 0601 (as tabulated in Kitware/kwiver `arr
 
 from __future__ import annotations
 
+import collections
 import math
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
+from edge.telemetry.klv_codec import (
+    KlvError,
+    checksum16,
+    decode_ber_length,
+    decode_ber_oid,
+    encode_ber_length,
+)
+from edge.telemetry.vmti import VMTI_KEY, decode_vmti_packet, decode_vmti_set
 from smarteye.wire.telemetry import Corner, SensorMetadata
+from smarteye.wire.vmti import VmtiReport
+
+__all__ = [
+    "EG0104_KEY", "ST0601_KEY", "VMTI_KEY", "KlvError", "KlvParser", "SensorMetadata", "VmtiReport",
+    "checksum16", "decode_ber_length", "encode_ber_length", "iter_klv", "parse_packet", "utm_grid_convergence_deg",
+]  # fmt: skip
 
 UL_PREFIX = b"\x06\x0e\x2b\x34"
 ST0601_KEY = bytes.fromhex("060E2B34020B01010E01030101000000")
 EG0104_KEY = bytes.fromhex("060E2B34020101010E01010201010000")
 _CHECKSUM_ITEM = b"\x01\x02"  # ST 0601 tag 1, length 2: always the last item of the set
-
-
-class KlvError(ValueError):
-    """A KLV packet that cannot be decoded; `kind` is the short error class counted by `KlvParser`."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-# --------------------------------------------------------------------------------------------- primitives
-def decode_ber_length(buf: bytes, pos: int) -> tuple[int, int]:
-    """Decode a BER length (short or long form) at `pos`; return (length, offset of the value)."""
-    if pos >= len(buf):
-        raise KlvError("truncated", f"BER length missing at offset {pos}")
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    count = first & 0x7F
-    if count == 0 or count > 8:
-        raise KlvError("bad_length", f"invalid BER length byte 0x{first:02x} at offset {pos}")
-    if pos + 1 + count > len(buf):
-        raise KlvError("truncated", f"BER length at offset {pos} needs {count} bytes, buffer ends")
-    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
-
-
-def encode_ber_length(length: int) -> bytes:
-    """Encode a BER length (short form below 128) — used by tests and by anyone re-emitting KLV."""
-    if length < 0x80:
-        return bytes([length])
-    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _decode_ber_oid(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """Decode a BER-OID tag (ST 0601 tags above 127 use several bytes)."""
-    value = 0
-    for i in range(4):
-        if pos + i >= end:
-            break
-        byte = buf[pos + i]
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            return value, pos + i + 1
-    raise KlvError("malformed", f"bad BER-OID tag at offset {pos}")
-
-
-def checksum16(data: bytes) -> int:
-    """ST 0601 checksum: 16-bit running sum, even-offset bytes in the high byte (bcc_16 of the standard)."""
-    return ((sum(data[0::2]) << 8) + sum(data[1::2])) & 0xFFFF
 
 
 def _masked(key: bytes) -> bytes:
@@ -117,9 +88,13 @@ def iter_klv(payload: bytes) -> Iterator[bytes | KlvError]:
             pos = nxt
             continue
         if start + length > size:
-            # Whatever follows lies inside the declared value: nothing more to recover here.
+            # A cut packet, or a damaged length: look for another packet inside (checksums guard what is found).
             yield KlvError("truncated", f"KLV packet at offset {pos} declares {length} bytes, {size - start} left")
-            return
+            nxt = _find_resync(payload, pos + 1)
+            if nxt < 0:
+                return
+            pos = nxt
+            continue
         yield payload[pos : start + length]
         pos = start + length
 
@@ -193,6 +168,14 @@ ST0601_TAGS: dict[int, tuple[str, int | None, _Decoder]] = {
     90: ("platform_pitch_full_deg", 4, _s(90)),
     91: ("platform_roll_full_deg", 4, _s(90)),
 }
+_VMTI_TAG = 74  # ST 0601 item 74: an embedded ST 0903 VMTI local set
+
+# Plausible ranges; a value outside is kept raw as `invalid_<name>` (and counted), never used.
+_RANGES: dict[str, tuple[float, float]] = {
+    "sensor_lat": (-90, 90), "sensor_lon": (-180, 180), "frame_center_lat": (-90, 90),
+    "frame_center_lon": (-180, 180), "hfov_deg": (0, 180), "vfov_deg": (0, 180),
+    **{f"corner_lat_{i}": (-90, 90) for i in range(1, 5)}, **{f"corner_lon_{i}": (-180, 180) for i in range(1, 5)},
+}  # fmt: skip
 
 _FIELDS = set(SensorMetadata.model_fields)
 
@@ -206,6 +189,14 @@ def _corners(values: dict[str, Any], prefix: str, base: tuple[float, float] | No
             return None
         out.append((lat + base[0], lon + base[1]) if base else (lat, lon))
     return out
+
+
+def _check_ranges(values: dict[str, Any]) -> None:
+    """Move implausible numbers (a latitude of 200°, a field of view of 500°) aside as `invalid_<name>`."""
+    for name, (lo, hi) in _RANGES.items():
+        value = values.get(name)
+        if isinstance(value, float) and not lo <= value <= hi:
+            values[f"invalid_{name}"] = values.pop(name)
 
 
 def _build(standard: Literal["ST0601", "EG0104"], values: dict[str, Any], checksum_ok: bool | None) -> SensorMetadata:
@@ -232,7 +223,7 @@ def _decode_0601(packet: bytes, start: int) -> SensorMetadata:
     values: dict[str, Any] = {}
     pos, end = start, len(packet)
     while pos < end:
-        tag, pos = _decode_ber_oid(packet, pos, end)
+        tag, pos = decode_ber_oid(packet, pos, end)
         length, pos = decode_ber_length(packet, pos)
         if pos + length > end:
             raise KlvError("malformed", f"ST 0601 tag {tag} declares {length} bytes, only {end - pos} left in the set")
@@ -243,6 +234,12 @@ def _decode_0601(packet: bytes, start: int) -> SensorMetadata:
                 if length != 2:
                     raise KlvError("checksum", f"ST 0601 checksum item has {length} bytes instead of 2")
                 checksum_ok = _verify_checksum(packet, pos - 2)
+            continue
+        if tag == _VMTI_TAG and raw:
+            try:  # a bad embedded VMTI set costs its targets, not the pose around it
+                values["vmti"] = decode_vmti_set(raw)
+            except (KlvError, ValidationError):
+                values["invalid_vmti"] = raw.hex()
             continue
         spec = ST0601_TAGS.get(tag)
         if spec is None:
@@ -257,6 +254,7 @@ def _decode_0601(packet: bytes, start: int) -> SensorMetadata:
         values["platform_pitch_deg"] = values["platform_pitch_full_deg"]
     if values.get("platform_roll_deg") is None and values.get("platform_roll_full_deg") is not None:
         values["platform_roll_deg"] = values["platform_roll_full_deg"]
+    _check_ranges(values)
     values["corners"] = _corners(values, "corner")  # full corners (82-89) are exact, prefer them
     lat, lon = values.get("frame_center_lat"), values.get("frame_center_lon")
     if values["corners"] is None and lat is not None and lon is not None:
@@ -266,13 +264,15 @@ def _decode_0601(packet: bytes, start: int) -> SensorMetadata:
 
 # --------------------------------------------------------------------------------------------- EG 0104
 def _ieee(raw: bytes) -> float | None:
-    """EG 0104 reals are big-endian IEEE 754, float or double; NaN means 'no value'."""
+    """EG 0104 reals are big-endian IEEE 754, float or double; NaN means 'no value', ±inf is an error."""
     if len(raw) == 4:
         value = struct.unpack(">f", raw)[0]
     elif len(raw) == 8:
         value = struct.unpack(">d", raw)[0]
     else:
         raise ValueError(f"{len(raw)}-byte real")
+    if math.isinf(value):
+        raise KlvError("non_finite", f"EG 0104 real is {value} (bytes {raw.hex()})")
     return None if math.isnan(value) else value
 
 
@@ -387,8 +387,11 @@ def _decode_0104(packet: bytes, start: int) -> SensorMetadata:
             continue
         try:
             values[spec[0]] = spec[1](raw)
+        except KlvError as exc:
+            raise KlvError(exc.kind, f"EG 0104 {spec[0]}: {exc}") from None
         except ValueError:
             values[f"invalid_{spec[0]}"] = raw.hex()
+    _check_ranges(values)
     values["corners"] = _corners(values, "corner")
     grid_azimuth, lat, lon = (values.get(k) for k in ("sensor_azimuth_deg", "sensor_lat", "sensor_lon"))
     if isinstance(grid_azimuth, float) and isinstance(lat, float) and isinstance(lon, float):
@@ -403,8 +406,13 @@ def _decode_0104(packet: bytes, start: int) -> SensorMetadata:
 
 
 # --------------------------------------------------------------------------------------------- public API
-def parse_packet(packet: bytes) -> SensorMetadata:
-    """Strictly decode exactly one KLV packet (ST 0601 or EG 0104); raise `KlvError` saying what is wrong."""
+_VMTI_MASKED = _masked(VMTI_KEY)
+VMTI_HISTORY = 64  # VMTI reports kept by a parser (newest last)
+
+
+def parse_packet(packet: bytes) -> SensorMetadata | VmtiReport:
+    """Strictly decode exactly one KLV packet (ST 0601, EG 0104 or ST 0903 VMTI); raise `KlvError` saying what
+    is wrong, and nothing else."""
     packet = bytes(packet)
     if len(packet) < 17 or packet[:4] != UL_PREFIX:
         raise KlvError("garbage", f"not a KLV packet: {len(packet)} bytes starting {packet[:4].hex() or 'empty'}")
@@ -413,20 +421,31 @@ def parse_packet(packet: bytes) -> SensorMetadata:
         kind = "truncated" if start + length > len(packet) else "malformed"
         raise KlvError(kind, f"KLV length says {length} value bytes, packet has {len(packet) - start}")
     key = _masked(packet[:16])
-    if key == _ST0601_MASKED:
-        return _decode_0601(packet, start)
-    if key == _EG0104_MASKED:
-        return _decode_0104(packet, start)
+    try:
+        if key == _ST0601_MASKED:
+            return _decode_0601(packet, start)
+        if key == _EG0104_MASKED:
+            return _decode_0104(packet, start)
+        if key == _VMTI_MASKED:
+            return decode_vmti_packet(packet, start)
+    except ValidationError as exc:  # a decoded value the wire model refuses
+        raise KlvError("malformed", f"decoded values rejected: {exc.errors()[0]['msg']}") from None
     raise KlvError("unknown_key", f"unsupported KLV key {packet[:16].hex()}")
 
 
 class KlvParser:
-    """Lenient stream-side decoder: bad bytes are counted in `errors`, never raised, so video keeps flowing."""
+    """Lenient stream-side decoder: bad bytes are counted in `errors`, never raised, so video keeps flowing.
+
+    `parse` returns the sensor samples (ST 0601 / EG 0104); VMTI reports go to `vmti` (bounded, newest last)
+    and are also attached to a sensor sample of the same payload that carries none (same data packet, same
+    time), so publishing the latest sample publishes the aircraft's detections with it.
+    """
 
     def __init__(self) -> None:
         self.errors: Counter[str] = Counter()
         self.last_error: str | None = None
         self.packets = 0
+        self.vmti: collections.deque[VmtiReport] = collections.deque(maxlen=VMTI_HISTORY)
 
     def _fail(self, exc: KlvError) -> None:
         self.errors[exc.kind] += 1
@@ -435,6 +454,7 @@ class KlvParser:
     def parse(self, payload: bytes, pts: float | None = None) -> list[SensorMetadata]:
         """Decode every KLV packet in one data-stream payload; packets failing checks are skipped and counted."""
         out: list[SensorMetadata] = []
+        reports: list[VmtiReport] = []
         try:
             chunks = list(iter_klv(bytes(payload)))
         except Exception as exc:  # defensive: the splitter should only yield errors
@@ -452,11 +472,21 @@ class KlvParser:
             except Exception as exc:  # never let one odd packet stop the feed
                 self._fail(KlvError("malformed", f"{type(exc).__name__}: {exc}"))
                 continue
+            self.packets += 1
+            meta.pts = pts
+            if isinstance(meta, VmtiReport):
+                reports.append(meta)
+                continue
             invalid = [k for k in meta.extra if k.startswith("invalid_")]
             if invalid:
                 self.errors["bad_item"] += len(invalid)
-                self.last_error = f"bad_item: wrong-size value for {', '.join(invalid)}"
-            meta.pts = pts
-            self.packets += 1
+                self.last_error = f"bad_item: wrong-size or out-of-range value for {', '.join(invalid)}"
+            if meta.vmti is not None:
+                meta.vmti.pts = pts
+                self.vmti.append(meta.vmti)
             out.append(meta)
+        self.vmti.extend(reports)
+        for meta in out:
+            if reports and meta.vmti is None:
+                meta.vmti = reports[0]
         return out

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from smarteye.wire.vmti import VmtiReport
+
 Corner = tuple[float, float]
 GimbalYawFrame = Literal["vehicle", "earth"]
 
@@ -42,6 +44,9 @@ class SensorMetadata(BaseModel):
         None, description="Ground (lat, lon) of image corners 1-4: upper-left, upper-right, lower-right, lower-left."
     )
     checksum_ok: bool | None = Field(None, description="ST 0601 checksum verified; None when the set has none.")
+    vmti: VmtiReport | None = Field(
+        None, description="Targets the aircraft itself detected (MISB ST 0903 VMTI) in the same data packet."
+    )
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Other decoded items; unknown items kept raw as hex strings."
     )

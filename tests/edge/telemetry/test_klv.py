@@ -22,6 +22,7 @@ from edge.telemetry.klv import (
     parse_packet,
     utm_grid_convergence_deg,
 )
+from edge.telemetry.klv_codec import encode_ber_oid
 
 M_PER_DEG = 111_320.0
 
@@ -343,16 +344,17 @@ def test_truncated_unknown_and_bad_length_are_counted(st0601_payloads) -> None:
     assert parser.parse(good[:-100]) == []
     assert parser.parse(good[:10]) == []
     assert parser.errors["truncated"] == 2
-    vmti = bytes.fromhex("060E2B34020B01010E01030306000000") + b"\x03abc"  # ST 0903 VMTI: not ours
-    assert parser.parse(vmti) == []
+    security = bytes.fromhex("060E2B34020301010E01030302000000") + b"\x03abc"  # ST 0102 security set: not ours
+    assert parser.parse(security) == []
     assert parser.errors["unknown_key"] == 1 and "unsupported KLV key" in parser.last_error
-    assert parser.parse(ST0601_KEY + b"\x89" + b"\x00" * 20) == []
-    assert parser.errors["bad_length"] == 1
+    assert parser.parse(ST0601_KEY + b"\x80" + b"\x00" * 20) == []  # indefinite length: not in KLV
+    assert parser.parse(ST0601_KEY + b"\xff" + b"\x00" * 20) == []  # reserved
+    assert parser.errors["bad_length"] == 2
     with pytest.raises(KlvError) as exc:
         parse_packet(good[:-1])
     assert exc.value.kind == "truncated"
     with pytest.raises(KlvError) as exc:
-        parse_packet(vmti)
+        parse_packet(security)
     assert exc.value.kind == "unknown_key"
 
 
@@ -374,3 +376,64 @@ def test_garbage_never_raises_and_resyncs(st0601_payloads, media) -> None:
         for m in fuzz.parse(bytes(data[: rng.randrange(17, len(data) + 1)])):
             assert isinstance(m, SensorMetadata)
     assert fuzz.errors.total() > 0
+
+
+# ------------------------------------------------------------------------------------------------ issue 12: bad values
+HFOV_KEY = "060e2b34010101020420020101080000"  # EG 0104 sensor horizontal field of view (float)
+LAT_KEY = "060e2b34010101030701020102040200"  # EG 0104 sensor latitude (double)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf])
+def test_non_finite_eg0104_value_is_a_klv_error_and_spares_its_neighbours(bad: float) -> None:
+    poisoned = eg0104_packet([(HFOV_KEY, struct.pack(">f", bad)), (LAT_KEY, struct.pack(">d", 45.0))])
+    with pytest.raises(KlvError) as exc:
+        parse_packet(poisoned)
+    assert exc.value.kind == "non_finite" and "hfov_deg" in str(exc.value)
+    assert type(exc.value) is KlvError  # not a bare ValueError / OverflowError
+    good = eg0104_packet([(HFOV_KEY, struct.pack(">f", 12.5)), (LAT_KEY, struct.pack(">d", 45.0))])
+    parser = KlvParser()
+    found = parser.parse(poisoned + good, pts=1.0)
+    assert [(m.hfov_deg, m.sensor_lat) for m in found] == [(12.5, 45.0)]
+    assert parser.errors == {"non_finite": 1}
+
+
+def test_nan_is_no_value_and_out_of_range_values_are_kept_aside() -> None:
+    packet = eg0104_packet([(HFOV_KEY, struct.pack(">f", math.nan)), (LAT_KEY, struct.pack(">d", 200.0))])
+    parser = KlvParser()
+    (m,) = parser.parse(packet)
+    assert m.hfov_deg is None and m.sensor_lat is None
+    assert m.extra["invalid_sensor_lat"] == 200.0
+    assert parser.errors == {"bad_item": 1} and "invalid_sensor_lat" in parser.last_error
+
+
+def reencode_st0601(packet: bytes, length_bytes: int, item_length_bytes: int | None = None) -> bytes:
+    """The same ST 0601 set written with legal non-minimal BER lengths (leading zero bytes), checksum redone."""
+    items = [(tag, value) for tag, value in local_set_items(packet).items() if tag != 1]
+    body = b"".join(
+        encode_ber_oid(tag) + encode_ber_length(len(value), item_length_bytes) + value for tag, value in items
+    )
+    body += b"\x01\x02"
+    head = ST0601_KEY + encode_ber_length(len(body) + 2, length_bytes)
+    return head + body + bcc16(head + body).to_bytes(2, "big")
+
+
+@pytest.mark.parametrize(("length_bytes", "item_length_bytes"), [(4, None), (9, None), (3, 2), (16, 3)])
+def test_st0601_with_non_minimal_ber_lengths_decodes(st0601_payloads, length_bytes, item_length_bytes) -> None:
+    good = st0601_payloads[0][0]
+    long_form = reencode_st0601(good, length_bytes, item_length_bytes)
+    assert long_form[16] == 0x80 | length_bytes and long_form[17] == 0  # a leading zero byte: not minimal
+    parser = KlvParser()
+    (m,) = parser.parse(long_form + good, pts=2.0)[:1]
+    assert not parser.errors and m.checksum_ok is True
+    reference = parse_packet(good)
+    assert m.model_dump(exclude={"pts", "vmti"}) == reference.model_dump(exclude={"pts", "vmti"})
+    assert m.vmti.targets == reference.vmti.targets and len(m.vmti.targets) == 2
+
+
+def test_damaged_length_does_not_hide_the_packets_after_it(st0601_payloads) -> None:
+    first, second = st0601_payloads[0][0], st0601_payloads[1][0]
+    damaged = first[:16] + b"\x83\xff\xff\xff" + first[19:]  # declares 16 MiB
+    parser = KlvParser()
+    found = parser.parse(damaged + second)
+    assert [m.time for m in found] == [parse_packet(second).time]
+    assert parser.errors["truncated"] == 1
