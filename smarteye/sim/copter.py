@@ -31,6 +31,7 @@ ground station (`udpout:HOST:PORT`); see `CopterSimulator(url=…)`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -211,7 +212,7 @@ class CopterSimulator:
     def snapshot(self) -> CopterState:
         """A copy of the state, for tests to compare with what the ground station was told."""
         with self._lock:
-            return CopterState(**{k: getattr(self.state, k) for k in CopterState.__dataclass_fields__})
+            return copy.deepcopy(self.state)
 
     # -- main loop -------------------------------------------------------------------------------
     def _run(self) -> None:

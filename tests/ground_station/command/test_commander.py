@@ -1,0 +1,115 @@
+"""The station's commander against the copter simulator over TCP (as against ArduCopter SITL on 5760).
+
+Acceptance of cross-command at the MAVLink level: take off, plan and confirm a "look at", reach the
+standoff point within 10 m with the camera pointed at the target (read from the vehicle's own
+messages); refusals before any MAVLink; a vehicle that goes silent shows "link lost".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ground_station.command.commander import Commander, CommandError
+from ground_station.command.config import CommandConfig
+from ground_station.command.planner import PlanRefused, Target, distance_m, moved
+from smarteye.sim.copter import CopterSimulator
+from smarteye.sim.ports import free_tcp_port
+
+HOME = (36.3725, 127.3650, 60.0)
+SPEEDUP = 10.0
+
+
+def _until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def flying() -> Iterator[tuple[CopterSimulator, Commander, list[tuple]]]:
+    port = free_tcp_port()
+    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP).start()
+    audit: list[tuple] = []
+    corners = ((-50, 200), (-50, 260), (50, 260), (50, 200))  # metres north, east of home
+    no_fly = {"name": "school", "space": "geo", "points": [moved(*HOME[:2], n, e) for n, e in corners]}
+    config = CommandConfig.model_validate({
+        "vehicles": [{"name": "copter1", "url": f"tcp:127.0.0.1:{port}"}],
+        "standoff_m": 40, "altitude_above_target_m": 30, "max_distance_from_home_m": 500, "no_fly": [no_fly],
+        "heartbeat_timeout_s": 2.0,
+    })  # fmt: skip
+    commander = Commander(config, audit=lambda *entry: audit.append(entry))
+    commander.start()
+    try:
+        _until(lambda: commander.status("copter1")["link"] == "ok", 10, "the link")
+        yield sim, commander, audit
+    finally:
+        commander.stop()
+        sim.stop()
+
+
+def test_take_off_then_look_at_a_target_reaches_the_standoff_with_the_camera_on_the_target(flying) -> None:
+    sim, commander, audit = flying
+    early = commander.takeoff("copter1", 20, "pia")
+    assert [o.result for o in early] == ["accepted", "failed"], "ArduCopter refuses to arm without a position"
+    assert "Need Position Estimate" in (early[1].detail or "")
+    _until(lambda: commander.status("copter1")["home"], 15, "the position estimate and home")
+    outcomes = commander.takeoff("copter1", 20, "pia")
+    assert [o.result for o in outcomes] == ["accepted"] * 3, outcomes
+    _until(lambda: (commander.status("copter1")["position"] or {}).get("alt_m", 0) > 19.5, 15, "20 m")
+
+    target = Target(*moved(*HOME[:2], 120.0, 50.0), alert_id="a-1")
+    plan = commander.plan("copter1", target, "pia")
+    assert plan.altitude_m == 30 and abs(distance_m(*plan.standoff, target.lat, target.lon) - 40) < 0.5
+    steps = commander.confirm("copter1", plan.id, "pia")
+    assert [(o.command, o.result) for o in steps] == [
+        ("MAV_CMD_DO_REPOSITION", "accepted"), ("MAV_CMD_DO_SET_ROI_LOCATION", "accepted")
+    ]  # fmt: skip
+    status = commander.status("copter1")
+    assert status["mode"] == "GUIDED" and status["flight"]["state"] == "flying"
+    assert status["flight"]["eta_s"] is not None and status["flight"]["distance_to_standoff_m"] > 10
+    _until(lambda: commander.status("copter1")["flight"]["state"] == "arrived", 30, "arrival")
+    vehicle = sim.snapshot()  # what the vehicle itself knows, not what the station was told
+    assert distance_m(vehicle.lat, vehicle.lon, *plan.standoff) < 10
+    expected_pitch = -math.degrees(math.atan2(30, 40))  # 30 m above, 40 m away
+    gimbal = _until(
+        lambda: (g := commander.status("copter1")["gimbal"]) and abs(g["pitch_deg"] - expected_pitch) < 3 and g,
+        10, "the gimbal on the target",
+    )  # fmt: skip
+    assert abs(gimbal["pitch_deg"] - expected_pitch) < 3
+    assert [entry[1] for entry in audit] == ["vehicle.command"] * 7 and all(e[0] == "pia" for e in audit)
+    assert commander.action("copter1", "rtl", "pia").result == "accepted"
+    assert commander.status("copter1")["flight"]["state"] == "returning"
+
+
+def test_a_target_beyond_the_radius_or_a_route_through_a_no_fly_zone_is_refused_before_any_mavlink(flying) -> None:
+    sim, commander, _ = flying
+    _until(lambda: commander.status("copter1")["home"], 15, "the position estimate")
+    sent = list(sim.commands)
+    with pytest.raises(PlanRefused, match="max_distance_from_home_m"):
+        commander.plan("copter1", Target(*moved(*HOME[:2], 600.0, 0.0)), "pia")
+    with pytest.raises(PlanRefused, match="no-fly zone 'school'"):
+        commander.plan("copter1", Target(*moved(*HOME[:2], 0.0, 400.0)), "pia")
+    with pytest.raises(CommandError, match="no pending plan"):
+        commander.confirm("copter1", "made-up", "pia")
+    with pytest.raises(CommandError, match="not flying"):
+        commander.confirm("copter1", commander.plan("copter1", Target(*moved(*HOME[:2], 100.0, 0.0)), "pia").id, "p")
+    assert sim.commands == sent, "nothing reached the vehicle"
+
+
+def test_a_vehicle_that_goes_silent_shows_link_lost_within_the_heartbeat_timeout(flying) -> None:
+    sim, commander, _ = flying
+    sim.stop()
+    stopped = time.monotonic()
+    _until(lambda: commander.status("copter1")["link"] == "lost", 5, "link lost")
+    assert time.monotonic() - stopped < 2.0 + 1.5
+    outcome = commander.action("copter1", "hold", "pia")
+    assert outcome.result == "link lost" and not outcome.ok
