@@ -51,14 +51,16 @@ class Detector:
 
     name = "inference"
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, model: Any | None = None) -> None:
+        """`model`: an already loaded model with the same runtime settings, shared with another stream's
+        detector that differs only in thresholds or classes (edge/detect/pool.py); None loads one."""
         from ultralytics import YOLO
 
         self.config = config
         path = resolve_model_path(config.model)
         try:
             # The task (detect, or obb for oriented boxes) comes from the model file itself.
-            self.model = YOLO(path)
+            self.model = model if model is not None else YOLO(path)
         except FileNotFoundError:
             raise ModelError(
                 f"model {config.model!r} not found (looked in {searched_places('models')}) and could not be downloaded"
