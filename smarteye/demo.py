@@ -1,7 +1,7 @@
-"""`smarteye demo`: a broker (if none is reachable), a GStreamer RTSP "site camera" playing the
-sample video, a second camera from a file, a simulated drone (real aerial video with KLV metadata
-as MPEG-TS over UDP) and an edge node — with the events shown live in the terminal exactly as an
-MQTT subscriber receives them, geolocated for the drone."""
+"""`smarteye demo`: a private broker (TLS, a login per client, the ACL of configs/mosquitto/), a
+GStreamer RTSP "site camera" playing the sample video, a second camera from a file, a simulated drone
+(real aerial video with KLV metadata as MPEG-TS over UDP) and an edge node — with the events shown live
+in the terminal exactly as an MQTT subscriber receives them, geolocated for the drone."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from rich.console import Console, Group
@@ -28,14 +29,14 @@ from edge.node import EdgeNode
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
-from smarteye.sim.broker import MosquittoBroker, broker_reachable
+from smarteye.sim.broker import STATION_USER, MosquittoBroker
 from smarteye.sim.drone import DroneSimulator
 from smarteye.sim.ports import free_tcp_port
 from smarteye.sim.rtsp_server import RtspServer
 from smarteye.wire.messages import Alert, DetectionEvent, StreamStatus
 from smarteye.wire.topics import ANY, alerts_topic, events_topic, status_topic
 
-DEFAULT_BROKER = ("127.0.0.1", 1883)
+DEMO_NODE = "demo-edge"  # also its login on the demo's broker
 DEFAULT_WEB_PORT = 8080
 DEMO_MPEGTS_PORT = 5600  # QGroundControl's default UDP video port
 DEMO_USER = "demo"
@@ -172,15 +173,13 @@ class _EventBoard:
 
 def run_demo(duration: float | None = None, console: Console | None = None) -> None:
     console = console or Console()
-    broker: MosquittoBroker | None = None
-    if broker_reachable(*DEFAULT_BROKER):
-        broker_url = f"mqtt://{DEFAULT_BROKER[0]}:{DEFAULT_BROKER[1]}"
-    else:
-        broker = MosquittoBroker()
-        broker.start()
-        broker_url = broker.url
+    # A private broker run as a site should run it (configs/mosquitto/): TLS, a login for the edge node
+    # and one for the station, and the ACL by which the node may publish only under its own topics.
+    broker = MosquittoBroker.secured([DEMO_NODE])
+    broker.start()
+    broker_url = broker.url
     workdir = Path(tempfile.mkdtemp(prefix="smarteye-demo-"))  # a fresh store and spool per run
-    station = _ground_station(broker_url, workdir)
+    station = _ground_station(broker.client_settings(STATION_USER), workdir)
     password = secrets.token_urlsafe(12)  # never a built-in default, not even for the demo
     station.accounts.create_user(DEMO_USER, password, Role.ADMIN)
     _, uplink_token = station.accounts.create_token("demo-edge", Role.EDGE, "demo")
@@ -194,7 +193,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         camera.start()
         config = EdgeConfig.model_validate(
             {
-                "node": "demo-edge",
+                "node": DEMO_NODE,
                 "sources": [
                     {"name": "site-cam", "url": camera.url("/cam1"), "rules": SITE_CAM_RULES},
                     {
@@ -211,7 +210,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
                     },
                 ],
                 "detector": {"conf": 0.2},
-                "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
+                "mqtt": {**broker.client_settings(DEMO_NODE), "spool_dir": str(workdir / "spool")},
                 "video": {
                     "whep": {"port": _free_or_any(8889)},
                     "udp_outputs": {"drone": f"udp://127.0.0.1:{DEMO_MPEGTS_PORT}"},
@@ -226,6 +225,8 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         prefix = config.mqtt.topic_prefix
         watched = [topic(prefix, config.node, ANY) for topic in (events_topic, status_topic, alerts_topic)]
         subscriber.on_connect = lambda c, *_: c.subscribe([(topic, 1) for topic in watched])
+        subscriber.username_pw_set(STATION_USER, broker.users[STATION_USER])  # reads all; the node's own may not
+        subscriber.tls_set_context(config.mqtt.ssl_context())
         subscriber.connect(config.mqtt.host, config.mqtt.port)
         subscriber.loop_start()
         console.print(
@@ -259,8 +260,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         camera.stop()
         station.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-        if broker is not None:
-            broker.stop()
+        broker.close()
 
 
 def _geo_text(event: DetectionEvent) -> str:
@@ -276,12 +276,12 @@ def _free_or_any(port: int) -> int:
         return port if probe.connect_ex(("127.0.0.1", port)) != 0 else free_tcp_port()
 
 
-def _ground_station(broker_url: str, workdir: Path) -> GroundStation:
+def _ground_station(mqtt_settings: dict[str, Any], workdir: Path) -> GroundStation:
     """The demo's ground station on port 8080 when free, with a throw-away SQLite store."""
     port = _free_or_any(DEFAULT_WEB_PORT)
     config = GroundStationConfig.model_validate(
         {
-            "mqtt": {"url": broker_url, "client_id": f"smarteye-demo-ground-{secrets.token_hex(4)}"},
+            "mqtt": {**mqtt_settings, "client_id": f"smarteye-demo-ground-{secrets.token_hex(4)}"},
             "session_expiry_s": 60,  # a demo leaves no long-lived session on a shared broker
             "database_url": f"sqlite:///{workdir / 'ground-station.sqlite'}",
             "web": {"port": port},
