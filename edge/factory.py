@@ -15,6 +15,7 @@ from edge.config.node import EdgeConfig
 from edge.config.source import SourceConfig
 from edge.control.rules import RulesListener
 from edge.detect.detector import Detector
+from edge.detect.pool import DetectorPool
 from edge.geo.locator import StreamGeolocator
 from edge.metrics import EdgeMetrics, StreamCounters
 from edge.node import EdgeNode, StreamParts
@@ -25,6 +26,7 @@ from edge.outputs.status import StatusReporter
 from edge.outputs.video.service import LiveVideo
 from edge.pipeline import Pipeline, Sink, Stage, StreamStats, stream_stages
 from edge.rules.stage import RulesStage
+from edge.source.schedule import DetectionScheduler, StreamPolicy
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
 from edge.telemetry.mavlink_reader import MavlinkReader
@@ -43,11 +45,13 @@ def build_node(
     on_status: Callable[[StreamStatus], None] | None = None,
 ) -> EdgeNode:
     """The whole node for `config`; raises ModelError for a model that cannot be loaded, ConfigError for rules the
-    model or the stream cannot run (an unknown label, a geofence on a stream without `geo`)."""
-    detector = detector or Detector(config.detector)
-    _check_rules(config, set(detector.names.values()))
+    model or the stream cannot run (an unknown label, a geofence on a stream without `geo`). `detector`, when given,
+    serves every stream without its own `detector:` block."""
+    detectors = _detectors(config, detector)
+    _check_rules(config, {name: set(found.names.values()) for name, found in detectors.items()})
+    detector = _node_detector(config, detectors)
     metrics = EdgeMetrics(config.node)
-    board = FrameBoard()
+    board = FrameBoard(DetectionScheduler(_policies(config)))
     publisher = _publisher(config)
     mavlink: dict[str, MavlinkReader] = {}  # one reader per link, shared by the cameras on it
     streams: dict[str, StreamParts] = {}
@@ -56,11 +60,12 @@ def build_node(
         if not source.enabled:
             continue
         supervisor = SourceSupervisor(source, board, lambda name, health: None)  # re-pointed at the node below
-        lifecycle = EventLifecycle(config.node, source.name, detector.model_name, detector.names, config.events)
+        runs = detectors[source.name]
+        lifecycle = EventLifecycle(config.node, source.name, runs.model_name, runs.names, config.events)
         geolocator = _geolocator(source, mavlink)
-        rules = RulesStage(config.node, source.name, detector.names, source.rules, config.events.end_after_s)
+        rules = RulesStage(config.node, source.name, runs.names, source.rules, config.events.end_after_s)
         streams[source.name] = StreamParts(supervisor, lifecycle, geolocator, rules)
-        stages[source.name] = stream_stages(detector, StreamTracker(config.tracker), geolocator, rules, lifecycle)
+        stages[source.name] = stream_stages(runs, StreamTracker(config.tracker), geolocator, rules, lifecycle)
     prefix = config.mqtt.topic_prefix
     stats = {name: StreamStats() for name in streams}  # recorded by the pipeline, read by the video overlay
     events = EventSink(publisher, config.node, prefix, config.snapshots, metrics, on_event)
@@ -87,7 +92,8 @@ def build_node(
     for supervisor in supervisors.values():
         supervisor.on_state = node.source_changed
     geolocated = {source.name: source.geo is not None for source in config.sources}
-    pushed = RulesListener(config.node, prefix, rules, set(detector.names.values()), geolocated, status.publish_status)
+    labels = {label for found in detectors.values() for label in found.names.values()}  # any stream's model
+    pushed = RulesListener(config.node, prefix, rules, labels, geolocated, status.publish_status)
     pushed.attach(publisher)  # the station's retained rules arrive at every (re)connect
 
     def counters() -> dict[str, StreamCounters]:
@@ -99,11 +105,15 @@ def build_node(
                 reconnects=parts.supervisor.health.reconnects,
                 malformed_telemetry=_malformed(parts.geolocator),
                 viewers=video.whep.viewers(video.fanouts[name]) if video is not None else 0,
+                detection_fps=pipeline.stats[name].fps(),
+                passed_over=board.scheduler.stream(name).passed_over,
+                capped_drops=board.scheduler.stream(name).capped_drops,
+                floor_served=board.scheduler.stream(name).floor_served,
             )
             for name, parts in streams.items()
         }
 
-    metrics.add_totals(counters, lambda: publisher.stats()["pending"])
+    metrics.add_totals(counters, lambda: publisher.stats()["pending"], lambda: publisher.stats()["disk_full"])
     return node
 
 
@@ -122,13 +132,44 @@ def _publisher(config: EdgeConfig) -> MqttPublisher:
     )
 
 
-def _check_rules(config: EdgeConfig, labels: set[str]) -> None:
-    """What the config's own validation cannot know: the model's class names, and which streams have `geo`."""
+def _detectors(config: EdgeConfig, given: Detector | None) -> dict[str, Detector]:
+    """Each enabled stream's detector: the node's, or its own `detector:` override; one loaded model per runtime."""
+    pool = DetectorPool()
+    if given is not None:
+        pool.add(given)
+    return {
+        source.name: given
+        if given is not None and source.detector is None
+        else pool.get(source.detector_settings(config.detector))
+        for source in config.sources
+        if source.enabled
+    }
+
+
+def _node_detector(config: EdgeConfig, detectors: dict[str, Detector]) -> Detector:
+    """The detector whose class names the live video draws: the node's own when a stream runs it, else the first
+    stream's (the video has one set of names for every stream)."""
+    for source in config.sources:
+        if source.enabled and source.detector is None:
+            return detectors[source.name]
+    return next(iter(detectors.values()), None) or Detector(config.detector)  # every source disabled
+
+
+def _policies(config: EdgeConfig) -> dict[str, StreamPolicy]:
+    """How each stream competes for detection (edge/source/schedule.py)."""
+    return {
+        source.name: StreamPolicy(source.resolved_priority, source.max_detection_fps, source.detection_weight)
+        for source in config.sources
+    }
+
+
+def _check_rules(config: EdgeConfig, labels: dict[str, set[str]]) -> None:
+    """What the config's own validation cannot know: each stream's model class names, and which streams have `geo`."""
     for index, source in enumerate(config.sources):
-        if source.rules is None:
+        if source.rules is None or source.name not in labels:
             continue
         try:
-            source.rules.check_against(labels, source.geo is not None)
+            source.rules.check_against(labels[source.name], source.geo is not None)
         except ValueError as error:
             raise ConfigError(f"sources[{index}].rules.{error}") from None
 

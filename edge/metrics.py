@@ -34,14 +34,19 @@ class StreamCounters:
     reconnects: int
     malformed_telemetry: int
     viewers: int
+    detection_fps: float = 0.0  # over the pipeline's recent window
+    passed_over: int = 0  # the scheduler's counters (edge/source/schedule.py)
+    capped_drops: int = 0
+    floor_served: int = 0
 
 
 class _Totals(Collector):
     """Turns the parts' own counters into metric families when Prometheus scrapes."""
 
     def __init__(self, node: str, streams: Callable[[], dict[str, StreamCounters]],
-                 spool_depth: Callable[[], int]) -> None:  # fmt: skip
+                 spool_depth: Callable[[], int], spool_disk_full: Callable[[], int] | None = None) -> None:  # fmt: skip
         self.node, self.streams, self.spool_depth = node, streams, spool_depth
+        self.spool_disk_full = spool_disk_full
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         labels = ["node", "stream"]
@@ -61,6 +66,25 @@ class _Totals(Collector):
                 "smarteye_edge_malformed_telemetry", "KLV/MAVLink data that could not be decoded.", labels=labels
             ),
             "viewers": GaugeMetricFamily("smarteye_edge_video_viewers", "WHEP viewers of the stream.", labels=labels),
+            "detection_fps": GaugeMetricFamily(
+                "smarteye_edge_detection_fps", "Frames a second through detection, over the recent frames.",
+                labels=labels,
+            ),
+            "passed_over": CounterMetricFamily(
+                "smarteye_edge_scheduler_passed_over",
+                "Times detection took another stream's frame while this one had a frame ready (priority, weight, "
+                "another stream's floor).", labels=labels,
+            ),
+            "capped_drops": CounterMetricFamily(
+                "smarteye_edge_scheduler_capped_drops",
+                "Frames replaced while the stream's max_detection_fps held it back (included in frames_dropped).",
+                labels=labels,
+            ),
+            "floor_served": CounterMetricFamily(
+                "smarteye_edge_scheduler_floor_served",
+                "Frames detected because the stream had waited a second, whatever its priority (no starvation).",
+                labels=labels,
+            ),
         }  # fmt: skip
         for stream, counters in self.streams().items():
             for key, family in families.items():
@@ -69,6 +93,12 @@ class _Totals(Collector):
         spool = GaugeMetricFamily("smarteye_edge_spool_depth", "Events waiting in the MQTT spool.", labels=["node"])
         spool.add_metric([self.node], self.spool_depth())
         yield spool
+        if self.spool_disk_full is not None:
+            full = CounterMetricFamily("smarteye_edge_spool_disk_full",
+                                       "Spool writes refused for lack of disk space (held in memory, written later).",
+                                       labels=["node"])  # fmt: skip
+            full.add_metric([self.node], self.spool_disk_full())
+            yield full
 
 
 class EdgeMetrics:
@@ -136,8 +166,9 @@ class EdgeMetrics:
     def count_clip(self, stream: str, outcome: str) -> None:
         self.alert_clips.labels(self.node, stream, outcome).inc()
 
-    def add_totals(self, streams: Callable[[], dict[str, StreamCounters]], spool_depth: Callable[[], int]) -> None:
-        self.registry.register(_Totals(self.node, streams, spool_depth))
+    def add_totals(self, streams: Callable[[], dict[str, StreamCounters]], spool_depth: Callable[[], int],
+                   spool_disk_full: Callable[[], int] | None = None) -> None:  # fmt: skip
+        self.registry.register(_Totals(self.node, streams, spool_depth, spool_disk_full))
 
     def serve(self, host: str, port: int) -> int | None:
         """Serve /metrics on host:port (0 picks a free port); a taken port is a warning, not a failure:

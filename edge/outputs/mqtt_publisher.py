@@ -84,6 +84,7 @@ class MqttPublisher:
         self._connections = 0
         self._reconnects = 0
         self._spool_errors = 0
+        self._next_flush = 0.0  # when to try again to write what a full disk refused
         self._started = False
         self._stopping = False
         self._closed = False
@@ -218,7 +219,7 @@ class MqttPublisher:
         if self._closed:
             raise RuntimeError("MqttPublisher is stopped")
         try:
-            seq = self._spool.append(topic, payload, qos=1)
+            seq = self._spool.append(topic, payload, qos=1)  # 0: held in memory, the disk is full
         except sqlite3.Error as error:
             with self._cond:
                 self._spool_errors += 1
@@ -265,6 +266,8 @@ class MqttPublisher:
                 "reconnects": self._reconnects,
                 "inflight": len(self._inflight),
                 "spool_errors": self._spool_errors,
+                "disk_full": self._spool.disk_full,
+                "held": self._spool.held,
                 "last_error": self._last_error,
             }
 
@@ -396,7 +399,7 @@ class MqttPublisher:
 
     def _work_available(self) -> bool:
         """Caller holds _cond."""
-        if self._acks:
+        if self._acks or (self._spool.held and time.monotonic() >= self._next_flush):
             return True
         can_send = len(self._inflight) < self._max_inflight and self._last_appended > self._sent_seq
         if self._stopping:
@@ -423,6 +426,13 @@ class MqttPublisher:
             if republish:
                 self._states_dirty = False
             epoch = self._epoch
+            flush = self._spool.held > 0 and time.monotonic() >= self._next_flush
+        if flush:  # the disk was full: write what it refused as soon as there is room, in order
+            written = self._spool.flush_held()
+            with self._cond:
+                self._next_flush = time.monotonic() + _IDLE_WAIT_S
+                self._last_appended = max(self._last_appended, written)
+        with self._cond:
             target = self._last_appended
         if acks:
             self._settle(acks)

@@ -4,12 +4,20 @@ Events are written here before any network I/O so that a broker outage, a networ
 restart never loses them; they are deleted only once the broker has acknowledged them.  The queue is
 bounded: when full, the oldest message is dropped (and counted) rather than blocking the video
 pipeline or filling the disk.
+
+A full disk is an outage, not a fault of the spool: what cannot be written is held in memory (bounded
+by the same limit) and written, in order, as soon as there is room again (`flush_held`); acks that
+cannot be written are retried the same way.  The real error ("database or disk is full") is logged
+once when it starts and once when it ends, and counted (`disk_full`).  Only a file SQLite says is
+corrupt or not a database is set aside at start; any other failure to open it is raised as it is.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -24,6 +32,27 @@ except ImportError:  # Windows: no advisory locks, single-user spool assumed
     fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("edge.outputs.spool")
+
+# SQLite result codes (sqlite3.Error.sqlite_errorcode, primary code in the low byte)
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+_SQLITE_IOERR = 10  # e.g. SQLITE_IOERR_WRITE on ENOSPC in the WAL
+
+
+def _code(error: sqlite3.Error) -> int:
+    return (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """SQLite could not write for lack of space (the disk, or the file's own size limit)."""
+    if not isinstance(error, sqlite3.Error):
+        return False
+    return _code(error) == _SQLITE_FULL or (_code(error) == _SQLITE_IOERR and "full" in str(error).lower())
+
+
+def is_corrupt(error: BaseException) -> bool:
+    """The file is damaged or not a database: the only reason to set a spool aside."""
+    return isinstance(error, sqlite3.DatabaseError) and _code(error) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -88,6 +117,10 @@ class Spool:
         except BaseException:
             self._owner.close()
             raise
+        self._held: collections.deque[tuple[str, bytes, int, bool, float]] = collections.deque()
+        self._unacked: set[int] = set()  # delivered, but their delete could not be written yet
+        self._full_since: float | None = None  # monotonic time the disk became full; None: not full
+        self.disk_full = 0  # writes refused for lack of space, over this run (the metric)
         self._count: int = self._conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
         self._dropped: int = row[0] if row else 0
@@ -100,6 +133,14 @@ class Spool:
         try:
             return self._open()
         except sqlite3.DatabaseError as error:
+            if not is_corrupt(error):
+                # Not damage (the disk is full, the directory read-only, ...): setting the file aside
+                # would hide a backlog that is still good; say what is wrong and stop.
+                try:
+                    free = f"; {shutil.disk_usage(self.path.parent).free} bytes free on its disk"
+                except OSError:
+                    free = ""
+                raise RuntimeError(f"cannot open spool {self.path}: {error}{free}") from error
             # A corrupt spool must not keep the node from starting: keep it aside and start empty.
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             log.error("spool %s is unreadable (%s); moved to %s, starting empty", self.path, error, aside)
@@ -114,6 +155,10 @@ class Spool:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Keep the WAL small (checkpoint every 128 pages, truncate it to 512 KiB after): the WAL only
+            # grows between checkpoints, and on a nearly full disk it must not be what fills it.
+            conn.execute("PRAGMA wal_autocheckpoint=128")
+            conn.execute("PRAGMA journal_size_limit=524288")
             conn.executescript(_SCHEMA)
             conn.execute("SELECT COUNT(*) FROM messages").fetchone()
         except sqlite3.DatabaseError:
@@ -141,6 +186,13 @@ class Spool:
         )
         return removed
 
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it does on SQLITE_FULL): a failing
+        ROLLBACK must never replace the real error ("cannot rollback - no transaction is active")."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
     def _write(self, incoming: int, *statements: tuple[str, tuple[object, ...]]) -> tuple[int, int | None]:
         """Trim for `incoming` new rows and run `statements` in one transaction; (removed, lastrowid)."""
         self._conn.execute("BEGIN IMMEDIATE")
@@ -151,7 +203,7 @@ class Spool:
                 lastrowid = self._conn.execute(sql, params).lastrowid
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         # Only update the in-memory mirrors once the transaction is durable.
         self._count += incoming - removed
@@ -159,18 +211,70 @@ class Spool:
         return removed, lastrowid
 
     def append(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> int:
-        """Store a message and return its sequence number; when full the oldest is dropped, never raises."""
+        """Store a message and return the highest seq now on disk; when the spool is full the oldest is
+        dropped.  On a full disk the message is held in memory (returns 0 if none could be written) and
+        written with the next append or `flush_held` once there is room; other errors are raised."""
         with self._lock:
             self._check_open()
-            _, seq = self._write(
-                1,
-                (
-                    "INSERT INTO messages(topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?)",
-                    (topic, bytes(payload), int(qos), int(bool(retain)), time.time()),
-                ),
-            )
-        assert seq is not None
-        return seq
+            self._held.append((topic, bytes(payload), int(qos), bool(retain), time.time()))
+            if len(self._held) > self.max_messages:
+                self._held.popleft()  # the same bound as on disk: the oldest goes, counted
+                self._dropped += 1
+            return self._write_held()
+
+    def _write_held(self) -> int:
+        """Write the held messages (oldest first, one transaction); the last seq written, 0 if none.
+        Caller holds the lock."""
+        if not self._held:
+            return 0
+        rows = list(self._held)
+        sql = "INSERT INTO messages(topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?)"
+        try:
+            _, seq = self._write(len(rows), *((sql, (t, p, q, int(r), c)) for t, p, q, r, c in rows))
+        except sqlite3.Error as error:
+            if not is_disk_full(error):
+                self._held.pop()  # the new message is refused; earlier held ones wait for room
+                raise
+            self._disk_full(error)
+            return 0
+        self._held.clear()
+        self._space_back(len(rows))
+        return seq or 0
+
+    def _disk_full(self, error: sqlite3.Error) -> None:
+        self.disk_full += 1
+        if self._full_since is None:
+            self._full_since = time.monotonic()
+            log.error("spool %s: %s; holding new messages in memory (up to %d) until there is room",
+                      self.path, error, self.max_messages)  # fmt: skip
+
+    def _space_back(self, written: int) -> None:
+        if self._full_since is not None:
+            lasted = time.monotonic() - self._full_since
+            self._full_since = None
+            log.warning("spool %s: room again after %.1f s; %d held messages written (%d writes refused)",
+                        self.path, lasted, written, self.disk_full)  # fmt: skip
+
+    @property
+    def held(self) -> int:
+        """Messages waiting in memory for room on disk."""
+        return len(self._held) + len(self._unacked)
+
+    def flush_held(self) -> int:
+        """Try again to write what a full disk refused (messages, then acks); the last seq written."""
+        with self._lock:
+            if self._closed:
+                return 0
+            if self._full_since is not None:
+                # The WAL only grows between checkpoints (1000 pages by default): on a small disk it may
+                # be what fills it.  Folding it back into the database gives its room back.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            seq = self._write_held()
+            if self._unacked and not self._held:
+                pending, self._unacked = self._unacked, set()
+                self._delete(pending)
+            return seq
 
     def peek(self, limit: int, after_seq: int = 0) -> list[SpooledMessage]:
         """Up to `limit` pending messages with seq > after_seq, oldest first (nothing is removed)."""
@@ -190,22 +294,33 @@ class Spool:
 
     def ack_many(self, seqs: Iterable[int]) -> int:
         """Delete several delivered messages in one transaction; returns how many existed."""
-        items = [(int(s),) for s in seqs]
-        if not items:
+        wanted = {int(s) for s in seqs}
+        if not wanted:
             return 0
         with self._lock:
             self._check_open()
-            before = self._conn.total_changes
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("DELETE FROM messages WHERE seq = ?", items)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+            return self._delete(wanted)
+
+    def _delete(self, seqs: set[int]) -> int:
+        """Delete delivered rows; on a full disk they are remembered and deleted later (caller holds the lock)."""
+        before = self._conn.total_changes
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany("DELETE FROM messages WHERE seq = ?", [(seq,) for seq in sorted(seqs)])
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            if not is_disk_full(error):
                 raise
-            removed = self._conn.total_changes - before
-            self._count -= removed
-            return removed
+            self._disk_full(error)
+            self._unacked |= seqs
+            return len(seqs)  # delivered: not to be sent again by this run
+        except BaseException:
+            self._rollback()
+            raise
+        removed = self._conn.total_changes - before
+        self._count -= removed
+        return removed
 
     @property
     def last_seq(self) -> int:
@@ -221,7 +336,8 @@ class Spool:
         return self._dropped
 
     def __len__(self) -> int:
-        return self._count
+        """Messages not yet delivered: on disk and held in memory (less delivered ones not yet deleted)."""
+        return self._count + len(self._held) - len(self._unacked)
 
     def close(self) -> None:
         """Checkpoint and close; idempotent.  Pending messages stay in the file for the next run."""
@@ -229,6 +345,12 @@ class Spool:
             if self._closed:
                 return
             self._closed = True
+            with contextlib.suppress(sqlite3.Error):
+                self._write_held()
+                if self._unacked and not self._held:
+                    self._delete(self._unacked)
+            if self._held:
+                log.error("spool %s: disk still full at close: %d held messages are lost", self.path, len(self._held))
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
