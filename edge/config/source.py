@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.config.detector import DetectorConfig
 from edge.config.geo import GeoConfig, TelemetrySource
+from smarteye.config.urls import check_network_url, redact_url
 from smarteye.wire.names import check_name
 from smarteye.wire.rules import RuleSet
 
@@ -31,15 +32,7 @@ class RtspTransport(StrEnum):
     UDP = "udp"
 
 
-def redact_url(url: str) -> str:
-    """Hide the password (and user) of a URL so it can be logged or published."""
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+_NETWORK_SCHEMES = ("rtsp", "rtsps", "udp", "srt", "tcp", "rtp", "http", "https", "rtmp")
 
 
 def infer_kind(url: str) -> SourceKind:
@@ -74,7 +67,7 @@ class ReconnectConfig(BaseModel):
 class SourceConfig(BaseModel):
     """One camera or drone feed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # the URL may hold a password
 
     name: str = Field(
         title="Stream name",
@@ -147,6 +140,15 @@ class SourceConfig(BaseModel):
     @classmethod
     def _stream_name(cls, name: str) -> str:
         return check_name(name, "stream name")
+
+    @field_validator("url")
+    @classmethod
+    def _network_url(cls, url: str) -> str:
+        """A network URL's port must be a number now, not an exception in the source's thread later."""
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme in _NETWORK_SCHEMES:
+            check_network_url(url, host_required=scheme.startswith("rtsp"))
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smarteye.config.ice import IceServer
+from smarteye.config.urls import check_network_url, redact_url
 
 
 class AnnotationConfig(BaseModel):
@@ -56,7 +57,7 @@ def _host_port(value: str, what: str) -> str:
     except ValueError:
         port = None
     if not parts.hostname or port is None or port == 0:
-        raise ValueError(f"{what} must be udp://host:port with a port (got {value!r})")
+        raise ValueError(f"{what} must be udp://host:port with a port (got {redact_url(value)!r})")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 keeps its brackets
     return f"udp://{host}:{port}"
 
@@ -96,7 +97,8 @@ class UplinkConfig(BaseModel):
     def _http_url(cls, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"uplink url must be http(s)://host[:port] (got {url!r})")
+            raise ValueError(f"uplink url must be http(s)://host[:port] (got {redact_url(url)!r})")
+        check_network_url(url)
         return url.rstrip("/")
 
     @property

@@ -14,6 +14,7 @@ import cv2
 from edge.assets import find_asset, searched_places
 from edge.config.source import SourceConfig, SourceKind
 from edge.frame import DataWindow, Frame
+from smarteye.config.urls import redact_text
 
 
 class SourceError(Exception):
@@ -32,9 +33,7 @@ def _describe(error: BaseException, config: SourceConfig) -> str:
         text = error.strerror  # without FFmpeg's "[Errno N]" and the echoed URL
     else:
         text = str(error) or type(error).__name__
-    if config.url != config.safe_url:
-        text = text.replace(config.url, config.safe_url)
-    return " ".join(text.split())
+    return " ".join(redact_text(text, config.url).split())
 
 
 class AvReader:

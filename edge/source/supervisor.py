@@ -15,6 +15,7 @@ from edge.config.source import SourceConfig, SourceKind
 from edge.frame import DataWindow
 from edge.source.reader import SourceEnded, SourceError, make_reader
 from edge.source.slot import FrameBoard
+from smarteye.config.urls import redact_text
 from smarteye.wire.messages import SourceState
 
 log = logging.getLogger("edge.source")
@@ -111,7 +112,7 @@ class SourceSupervisor:
             except SourceError as error:
                 reason = str(error)
             except Exception as error:
-                reason = f"{self.config.safe_url}: {type(error).__name__}: {error}"
+                reason = redact_text(f"{self.config.safe_url}: {type(error).__name__}: {error}", self.config.url)
             else:
                 continue
             finally:

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from edge.config.video import UplinkConfig
+from smarteye.config.urls import redact_url
 from smarteye.media.fanout import PacketFanout
 from smarteye.wire.messages import KeyframeRequest, VideoStreamState
 
@@ -67,7 +68,7 @@ class VideoUplink:
                 ) as connection:
                     self.connected, self.last_error, delay = True, None, 0.5
                     self.connects += 1
-                    log.info("video uplink connected to %s", self.config.url)
+                    log.info("video uplink connected to %s", redact_url(self.config.url))
                     await self._serve(connection)
             except asyncio.CancelledError:
                 raise
@@ -81,7 +82,9 @@ class VideoUplink:
             finally:
                 self.connected = False
                 self._connection = None
-            log.warning("video uplink to %s: %s; retrying in %.1f s", self.config.url, self.last_error, delay)
+            log.warning(
+                "video uplink to %s: %s; retrying in %.1f s", redact_url(self.config.url), self.last_error, delay
+            )
             await asyncio.sleep(delay)
             delay = min(self.config.reconnect_max_s, delay * 2)
 

@@ -30,7 +30,7 @@ def test_bad_field_is_named_with_its_index(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     lines = str(caught.value).splitlines()
-    assert any(line.startswith(f"{path}: sources[1]: ") and "has no host" in line for line in lines), lines
+    assert any(line.startswith(f"{path}: sources[1].url: ") and "has no host" in line for line in lines), lines
     assert any(line.startswith(f"{path}: detector.conf: ") for line in lines), lines
 
 

@@ -3,6 +3,8 @@ merge key by key, lists are replaced whole; every error names its layer, field a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from edge.config.node import EdgeConfig
 from ground_station.config import GroundStationConfig
 from smarteye.cli import EDGE_ENV_PREFIX, STATION_ENV_PREFIX, quick_config
 from smarteye.config.loading import ConfigError, load_layered
+
+ROOT = Path(__file__).resolve().parents[3]
 
 FILE = """
 node: site-a
@@ -68,3 +72,35 @@ def test_station_defaults_with_overrides(monkeypatch) -> None:
     cfg = load_layered(GroundStationConfig, None, {"web": {"port": 8443}}, STATION_ENV_PREFIX)
     assert (cfg.web.host, cfg.web.port) == ("0.0.0.0", 8443)
     assert cfg.web.secure_cookies == GroundStationConfig().web.secure_cookies  # untouched keys keep defaults
+
+
+def test_a_non_utf8_config_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("node: site-a\nsources:\n  - {name: caméra, url: x.mp4}\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as error:  # was a UnicodeDecodeError traceback
+        load_layered(EdgeConfig, path, {}, EDGE_ENV_PREFIX)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not UTF-8 text: byte 0xe9") and "line 3" in message
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smarteye", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+
+
+def test_cli_quick_flags_keep_the_files_sources(config_file: Path, tmp_path: Path) -> None:
+    """`smarteye edge --config F --mqtt URL` (the quick start) must keep F's sources: the run gets past the
+    config and stops only at the missing model it was given."""
+    missing = tmp_path / "missing-model.pt"
+    result = run_cli("edge", "--config", str(config_file), "--mqtt", "mqtt://127.0.0.1:1", "--model", str(missing))
+    assert result.returncode == 2
+    assert "sources" not in result.stderr and f"model file not found: {missing}" in result.stderr, result.stderr
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes(b"node: caf\xe9\n")
+    result = run_cli("edge", "--config", str(latin), "--mqtt", "mqtt://127.0.0.1:1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {latin}: not UTF-8 text" in result.stderr
+    result = run_cli("edge", "--source", f"cam=rtsp://u:{'hunter2'}@cam:55a4/x")
+    assert result.returncode == 2 and "hunter2" not in result.stderr
+    assert "sources[0].url: 'rtsp://***@cam:55a4/x': port '55a4' is not a number" in result.stderr, result.stderr
