@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from ground_station.command.config import CommandConfig
 from smarteye.config.ice import IceServer
 from smarteye.config.mqtt import MqttConfig
 from smarteye.wire.messages import AlertState
@@ -262,6 +263,11 @@ class GroundStationConfig(BaseModel):
         default_factory=WebhooksConfig,
         title="Webhooks",
         description="Alerts POSTed, signed, to other systems (X-SmartEye-Signature, see docs/alerts.md).",
+    )
+    command: CommandConfig = Field(
+        default_factory=CommandConfig,
+        title="Cross-command",
+        description="Vehicles the station may command over MAVLink, and the limits of a look flight.",
     )
     queue_max: int = Field(
         20_000,

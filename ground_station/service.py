@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from ground_station.api.app import create_app
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.auth.accounts import Accounts
+from ground_station.command.commander import Commander
 from ground_station.config import GroundStationConfig
 from ground_station.ingest import Aggregator
 from ground_station.metrics import StationMetrics
@@ -42,11 +43,12 @@ class GroundStation:
         self.metrics = StationMetrics(self.hub, self.relay, self.whep, self.aggregator)
         self.rules_push = RulesPush(self.store, config.mqtt.topic_prefix, publisher=self.aggregator)
         self.aggregator.add_connect_listener(self.rules_push.wake)
+        self.commander = Commander(config.command, audit=self.store.record_audit)
         self.app = create_app(
             self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self.metrics,
             secure_cookies=config.web.secure_cookies, relay=self.relay, whep=self.whep,
             tiles_url=config.web.tiles_url, tiles_attribution=config.web.tiles_attribution,
-            rules_push=self.rules_push, webhooks=self.aggregator.webhooks,
+            rules_push=self.rules_push, webhooks=self.aggregator.webhooks, commander=self.commander,
         )  # fmt: skip
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off")
@@ -69,6 +71,7 @@ class GroundStation:
     def start(self, timeout: float = 15.0) -> None:
         self.aggregator.start()
         self.rules_push.start()
+        self.commander.start()
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -86,6 +89,7 @@ class GroundStation:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
+        self.commander.stop()
         self.rules_push.stop()
         self.aggregator.stop()
         self.store.close()

@@ -19,10 +19,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ground_station.api.alerting import add_alerting_routes
+from ground_station.api.command import add_command_routes
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import AccountError, Accounts, Principal
 from ground_station.auth.roles import Permission, Role, allows
+from ground_station.command.commander import Commander
+from ground_station.command.config import CommandConfig
 from ground_station.metrics import CONTENT_TYPE, StationMetrics
 from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
@@ -85,6 +88,7 @@ def create_app(
     tiles_attribution: str | None = None,
     rules_push: RulesPush | None = None,
     webhooks: WebhookDispatcher | None = None,
+    commander: Commander | None = None,
 ) -> FastAPI:
     relay = VideoRelay() if relay is None else relay
     whep = WhepServer() if whep is None else whep
@@ -333,6 +337,9 @@ def create_app(
 
     # -- rules and alerts ------------------------------------------------------------------
     add_alerting_routes(app, store, require, rules_push, webhooks)
+
+    # -- vehicles (cross-command) ------------------------------------------------------------
+    add_command_routes(app, commander or Commander(CommandConfig()), require)
 
     # -- pages -----------------------------------------------------------------------------
     web.install(app, lambda request: identify(request) is not None, tiles_url=tiles_url,

@@ -19,11 +19,12 @@ class Permission(StrEnum):
     ADMIN = "admin"  # users and API tokens
     SUPERVISE = "supervise"  # edit rules, acknowledge and resolve alerts, read the audit log and webhook deliveries
     VIDEO_UPLINK = "video_uplink"  # an edge node sending its live video to the station
+    COMMAND = "command"  # send a vehicle somewhere, point its camera, hold, return (pilots and admins only)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - {Permission.VIDEO_UPLINK},
-    Role.PILOT: frozenset({Permission.READ, Permission.TELEMETRY}),
+    Role.PILOT: frozenset({Permission.READ, Permission.TELEMETRY, Permission.COMMAND}),
     Role.SUPERVISOR: frozenset({Permission.READ, Permission.TELEMETRY, Permission.SUPERVISE}),
     Role.VIEWER: frozenset({Permission.READ}),
     Role.EDGE: frozenset({Permission.VIDEO_UPLINK}),

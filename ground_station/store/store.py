@@ -263,6 +263,7 @@ class Store:
     save_rules = _writes(rules.save)
     mark_rules_published = _writes(rules.mark_published)
     query_audit = _reads(audit.query_audit)
+    record_audit = _writes(audit.record)
 
     # ------------------------------------------------------------------ webhook deliveries
 
