@@ -99,3 +99,38 @@ def test_a_frame_within_one_tile_is_detected_whole(model_path: Path, media) -> N
     plain = Detector(DetectorConfig(model=str(model_path)))
     found, reference = sliced.slicer.detect("s", picture), plain.detect(picture)
     assert found.tiles == 0 and np.allclose(found.xyxy, reference.xyxy)
+
+
+def test_a_streams_own_slicing_block_slices_only_that_stream_on_the_shared_model(model_path: Path, tmp_path) -> None:
+    """A drone stream with `detector: {slicing: …}` runs tiles within its budget on real 4K video; the site camera
+    beside it runs whole frames; both on one loaded model (slicing is a per-call setting)."""
+    import av
+
+    from edge.config import parse_config
+    from edge.factory import build_node
+
+    root = assets_root()
+    video = root / "aerial" / "od_small.mp4" if root else None
+    if video is None or not video.exists():
+        pytest.skip("asset aerial/od_small.mp4 not found: set SMARTEYE_ASSETS to the folder with aerial/")
+    slicing = {"tile": 640, "overlap": 0.2, "max_tiles_per_frame": 4, "full_frame": False}
+    node = build_node(parse_config({
+        "sources": [
+            {"name": "drone", "url": str(video), "detector": {"slicing": slicing}},
+            {"name": "site", "url": "b.mp4"},
+        ],
+        "detector": {"model": str(model_path)}, "video": {"enabled": False},
+        "metrics": {"enabled": False}, "mqtt": {"spool_dir": str(tmp_path)},
+    }))  # fmt: skip
+    drone, site = (next(s for s in node.pipeline.stages[n] if isinstance(s, Detector)) for n in ("drone", "site"))
+    assert drone.slicer is not None and site.slicer is None and drone.model is site.model
+
+    with av.open(str(video)) as container:
+        pictures = [f for _, f in zip(range(2), container.decode(video=0), strict=False)]
+    for seq, picture in enumerate(pictures):
+        frame = Frame.from_av("drone", seq, 1000.0 + seq / 30, picture.time, picture)
+        for stage in node.pipeline.stages["drone"]:
+            stage.process(frame)
+        assert (frame.width, frame.height) == (3840, 2160)
+        assert frame.detections is not None and frame.detections.tiles == 4, "the budget, not the 32-tile grid"
+        assert frame.timings["tile"] > 0
