@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ground_station.command.config import CommandConfig
+from ground_station.feeds.cot import CotConfig
 from smarteye.config.ice import IceServer
 from smarteye.config.mqtt import MqttConfig
 from smarteye.wire.messages import AlertState
@@ -268,6 +269,11 @@ class GroundStationConfig(BaseModel):
         default_factory=CommandConfig,
         title="Cross-command",
         description="Vehicles the station may command over MAVLink, and the limits of a look flight.",
+    )
+    cot: CotConfig = Field(
+        default_factory=CotConfig,
+        title="Cursor on Target",
+        description="Geolocated detections and alerts as CoT events for TAK/ATAK, over UDP or TCP.",
     )
     queue_max: int = Field(
         20_000,

@@ -16,6 +16,7 @@ from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.auth.accounts import Accounts
 from ground_station.command.commander import Commander
 from ground_station.config import GroundStationConfig
+from ground_station.feeds.cot import CotSender
 from ground_station.ingest import Aggregator
 from ground_station.metrics import StationMetrics
 from ground_station.rules import RulesPush
@@ -44,6 +45,7 @@ class GroundStation:
         self.rules_push = RulesPush(self.store, config.mqtt.topic_prefix, publisher=self.aggregator)
         self.aggregator.add_connect_listener(self.rules_push.wake)
         self.commander = Commander(config.command, audit=self.store.record_audit)
+        self.cot = CotSender(config.cot)
         self.app = create_app(
             self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self.metrics,
             secure_cookies=config.web.secure_cookies, relay=self.relay, whep=self.whep,
@@ -62,6 +64,7 @@ class GroundStation:
             self.metrics.event_stored(payload)
         elif kind == "telemetry" and stream is not None:
             self.telemetry.update(node, stream, payload)
+        self.cot.on_message(kind, node, payload)
         self.hub.publish(payload)
 
     @property
@@ -72,6 +75,7 @@ class GroundStation:
         self.aggregator.start()
         self.rules_push.start()
         self.commander.start()
+        self.cot.start()
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -90,6 +94,7 @@ class GroundStation:
         if self._thread is not None:
             self._thread.join(10)
         self.commander.stop()
+        self.cot.stop()
         self.rules_push.stop()
         self.aggregator.stop()
         self.store.close()
