@@ -5,9 +5,10 @@ The policy, in order:
 1. **Rate cap.** A stream with `max_detection_fps` is not eligible until its next slot; its newest frame waits on
    the board (latest wins, so it is fresh when its turn comes). Slots follow a steady grid (one per 1/fps), so a
    source whose frames do not line up with the grid still gets its full cap.
-2. **Floor.** An eligible stream that has not been served for `floor_interval_s` (1 s) goes first, the longest
-   waiting first: no stream is ever starved, whatever its priority. A lower-priority stream therefore still gets
-   about one detection a second under overload.
+2. **Floor.** An eligible stream that has gone unserved for both `floor_interval_s` (1 s) and `floor_passes` (10)
+   detections of other streams goes first, the longest waiting first: no stream is ever starved, whatever its
+   priority. Under overload a lower-priority stream still gets about one detection a second, and never more than
+   about 1 in 11 of them when detection itself is slow (so the floor cannot take over a slow detector).
 3. **Priority.** Otherwise the highest `priority` among the eligible streams (drones before fixed cameras).
 4. **Weighted fairness among equals.** Within one priority, start-time fair queueing: each serve advances the
    stream's virtual time by 1/`detection_weight`, and the stream with the smallest virtual time goes next (ties:
@@ -24,6 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 FLOOR_INTERVAL_S = 1.0
+FLOOR_PASSES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class StreamTurns:
     waiting_since: float | None = None  # first time seen eligible-and-pending since the last serve
     served: int = 0
     passed_over: int = 0  # serves of another stream while this one had an eligible frame waiting
+    passes_since_served: int = 0  # serves of other streams since this one's last (waiting or not)
     capped_drops: int = 0  # frames replaced on the board while the rate cap held the stream back
     floor_served: int = 0  # serves granted by the floor rather than by priority
 
@@ -63,6 +66,7 @@ class DetectionScheduler:
 
     policies: dict[str, StreamPolicy] = field(default_factory=dict)
     floor_interval_s: float = FLOOR_INTERVAL_S
+    floor_passes: int = FLOOR_PASSES
     turns: dict[str, StreamTurns] = field(default_factory=dict)
     _clock: dict[int, float] = field(default_factory=dict)  # virtual time per priority level
 
@@ -104,7 +108,11 @@ class DetectionScheduler:
 
     def _choose(self, eligible: list[str], now: float) -> str:
         floor = self.floor_interval_s
-        starving = [name for name in eligible if now - self._since(name) >= floor]
+        starving = [
+            name
+            for name in eligible
+            if now - self._since(name) >= floor and self.turns[name].passes_since_served >= self.floor_passes
+        ]
         if starving:
             chosen = min(
                 starving, key=lambda name: (self._since(name), self.turns[name].virtual_time, self.turns[name].order)
@@ -150,3 +158,7 @@ class DetectionScheduler:
         turns.last_served = now
         turns.waiting_since = None
         turns.served += 1
+        turns.passes_since_served = 0
+        for other in self.turns.values():
+            if other is not turns:
+                other.passes_since_served += 1

@@ -42,6 +42,14 @@ def test_higher_priority_is_served_first_but_the_lower_is_never_starved() -> Non
     assert scheduler.turns["gate"].passed_over > 150
 
 
+def test_on_a_slow_detector_the_floor_takes_at_most_one_detection_in_eleven() -> None:
+    """Two detections a second: a floor of one a second would hand the lower priority half of them."""
+    scheduler = DetectionScheduler({"drone": StreamPolicy(priority=2), "gate": StreamPolicy(priority=1)})
+    served = _overload(scheduler, ["gate", "drone"], seconds=60, detect_s=0.5)
+    assert served["gate"] == pytest.approx(120 / 11, abs=1)
+    assert served["drone"] == 120 - served["gate"]
+
+
 def test_equal_priorities_share_by_weight() -> None:
     scheduler = DetectionScheduler({"a": StreamPolicy(weight=2.0), "b": StreamPolicy(), "c": StreamPolicy()})
     served = _overload(scheduler, ["a", "b", "c"], seconds=10, detect_s=0.05)
