@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ground_station.api.alerting import add_alerting_routes
 from ground_station.api.command import add_command_routes
+from ground_station.api.geojson import add_geojson_routes
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import AccountError, Accounts, Principal
@@ -340,6 +341,7 @@ def create_app(
 
     # -- vehicles (cross-command) ------------------------------------------------------------
     add_command_routes(app, commander or Commander(CommandConfig()), require)
+    add_geojson_routes(app, store, require)
 
     # -- pages -----------------------------------------------------------------------------
     web.install(app, lambda request: identify(request) is not None, tiles_url=tiles_url,

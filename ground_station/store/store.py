@@ -249,6 +249,7 @@ class Store:
     count_alerts = _reads(alert_queries.count_alerts)
     get_alert = _reads(alert_queries.get_alert)
     alert_history = _reads(alert_queries.alert_history)
+    alert_payload = _reads(alert_queries.alert_payload)
     alert_snapshot = _reads(alert_queries.snapshot)
     alert_clip = _reads(alert_queries.clip)
     counts_series = _reads(alert_queries.counts_series)
