@@ -15,6 +15,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   chromium chromium-driver
+  opencv-doc  # vtest.avi, the demo's site camera, without ../shared
 )
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
