@@ -63,6 +63,8 @@ def build_node(
         runs = detectors[source.name]
         lifecycle = EventLifecycle(config.node, source.name, runs.model_name, runs.names, config.events)
         geolocator = _geolocator(source, mavlink)
+        if geolocator is not None and runs.slicer is not None:  # tiles sized in metres (detector.slicing.tile_m)
+            runs.slicer.ground_sample_distance[source.name] = geolocator.ground_sample_distance
         rules = RulesStage(config.node, source.name, runs.names, source.rules, config.events.end_after_s)
         streams[source.name] = StreamParts(supervisor, lifecycle, geolocator, rules)
         stages[source.name] = stream_stages(runs, StreamTracker(config.tracker), geolocator, rules, lifecycle)
@@ -91,6 +93,8 @@ def build_node(
     )  # fmt: skip
     for supervisor in supervisors.values():
         supervisor.on_state = node.source_changed
+        if video is not None:
+            supervisor.on_frame = video.tap  # every source frame to the live video: it runs at the camera's rate
     geolocated = {source.name: source.geo is not None for source in config.sources}
     labels = {label for found in detectors.values() for label in found.names.values()}  # any stream's model
     pushed = RulesListener(config.node, prefix, rules, labels, geolocated, status.publish_status)

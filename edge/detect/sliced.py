@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,22 +17,42 @@ if TYPE_CHECKING:
     from edge.detect.detector import Detections, Detector
 
 
+# A ground-sized tile is re-gridded only when the wanted size moves this much (altitude drifts slowly; a new grid
+# drops every tile's stored boxes).
+RESIZE_HYSTERESIS = 0.2
+
+
 class Slicer:
     """Tiles for every stream of one detector; each stream keeps its own grid and turn (streams differ in size)."""
 
     def __init__(self, detector: Detector, config: SlicingConfig) -> None:
         self.detector = detector
         self.config = config
+        self.ground_sample_distance: dict[str, Callable[[int, int], float | None]] = {}
+        """Per geolocated stream: metres per pixel at the frame centre for a frame size (set by the factory)."""
         self._plans: dict[str, TilePlan] = {}
         self._lock = threading.Lock()
 
-    def plan(self, stream: str, width: int, height: int) -> TilePlan:
-        """The stream's tile plan, rebuilt when its frame size changes (a source reconnecting at another size)."""
+    def tile_pixels(self, stream: str, width: int, height: int) -> int:
+        """The tile side in pixels: `tile_m` over the stream's ground sample distance when both are known
+        (a multiple of 32 within [64, the frame's longer side]), else `tile`."""
+        config = self.config
+        measure = self.ground_sample_distance.get(stream)
+        metres_per_pixel = measure(width, height) if config.tile_m is not None and measure is not None else None
+        if not metres_per_pixel:
+            return config.tile
+        pixels = round(config.tile_m / metres_per_pixel / 32) * 32  # type: ignore[operator]
+        return int(min(max(pixels, 64), max(width, height)))
+
+    def plan(self, stream: str, width: int, height: int, tile: int | None = None) -> TilePlan:
+        """The stream's tile plan, rebuilt when its frame size changes (a source reconnecting at another size) or
+        its ground-sized tile moved by more than RESIZE_HYSTERESIS."""
+        tile = self.config.tile if tile is None else tile
         with self._lock:
             plan = self._plans.get(stream)
-            if plan is None or plan.size != (width, height):
+            if plan is None or plan.size != (width, height) or abs(plan.tile - tile) > RESIZE_HYSTERESIS * plan.tile:
                 config = self.config
-                plan = TilePlan(width, height, config.tile, config.overlap, config.max_tiles_per_frame)
+                plan = TilePlan(width, height, tile, config.overlap, config.max_tiles_per_frame)
                 self._plans[stream] = plan
             return plan
 
@@ -39,9 +60,10 @@ class Slicer:
         """Detections of the whole frame from its tiles; `timings["tile"]` gets the mean seconds per tile."""
         height, width = image.shape[:2]
         config, detector = self.config, self.detector
-        if width <= config.tile and height <= config.tile:
+        tile = self.tile_pixels(stream, width, height)
+        if width <= tile and height <= tile:
             return detector.detect(image)  # one tile would be the frame itself
-        plan = self.plan(stream, width, height)
+        plan = self.plan(stream, width, height, tile)
         chosen = plan.next_tiles()
         corners = plan.tiles[chosen]
         started = time.perf_counter()

@@ -90,6 +90,7 @@ class TilePlan:
 
     def __init__(self, width: int, height: int, tile: int, overlap: float, per_frame: int | None) -> None:
         self.size = (width, height)
+        self.tile = tile
         self.tiles = tile_grid(width, height, tile, overlap)
         self.per_frame = len(self.tiles) if per_frame is None else min(per_frame, len(self.tiles))
         self._cursor = 0

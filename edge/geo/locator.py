@@ -164,6 +164,22 @@ class StreamGeolocator:
             return [None] * len(tracks)
         return [round(float(w), 3) if np.isfinite(w) else None for w in widths]
 
+    def ground_sample_distance(self, width: int, height: int) -> float | None:
+        """Metres on the ground per pixel at the frame's centre, from the calibration or the last located pose
+        (the previous frame's: detection runs before this stage); None without either. Sliced detection sizes
+        its tiles in metres with it (detector.slicing.tile_m)."""
+        span = max(2.0, width / 20)  # a short horizontal segment through the centre
+        left, right = [[width / 2 - span / 2, height / 2]], [[width / 2 + span / 2, height / 2]]
+        if self.homography is not None:
+            metres = self.homography.ground_distances(left, right)
+        elif self.last_pose is not None:
+            metres = ground_distances(self.last_pose, np.array(left), np.array(right), width, height,
+                                      self.config.ground_elevation_m)  # fmt: skip
+        else:
+            return None
+        value = float(metres[0]) / span
+        return value if math.isfinite(value) and value > 0 else None
+
     def process(self, frame: Frame) -> Frame:
         """Stage: each track's ground position and ground width, and the frame's geo status."""
         positions, frame.geo_status = self.locate(frame, frame.tracks)

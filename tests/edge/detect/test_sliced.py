@@ -134,3 +134,40 @@ def test_a_streams_own_slicing_block_slices_only_that_stream_on_the_shared_model
         assert (frame.width, frame.height) == (3840, 2160)
         assert frame.detections is not None and frame.detections.tiles == 4, "the budget, not the 32-tile grid"
         assert frame.timings["tile"] > 0
+
+
+def test_tiles_sized_in_metres_follow_the_ground_sample_distance(model_path: Path, aerial_frame, tmp_path) -> None:
+    """A calibrated 1920×1080 view at 0.1 m/px: 64 m tiles are 640 px, 32 m tiles 320 px (resized to the model's
+    640 input, so objects double in size there); a stream without `geo` keeps `tile` pixels."""
+    from edge.config import parse_config
+    from edge.factory import build_node
+
+    north, east = 108 / 111_132, 192 / (111_320 * np.cos(np.radians(47.0)))  # 1080 × 1920 px at 0.1 m/px
+    calibration = [
+        {"pixel": [0, 0], "lat": 47.0 + north, "lon": 8.0},
+        {"pixel": [1920, 0], "lat": 47.0 + north, "lon": 8.0 + east},
+        {"pixel": [1920, 1080], "lat": 47.0, "lon": 8.0 + east},
+        {"pixel": [0, 1080], "lat": 47.0, "lon": 8.0},
+    ]  # fmt: skip
+    image = np.ascontiguousarray(aerial_frame[0][540:1620, 960:2880])
+    for tile_m, expected in ((64.0, 640), (32.0, 320)):
+        slicing = {"tile": 640, "tile_m": tile_m, "max_tiles_per_frame": 2, "full_frame": False}
+        node = build_node(parse_config({
+            "sources": [
+                {"name": "mapped", "url": "a.mp4", "geo": {"calibration": calibration},
+                 "detector": {"slicing": slicing}},
+                {"name": "plain", "url": "b.mp4", "detector": {"slicing": slicing}},
+            ],
+            "detector": {"model": str(model_path)}, "video": {"enabled": False},
+            "metrics": {"enabled": False}, "mqtt": {"spool_dir": str(tmp_path / str(tile_m))},
+        }))  # fmt: skip
+        detector = next(s for s in node.pipeline.stages["mapped"] if isinstance(s, Detector))
+        slicer = detector.slicer
+        assert slicer is not None
+        assert node.streams["mapped"].geolocator.ground_sample_distance(1920, 1080) == pytest.approx(0.1, rel=0.02)
+        assert slicer.tile_pixels("mapped", 1920, 1080) == expected
+        assert slicer.tile_pixels("plain", 1920, 1080) == 640, "no geo: `tile` pixels"
+        found = slicer.detect("mapped", image)
+        plan = slicer.plan("mapped", 1920, 1080, expected)
+        assert plan.tile == expected and found.tiles == 2
+        assert (plan.tiles[:, 2] - plan.tiles[:, 0] == expected).all()
