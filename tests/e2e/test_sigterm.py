@@ -46,7 +46,8 @@ def test_edge_and_station_exit_within_5_s_keep_the_spool_and_say_offline(media, 
             "database_url": f"sqlite:///{tmp_path / 'station.sqlite'}",
             "web": {"port": port, "secure_cookies": False},
         }))  # fmt: skip
-        create_token = [*smarteye_command(), "ground-station", "create-token", "site-a", "--config", str(station_config)]
+        station_cli = [*smarteye_command(), "ground-station"]
+        create_token = [*station_cli, "create-token", "site-a", "--config", str(station_config)]
         token = subprocess.run(create_token, check=True, capture_output=True, text=True).stdout.strip()
         station_log = (tmp_path / "station.log").open("wb")
         station = subprocess.Popen([*smarteye_command(), "ground-station", "run", "--config", str(station_config)],
