@@ -44,7 +44,9 @@ class GroundStation:
         self.metrics = StationMetrics(self.hub, self.relay, self.whep, self.aggregator)
         self.rules_push = RulesPush(self.store, config.mqtt.topic_prefix, publisher=self.aggregator)
         self.aggregator.add_connect_listener(self.rules_push.wake)
-        self.commander = Commander(config.command, audit=self.store.record_audit)
+        self.commander = Commander(
+            config.command, audit=self.store.record_audit, confirmations=self.store.record_confirmation
+        )
         self.cot = CotSender(config.cot)
         self.app = create_app(
             self.store, self.accounts, self.snapshots, self.hub, self.telemetry, metrics=self.metrics,
@@ -65,6 +67,7 @@ class GroundStation:
         elif kind == "telemetry" and stream is not None:
             self.telemetry.update(node, stream, payload)
         self.cot.on_message(kind, node, payload)
+        self.commander.on_message(kind, node, payload)
         self.hub.publish(payload)
 
     @property

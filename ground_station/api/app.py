@@ -340,7 +340,7 @@ def create_app(
     add_alerting_routes(app, store, require, rules_push, webhooks)
 
     # -- vehicles (cross-command) ------------------------------------------------------------
-    add_command_routes(app, commander or Commander(CommandConfig()), require)
+    add_command_routes(app, commander or Commander(CommandConfig()), require, store)
     add_geojson_routes(app, store, require)
 
     # -- pages -----------------------------------------------------------------------------

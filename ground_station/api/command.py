@@ -20,6 +20,7 @@ from ground_station.auth.roles import Permission
 from ground_station.command.commander import Commander, CommandError
 from ground_station.command.link import CommandOutcome
 from ground_station.command.planner import PlanRefused, Target
+from ground_station.store.store import Store
 from smarteye.wire.names import NAME_RE
 
 PREFIX = "/api/vehicles"
@@ -63,11 +64,27 @@ class CommandsOut(BaseModel):
     commands: list[OutcomeOut]
 
 
+class ConfirmationOut(BaseModel):
+    alert_id: str
+    state: str = Field(description="confirmed: seen there by the drone after arrival; not_seen: nothing within the "
+                       "confirmation window.")  # fmt: skip
+    vehicle: str
+    pilot: str = Field(description="Who sent it.")
+    look_time: float = Field(description="When the pilot confirmed the flight (epoch s).")
+    time: float = Field(description="Capture time of the confirming frame, or when the window ran out.")
+    node: str | None
+    stream: str | None
+    event_message_id: str | None = Field(description="The confirming detection: its snapshot is the drone's picture.")
+    label: str | None
+    distance_m: float | None = Field(description="From the target (m).")
+
+
 def _done(outcomes: list[CommandOutcome]) -> CommandsOut:
     return CommandsOut(ok=all(o.ok for o in outcomes), commands=[OutcomeOut.of(o) for o in outcomes])
 
 
-def add_command_routes(app: FastAPI, commander: Commander, require: Require) -> None:
+def add_command_routes(app: FastAPI, commander: Commander, require: Require, store: Store) -> None:
+    Reader = Annotated[Principal, Depends(require(Permission.READ))]
     Pilot = Annotated[Principal, Depends(require(Permission.TELEMETRY))]
     Commanding = Annotated[Principal, Depends(require(Permission.COMMAND))]
 
@@ -79,6 +96,15 @@ def add_command_routes(app: FastAPI, commander: Commander, require: Require) -> 
             raise HTTPException(status, str(error)) from None
         except PlanRefused as error:
             raise HTTPException(409, f"refused before anything was sent: {error}") from None
+
+    @app.get("/api/alerts/{alert_id}/confirmation", tags=["alerts"], response_model=ConfirmationOut)
+    def confirmation(alert_id: Annotated[str, Path(max_length=128)], principal: Reader) -> ConfirmationOut:
+        """What the latest drone sent to look at this alert found: confirmed (with the detection whose
+        snapshot is the drone's picture) or not_seen. 404: no drone has looked yet."""
+        row = store.alert_confirmation(alert_id)
+        if row is None:
+            raise HTTPException(404, f"no drone has looked at alert {alert_id!r}")
+        return ConfirmationOut(**row)
 
     @app.get(PREFIX, tags=TAGS)
     def vehicles(principal: Pilot) -> list[dict[str, Any]]:

@@ -19,8 +19,10 @@ from typing import Any
 from ground_station.command.config import CommandConfig, VehicleConfig
 from ground_station.command.link import CommandOutcome, VehicleLink, mavlink
 from ground_station.command.planner import LookPlan, Target, distance_m, plan_look
+from smarteye.wire.messages import DetectionEvent
 
 Audit = Callable[[str, str, str, dict[str, Any]], None]  # actor, action, target, detail
+Confirmations = Callable[[dict[str, Any]], None]  # one row of alert_confirmations
 
 
 class CommandError(Exception):
@@ -36,6 +38,7 @@ class Flight:
     confirmed_at: float = field(default_factory=time.time)
     state: str = "flying"  # flying | arrived | held | returning | aborted | failed
     arrived_at: float | None = None
+    seen: dict[str, Any] | None = None  # confirmed | not_seen, once decided (see Commander.on_message)
 
     def as_dict(self, vehicle: VehicleLink, arrive_m: float) -> dict[str, Any]:
         s = vehicle.state
@@ -48,15 +51,19 @@ class Flight:
             "confirmed_at": self.confirmed_at, "arrived_at": self.arrived_at,
             "distance_to_standoff_m": None if remaining is None else round(remaining, 1),
             "eta_s": None if eta is None or self.state != "flying" else round(eta, 1), "arrive_m": arrive_m,
+            "seen": self.seen,
         }  # fmt: skip
 
 
 class Commander:
     """The station's vehicles: their links, pending plans and confirmed flights."""
 
-    def __init__(self, config: CommandConfig, audit: Audit | None = None) -> None:
+    def __init__(
+        self, config: CommandConfig, audit: Audit | None = None, confirmations: Confirmations | None = None
+    ) -> None:
         self.config = config
         self.audit = audit or (lambda *_: None)
+        self.confirmations = confirmations or (lambda _: None)
         self.vehicles: dict[str, VehicleConfig] = {v.name: v for v in config.vehicles}
         self.links: dict[str, VehicleLink] = {
             v.name: VehicleLink(v.url, v.system_id, config.heartbeat_timeout_s) for v in config.vehicles
@@ -100,10 +107,49 @@ class Commander:
 
     def _update_progress(self, name: str) -> None:
         flight, s = self.flights.get(name), self.links[name].state
-        if flight is None or flight.state != "flying" or s.lat is None:
+        if flight is None:
             return
-        if distance_m(s.lat, s.lon, *flight.plan.standoff) <= self.config.arrive_m:
+        arrived = s.lat is not None and distance_m(s.lat, s.lon, *flight.plan.standoff) <= self.config.arrive_m
+        if flight.state == "flying" and arrived:
             flight.state, flight.arrived_at = "arrived", time.time()
+        if (flight.arrived_at is not None and flight.seen is None
+                and time.time() - flight.arrived_at > self.config.confirm_window_s):  # fmt: skip
+            self._decide(name, flight, {"state": "not_seen", "time": time.time()})
+
+    # -- feedback ----------------------------------------------------------------------------------------
+    def on_message(self, kind: str, node: str, payload: str) -> None:
+        """Every message the station takes: a detection on a looking vehicle's stream near its target, after
+        arrival, confirms the look (and the alert it came from)."""
+        if kind != "event" or not self.flights:
+            return
+        event = DetectionEvent.model_validate_json(payload)
+        if event.geo is None:
+            return
+        for name, flight in list(self.flights.items()):
+            watching = self.vehicles[name].stream == f"{node}/{event.stream}"
+            if not watching or flight.arrived_at is None or flight.seen is not None:
+                continue
+            if event.capture_time < flight.arrived_at:  # seen on the way in: not what the look is for
+                continue
+            away = distance_m(event.geo.lat, event.geo.lon, flight.plan.target.lat, flight.plan.target.lon)
+            if away <= self.config.confirm_radius_m:
+                self._decide(name, flight, {
+                    "state": "confirmed", "time": event.capture_time, "node": node, "stream": event.stream,
+                    "event_message_id": event.id, "label": event.label, "distance_m": round(away, 1),
+                })  # fmt: skip
+        for name in list(self.flights):
+            self._update_progress(name)
+
+    def _decide(self, name: str, flight: Flight, seen: dict[str, Any]) -> None:
+        flight.seen = {"vehicle": name, **seen}
+        alert_id = flight.plan.target.alert_id
+        if alert_id is None:
+            return
+        empty = dict.fromkeys(("node", "stream", "event_message_id", "label", "distance_m"))
+        row = {"alert_id": alert_id, "vehicle": name, "pilot": flight.confirmed_by, "look_time": flight.confirmed_at,
+               **empty, **seen}  # fmt: skip
+        self.confirmations(row)
+        self.audit("station", "alert.confirm", alert_id, row)
 
     # -- planning --------------------------------------------------------------------------------------
     def plan(self, name: str, target: Target, author: str) -> LookPlan:

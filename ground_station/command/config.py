@@ -67,6 +67,14 @@ class CommandConfig(BaseModel):
         3.0, gt=0, le=60, title="Acknowledgement timeout", description="How long a command waits for COMMAND_ACK."
     )
     arrive_m: float = Field(10.0, gt=0, title="Arrival radius", description="Arrived within this of the standoff.")
+    confirm_radius_m: float = Field(
+        15.0, gt=0, le=500, title="Confirmation radius",
+        description="A detection on the vehicle's stream this close to the target, after arrival, confirms the alert.",
+    )  # fmt: skip
+    confirm_window_s: float = Field(
+        30.0, gt=0, le=600, title="Confirmation window",
+        description="Seconds after arrival to wait for such a detection before the alert is marked not seen.",
+    )  # fmt: skip
     plan_ttl_s: float = Field(120.0, gt=0, title="Plan lifetime", description="An unconfirmed plan expires after this.")
 
     @field_validator("no_fly")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ground_station.store.engine import write_options
-from ground_station.store.schema import SCHEMA_VERSION, V2_TABLES, metadata, schema_version
+from ground_station.store.schema import SCHEMA_VERSION, V2_TABLES, V3_TABLES, metadata, schema_version
 
 
 def _add_alerts(conn: Connection) -> None:
@@ -23,8 +23,13 @@ def _add_alerts(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(V2_TABLES))
 
 
+def _add_confirmations(conn: Connection) -> None:
+    """v3: alert confirmations by drones (a new table only)."""
+    metadata.create_all(conn, tables=list(V3_TABLES))
+
+
 # version -> step that upgrades a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_alerts}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_alerts, 3: _add_confirmations}
 
 _PG_LOCK_KEY = 0x5EE_0001  # arbitrary, constant: serialises concurrent migrations on one database
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2  # 2: alerts, alert messages and media, zone counts, rules versions, audit log, webhooks
+SCHEMA_VERSION = 3  # 2: alerts, alert messages and media, zone counts, rules versions, audit log, webhooks
+#                    3: alert confirmations (what a drone sent to look found there)
 
 metadata = sa.MetaData()
 
@@ -224,6 +225,25 @@ webhook_deliveries = sa.Table(
 )
 
 V2_TABLES = (alerts, alert_messages, alert_media, zone_counts, rules_versions, audit_log, webhook_deliveries)
+
+# What a drone sent to look at an alert found there: confirmed (a detection on its stream near the target
+# after arrival) or not_seen (none within the window). One row per alert: the latest look.
+alert_confirmations = sa.Table(
+    "alert_confirmations",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),  # confirmed | not_seen
+    sa.Column("vehicle", sa.Text, nullable=False),
+    sa.Column("pilot", sa.Text, nullable=False),
+    sa.Column("look_time", sa.Double, nullable=False),  # when the pilot confirmed the flight
+    sa.Column("time", sa.Double, nullable=False),  # capture time of the confirming frame, or when the window ran out
+    sa.Column("node", sa.Text),
+    sa.Column("stream", sa.Text),
+    sa.Column("event_message_id", sa.Text),  # the confirming detection (its snapshot is the drone's picture)
+    sa.Column("label", sa.Text),
+    sa.Column("distance_m", sa.Double),  # from the target
+)
+V3_TABLES = (alert_confirmations,)
 
 schema_version = sa.Table(
     "schema_version",

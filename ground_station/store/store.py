@@ -15,6 +15,7 @@ from ground_station.store import (
     alert_queries,
     alert_writes,
     audit,
+    confirmations,
     deliveries,
     queries,
     retention,
@@ -265,6 +266,8 @@ class Store:
     mark_rules_published = _writes(rules.mark_published)
     query_audit = _reads(audit.query_audit)
     record_audit = _writes(audit.record)
+    record_confirmation = _writes(confirmations.record)
+    alert_confirmation = _reads(confirmations.get)
 
     # ------------------------------------------------------------------ webhook deliveries
 

@@ -19,6 +19,8 @@ from ground_station.command.config import CommandConfig
 from ground_station.command.planner import PlanRefused, Target, distance_m, moved
 from smarteye.sim.copter import CopterSimulator
 from smarteye.sim.ports import free_tcp_port
+from smarteye.wire.messages import GeoPosition
+from tests.support.factories import make_event
 
 HOME = (36.3725, 127.3650, 60.0)
 SPEEDUP = 10.0
@@ -113,3 +115,48 @@ def test_a_vehicle_that_goes_silent_shows_link_lost_within_the_heartbeat_timeout
     assert time.monotonic() - stopped < 2.0 + 1.5
     outcome = commander.action("copter1", "hold", "pia")
     assert outcome.result == "link lost" and not outcome.ok
+
+
+def test_detections_near_the_target_after_arrival_confirm_the_alert_and_none_means_not_seen() -> None:
+    port = free_tcp_port()
+    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP).start()
+    rows: list[dict] = []
+    config = CommandConfig.model_validate({
+        "vehicles": [{"name": "copter1", "url": f"tcp:127.0.0.1:{port}", "stream": "drone-node/drone"}],
+        "standoff_m": 30, "confirm_radius_m": 15, "confirm_window_s": 2.0,
+    })  # fmt: skip
+    commander = Commander(config, confirmations=rows.append)
+    commander.start()
+    try:
+        _until(lambda: commander.status("copter1")["home"], 15, "the position estimate")
+        assert all(o.ok for o in commander.takeoff("copter1", 20, "pia"))
+        _until(lambda: (commander.status("copter1")["position"] or {}).get("alt_m", 0) > 19.5, 15, "20 m")
+
+        def look(alert_id: str, north: float) -> tuple[float, float]:
+            target = moved(*HOME[:2], north, 0.0)
+            plan = commander.plan("copter1", Target(*target, alert_id=alert_id), "pia")
+            assert all(o.ok for o in commander.confirm("copter1", plan.id, "pia"))
+            _until(lambda: commander.status("copter1")["flight"]["state"] == "arrived", 30, "arrival")
+            return target
+
+        def seen_at(lat: float, lon: float, stream: str = "drone", node: str = "drone-node") -> None:
+            event = make_event(stream=stream, node=node, capture_time=time.time(),
+                               geo=GeoPosition(lat=lat, lon=lon, uncertainty_m=4.0, source="mavlink"))  # fmt: skip
+            commander.on_message("event", node, event.model_dump_json())
+
+        target = look("a-1", 100.0)
+        seen_at(*moved(*target, 3.0, 4.0), stream="other")  # another stream: not the drone's camera
+        seen_at(*moved(*target, 40.0, 0.0))  # the drone's camera, but 40 m off
+        assert commander.status("copter1")["flight"]["seen"] is None
+        seen_at(*moved(*target, 3.0, 4.0))
+        seen = commander.status("copter1")["flight"]["seen"]
+        assert seen["state"] == "confirmed" and seen["distance_m"] == pytest.approx(5.0, abs=0.2)
+        assert rows[-1]["alert_id"] == "a-1" and rows[-1]["vehicle"] == "copter1" and rows[-1]["pilot"] == "pia"
+
+        target = look("a-2", 160.0)  # the camera points away: only detections elsewhere
+        seen_at(*moved(*target, 0.0, 80.0))
+        _until(lambda: commander.status("copter1")["flight"]["seen"], 5, "the confirmation window to run out")
+        assert rows[-1]["alert_id"] == "a-2" and rows[-1]["state"] == "not_seen" and len(rows) == 2
+    finally:
+        commander.stop()
+        sim.stop()

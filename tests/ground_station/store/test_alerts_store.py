@@ -264,10 +264,10 @@ def test_a_v1_database_is_migrated_to_v2_keeping_its_events(db_url: str) -> None
                 table.drop(conn)
             conn.execute(sa.update(schema_version).values(version=1))  # a new store is stamped at once
     with Store(db_url) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.count_events() == 1
         with store.engine.connect() as conn:
             assert {t.name for t in V2_TABLES} <= set(sa.inspect(conn).get_table_names())
-            assert sorted(conn.execute(sa.select(schema_version.c.version)).scalars()) == [1, 2]  # 2: the step ran
+            assert sorted(conn.execute(sa.select(schema_version.c.version)).scalars()) == [1, 2, 3]  # the steps ran
         store.write_batch([received(make_alert("a1", 0))])
         assert store.get_alert("a1") is not None
