@@ -122,7 +122,10 @@ class Commander:
         arrival, confirms the look (and the alert it came from)."""
         if kind != "event" or not self.flights:
             return
-        event = DetectionEvent.model_validate_json(payload)
+        try:
+            event = DetectionEvent.model_validate_json(payload)
+        except ValueError:  # ingest validated it already; never let a mismatch reach the writer's thread
+            return
         if event.geo is None:
             return
         for name, flight in list(self.flights.items()):
