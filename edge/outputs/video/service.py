@@ -12,7 +12,6 @@ import contextlib
 import functools
 import hmac
 import logging
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from edge.outputs.video.uplink import VideoUplink
 from edge.pipeline import StreamStats
 from edge.track.tracker import TrackedBox
 from smarteye.media.fanout import PacketFanout
+from smarteye.media.listen import listen_or_next
 from smarteye.media.webrtc import WhepServer
 from smarteye.media.whep_http import add_whep_routes
 from smarteye.wire.messages import VideoState, VideoStreamState
@@ -131,8 +131,8 @@ class LiveVideo:
             self._uplink_task = asyncio.create_task(self.uplink.run())
         settings = self.config.whep
         if settings.enabled:
-            try:  # bound here so a taken port is a clear error, not uvicorn's exit
-                sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+            try:  # bound here: a taken port moves to the next free one (WHEP is optional), not uvicorn's exit
+                sock = listen_or_next(settings.host, settings.port, "video.whep.port")
             except OSError as error:
                 raise RuntimeError(
                     f"video.whep: cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
