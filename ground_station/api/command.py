@@ -74,7 +74,7 @@ class ConfirmationOut(BaseModel):
     time: float = Field(description="Capture time of the confirming frame, or when the window ran out.")
     node: str | None
     stream: str | None
-    event_message_id: str | None = Field(description="The confirming detection: its snapshot is the drone's picture.")
+    event_id: str | None = Field(description="The confirming object; its snapshot is the drone's picture.")
     label: str | None
     distance_m: float | None = Field(description="From the target (m).")
 

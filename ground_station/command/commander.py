@@ -138,7 +138,7 @@ class Commander:
             if away <= self.config.confirm_radius_m:
                 self._decide(name, flight, {
                     "state": "confirmed", "time": event.capture_time, "node": node, "stream": event.stream,
-                    "event_message_id": event.id, "label": event.label, "distance_m": round(away, 1),
+                    "event_id": event.event_id, "label": event.label, "distance_m": round(away, 1),
                 })  # fmt: skip
         for name in list(self.flights):
             self._update_progress(name)
@@ -148,7 +148,7 @@ class Commander:
         alert_id = flight.plan.target.alert_id
         if alert_id is None:
             return
-        empty = dict.fromkeys(("node", "stream", "event_message_id", "label", "distance_m"))
+        empty = dict.fromkeys(("node", "stream", "event_id", "label", "distance_m"))
         row = {"alert_id": alert_id, "vehicle": name, "pilot": flight.confirmed_by, "look_time": flight.confirmed_at,
                **empty, **seen}  # fmt: skip
         self.confirmations(row)

@@ -239,7 +239,7 @@ alert_confirmations = sa.Table(
     sa.Column("time", sa.Double, nullable=False),  # capture time of the confirming frame, or when the window ran out
     sa.Column("node", sa.Text),
     sa.Column("stream", sa.Text),
-    sa.Column("event_message_id", sa.Text),  # the confirming detection (its snapshot is the drone's picture)
+    sa.Column("event_id", sa.Text),  # the confirming object (its snapshot is the drone's picture)
     sa.Column("label", sa.Text),
     sa.Column("distance_m", sa.Double),  # from the target
 )

@@ -107,8 +107,8 @@ def test_an_alert_shows_what_the_drone_sent_to_look_found(station) -> None:
     assert viewer.get("/api/alerts/a-9/confirmation").status_code == 404
     built.commander.confirmations({
         "alert_id": "a-9", "state": "confirmed", "vehicle": "copter1", "pilot": "pia", "look_time": 1_800_000_000.0,
-        "time": 1_800_000_030.0, "node": "drone-node", "stream": "drone", "event_message_id": "ev:3", "label": "car",
+        "time": 1_800_000_030.0, "node": "drone-node", "stream": "drone", "event_id": "ev3", "label": "car",
         "distance_m": 4.2,
     })  # fmt: skip
     seen = viewer.get("/api/alerts/a-9/confirmation").json()
-    assert seen["state"] == "confirmed" and seen["vehicle"] == "copter1" and seen["event_message_id"] == "ev:3"
+    assert seen["state"] == "confirmed" and seen["vehicle"] == "copter1" and seen["event_id"] == "ev3"
