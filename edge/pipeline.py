@@ -7,7 +7,8 @@ each frame then passes its stream's stages in order, and the finished record goe
                                                                                     └─ live video (encode once)
 
 A stage takes the frame record and returns it with its part added (edge/frame.py); a sink reads the record.
-Detection is shared by all streams; tracking, geolocation, rules and events keep per-stream state.
+Each stream runs its own detector (the node's or its override; streams with the same model share the loaded
+runtime, edge/detect/pool.py); tracking, geolocation, rules and events keep per-stream state.
 """
 
 from __future__ import annotations
