@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.config.source import SourceConfig, SourceKind
-from edge.frame import DataWindow
+from edge.frame import DataWindow, Frame
 from edge.source.reader import SourceEnded, SourceError, make_reader
 from edge.source.slot import FrameBoard
 from smarteye.config.urls import redact_text
@@ -49,7 +49,10 @@ class SourceSupervisor:
         self.config = config
         self.board = board
         self.on_state = on_state
+        self.on_frame: Callable[[Frame], None] | None = None
+        """Sees every frame before the board (the live video, at the camera's rate); must not block."""
         self.health = SourceHealth()
+        self._tap_failed = False
         # KLV and other data packets with their pts, bounded; each frame carries a snapshot of it.
         self.data_packets = DataWindow(KLV_BUFFER_PACKETS)
         self._stop = threading.Event()
@@ -96,6 +99,7 @@ class SourceSupervisor:
                         )
                         self._set_state(SourceState.LIVE)
                     self._count_frame(frame.capture_time)
+                    self._tap(frame)
                     self.board.put(frame, block=not self.config.realtime and self._is_file, stop=self._stop)
                     if self._stop.is_set():
                         break
@@ -138,6 +142,17 @@ class SourceSupervisor:
             delay = min(delay * backoff.factor, backoff.max_s)
         if self._stop.is_set():
             self._set_state(SourceState.STOPPED)
+
+    def _tap(self, frame: Frame) -> None:
+        """Every frame to `on_frame`; its failure is logged once and never stops the frames to detection."""
+        if self.on_frame is None:
+            return
+        try:
+            self.on_frame(frame)
+        except Exception:
+            if not self._tap_failed:
+                self._tap_failed = True
+                log.exception("source %s: the live video could not take a frame", self.name)
 
     @property
     def _is_file(self) -> bool:

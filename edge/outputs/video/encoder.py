@@ -1,9 +1,13 @@
-"""The one H.264 encoder per stream: annotated frames in (latest wins), packets out to the stream's fan-out.
+"""The one H.264 encoder per stream: every source frame in (latest wins), annotated here, packets out to the fan-out.
 
 Runs on its own thread so encoding never delays detection. libx264 with zero-latency tuning (no
 B-frames, no lookahead: a frame in, its packet out), constrained baseline so every browser decodes
 it, SPS/PPS repeated before each keyframe so a consumer can start at any keyframe. Keyframes come
 periodically and whenever a consumer asks (a viewer joins or lost packets).
+
+Frames arrive at the camera's rate from the source thread. The picture is shared with detection, so boxes are
+drawn on the encoder's own copy, by a callback given with the frame (it knows the boxes for the frame's time).
+The stream declares the source's real frame rate (`frame_rate`), so MPEG-TS players start at once.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -25,7 +30,17 @@ from smarteye.media.packet import TIME_BASE, VIDEO_CLOCK, EncodedPacket
 log = logging.getLogger("edge.video")
 
 GAP_KEYFRAME_S = 1.0  # after a pause in frames (source outage), restart with a keyframe
-NOMINAL_FPS = 15  # for the rate control's per-frame budget only
+FALLBACK_FPS = 15  # declared only while the source's rate is unknown (its first frames)
+RATE_CHANGE = 0.1  # the source's rate moved by more than this fraction: reopen to declare the new one
+
+Draw = Callable[[np.ndarray], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    image: np.ndarray
+    capture_time: float
+    draw: Draw | None
 
 
 class StreamEncoder:
@@ -33,7 +48,9 @@ class StreamEncoder:
         self.stream = stream
         self.config = config
         self.fanout = fanout
-        self._slot: tuple[np.ndarray, float] | None = None
+        self._slot: _Pending | None = None
+        self.frame_rate: float | None = None  # the source's real rate, set by the live video as it learns it
+        self._canvas: np.ndarray | None = None  # reused copy that boxes are drawn on
         self._cond = threading.Condition()
         self._stop = False
         self._force_keyframe = True
@@ -64,12 +81,13 @@ class StreamEncoder:
             self._cond.notify()
         self._thread.join(5)
 
-    def submit(self, image: np.ndarray, capture_time: float) -> None:
-        """Hand over an annotated BGR frame (the encoder owns it now); an unencoded older one is replaced."""
+    def submit(self, image: np.ndarray, capture_time: float, draw: Draw | None = None) -> None:
+        """Hand over a BGR frame; an unencoded older one is replaced (counted). Without `draw` the encoder owns
+        `image`; with it, `image` is shared and only read: `draw` paints the boxes on the encoder's own copy."""
         with self._cond:
             if self._slot is not None:
                 self.frames_replaced += 1
-            self._slot = (image, capture_time)
+            self._slot = _Pending(image, capture_time, draw)
             self.frames_in += 1
             self._cond.notify()
 
@@ -85,12 +103,16 @@ class StreamEncoder:
                     self._cond.wait()
                 if self._stop:
                     return
-                image, capture_time = self._slot  # type: ignore[misc]
+                pending = self._slot
                 self._slot = None
+            assert pending is not None
+            image, capture_time = pending.image, pending.capture_time
             if time.monotonic() < self._retry_at:
                 continue  # the encoder failed a moment ago: no reopen (and no error line) per frame
             try:
                 started = time.perf_counter()
+                if pending.draw is not None:
+                    image = self._annotated(image, pending.draw)
                 self._encode(image, capture_time)
                 elapsed = time.perf_counter() - started
                 self.encode_seconds += elapsed
@@ -104,15 +126,35 @@ class StreamEncoder:
                 self.frames_failed += 1
                 log.error("stream %s: frame of shape %s not encoded: %s", self.stream, image.shape, error)
 
+    def _annotated(self, image: np.ndarray, draw: Draw) -> np.ndarray:
+        """The shared picture copied into the reused canvas, with the boxes drawn on the copy."""
+        if self._canvas is None or self._canvas.shape != image.shape:
+            self._canvas = np.empty_like(image)
+        np.copyto(self._canvas, image)
+        draw(self._canvas)
+        return self._canvas
+
+    def _declared_rate(self) -> Fraction:
+        rate = self.frame_rate or FALLBACK_FPS
+        return Fraction(rate).limit_denominator(1001)
+
+    def _rate_changed(self) -> bool:
+        codec = self._codec
+        if codec is None or not self.frame_rate or codec.framerate is None:
+            return False
+        declared = float(codec.framerate)
+        return abs(self.frame_rate - declared) > RATE_CHANGE * declared
+
     def _open(self, width: int, height: int) -> av.CodecContext:
         config = self.config
         codec = av.CodecContext.create("libx264", "w")
         codec.width, codec.height = width, height
         codec.pix_fmt = "yuv420p"
         codec.time_base = TIME_BASE
-        # Frames come at the detection rate (variable). Without a frame rate, libx264 takes the 90 kHz
-        # time base for one: the VBV cap then allows ~nothing per frame and the picture turns to grey mush.
-        codec.framerate = Fraction(NOMINAL_FPS)
+        # The source's rate: it is the SPS timing players read as the frame duration, and the rate control's
+        # per-frame budget. Without one, libx264 takes the 90 kHz time base for it: the VBV cap then allows
+        # ~nothing per frame and the picture turns to grey mush.
+        codec.framerate = self._declared_rate()
         codec.gop_size = 1_000_000  # keyframes are placed by time and on request, not by frame count
         codec.max_b_frames = 0
         codec.options = {
@@ -127,8 +169,9 @@ class StreamEncoder:
         }
         codec.open()
         log.info(
-            "stream %s: encoding %dx%d H.264 (constrained baseline, %s)", self.stream, width, height, config.preset
-        )
+            "stream %s: encoding %dx%d H.264 at %.4g fps (constrained baseline, %s)",
+            self.stream, width, height, float(codec.framerate), config.preset,
+        )  # fmt: skip
         return codec
 
     def _picture(self, image: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -151,7 +194,7 @@ class StreamEncoder:
 
     def _encode(self, image: np.ndarray, capture_time: float) -> None:
         yuv, width, height = self._picture(image)
-        if self._codec is None or (self._codec.width, self._codec.height) != (width, height):
+        if self._codec is None or (self._codec.width, self._codec.height) != (width, height) or self._rate_changed():
             self._codec = self._open(width, height)
             self._force_keyframe = True
         if self._epoch is None:

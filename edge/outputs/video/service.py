@@ -2,7 +2,14 @@
 (WHEP viewers, UDP MPEG-TS, the uplink to the ground station).
 
 Threads: each stream's encoder, each UDP output, and one asyncio loop ("video") for WebRTC, the WHEP
-HTTP endpoint and the uplink. The detection loop only draws and hands the frame over (latest wins).
+HTTP endpoint and the uplink.
+
+The video runs at the camera's rate, not detection's: each source thread hands every decoded frame to `tap`
+(latest wins in the encoder's one-frame slot; frames the encoder cannot keep up with are replaced there, counted
+as `frames_replaced`), and the detection loop only tells `consume` which tracks its latest frame had. The encoder
+draws, on its own copy of each frame, the latest detection's tracks moved to that frame's capture time
+(edge/outputs/video/motion.py), so boxes are never more than one detection behind. A stream that is never tapped
+(no source thread wired to it) is still drawn and encoded by `consume`, at the detection rate.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from edge.frame import Frame
 from edge.metrics import EdgeMetrics
 from edge.outputs.video.annotate import Annotator
 from edge.outputs.video.encoder import StreamEncoder
+from edge.outputs.video.motion import TrackMotion
 from edge.outputs.video.mpegts_udp import MpegTsUdpOutput
+from edge.outputs.video.rate import SourceRate
 from edge.outputs.video.uplink import VideoUplink
 from edge.pipeline import StreamStats
 from edge.track.tracker import TrackedBox
@@ -41,7 +50,7 @@ log = logging.getLogger("edge.video")
 
 
 class LiveVideo:
-    """Sink: draws each finished frame's tracks and hands it to its stream's one encoder."""
+    """Every source frame to its stream's one encoder (`tap`), with the boxes of the latest detection (`consume`)."""
 
     name = "video"
 
@@ -76,19 +85,52 @@ class LiveVideo:
         self.uplink = VideoUplink(config.uplink, node, self.fanouts) if config.uplink else None
         self._shared_rates = rates is not None  # the pipeline records them: not a second time per frame
         self.rates = dict(rates) if rates is not None else {name: StreamStats() for name in streams}
+        self.motion = {name: TrackMotion() for name in streams}
+        self.source_rates = {name: SourceRate() for name in streams}
+        self._tapped: set[str] = set()  # streams whose source thread feeds `tap`: `consume` no longer encodes them
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="video", daemon=True)
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._uplink_task: asyncio.Task[None] | None = None
 
+    # -- from the source threads -----------------------------------------------------------
+    def tap(self, frame: Frame) -> None:
+        """Every decoded frame of a source, before detection sees it (called on the source's thread).
+
+        The picture is converted here, once, and shared read-only with detection (which would convert it anyway);
+        the encoder draws on its own copy. Nothing is converted or encoded while nobody watches."""
+        stream = frame.stream
+        encoder = self.encoders.get(stream)
+        if encoder is None:
+            return
+        self._tapped.add(stream)
+        source_rate = self.source_rates[stream]
+        source_rate.observe(frame.seq, frame.pts, frame.capture_time)
+        if not self.fanouts[stream].consumers:
+            return
+        if source_rate.fps is None:
+            return  # its first two or three frames: the stream starts once it can declare the real rate
+        encoder.frame_rate = source_rate.fps
+        encoder.submit(frame.bgr(), frame.capture_time, functools.partial(self._draw, stream, frame.capture_time))
+
+    def _draw(self, stream: str, capture_time: float, canvas: np.ndarray) -> None:
+        """On the encoder's thread: the latest detection's tracks, moved to this frame's time, and the overlay."""
+        fps = self.source_rates[stream].fps or 0.0
+        detection_fps = self.rates[stream].fps()
+        latency_ms = (time.time() - capture_time) * 1000
+        overlay = f"{stream}  {fps:.1f} fps  detect {detection_fps:.1f} fps  {latency_ms:.0f} ms"
+        self.annotator.draw(canvas, self.motion[stream].at(capture_time), overlay)
+
     # -- from the detection loop -----------------------------------------------------------
     def consume(self, frame: Frame) -> None:
-        """Sink: the finished frame, drawn on in place (sinks that need the clean picture run first)."""
+        """Sink: the finished frame's tracks become the ones drawn on the stream's next video frames."""
         rate = self.rates[frame.stream]
         if not self._shared_rates:
             rate.record(time.time(), frame.capture_time)
-        self.submit(frame.stream, frame.bgr(), frame.tracks, frame.capture_time, rate.fps())
+        self.motion[frame.stream].update(frame.capture_time, frame.tracks)
+        if frame.stream not in self._tapped:  # no source thread feeds the video: it runs at the detection rate
+            self.submit(frame.stream, frame.bgr(), frame.tracks, frame.capture_time, rate.fps())
 
     def submit(self, stream: str, image: np.ndarray, tracks: Sequence[TrackedBox], capture_time: float,
                fps: float) -> None:  # fmt: skip
@@ -106,6 +148,8 @@ class LiveVideo:
             return
         if not live:
             fanout.set_down(reason)
+            self.motion[stream].clear()
+            self.source_rates[stream].reset()
         state = VideoStreamState(
             node=self.node, stream=stream, state=VideoState.LIVE if live else VideoState.DOWN, reason=reason,
             width=fanout.width, height=fanout.height, time=time.time(),
@@ -184,7 +228,8 @@ class LiveVideo:
         return {
             "stream": stream, "state": status.state.value, "reason": status.reason, "width": status.width,
             "height": status.height, "fps": status.fps, "viewers": self.whep.viewers(self.fanouts[stream]),
-            "frames_encoded": encoder.frames_encoded, "frames_replaced": encoder.frames_replaced,
+            "frames_in": encoder.frames_in, "frames_encoded": encoder.frames_encoded,
+            "frames_replaced": encoder.frames_replaced, "source_fps": self.source_rates[stream].fps,
             "keyframes": encoder.keyframes, "keyframe_requests": encoder.keyframe_requests,
             "encode_ms": round(encoder.encode_seconds / encoder.frames_encoded * 1000, 2)
             if encoder.frames_encoded else None,
