@@ -32,6 +32,7 @@ from smarteye.wire.messages import EndReason, SourceState, StreamStatus
 log = logging.getLogger("edge.node")
 
 IDLE_TICK_S = 0.25
+SOURCE_STOP_S = 2.0  # how long a clean stop waits for all sources together (a hanging one is left behind)
 
 
 @dataclass(slots=True)
@@ -100,7 +101,10 @@ class EdgeNode:
         """Stop sources, end every open event and alert, flush what can be flushed and go offline."""
         self._stop.set()
         for stream in self.streams.values():
-            stream.supervisor.stop()
+            stream.supervisor.stop(timeout=0)  # all at once: a hanging source must not hold up the next
+        deadline = time.monotonic() + SOURCE_STOP_S
+        for stream in self.streams.values():
+            stream.supervisor.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.board.close()
         self._detect_thread.join(10)
         if self.video is not None:
@@ -113,7 +117,7 @@ class EdgeNode:
             self.events.publish(stream.lifecycle.end_all(EndReason.SHUTDOWN))
             if self.alerts is not None:
                 self.alerts.publish(stream.rules.end_all(time.time()))  # no situation is left open
-            self.status.publish_status(name)
+            self.status.publish_status(name, stopped=True)
         self.publisher.stop(timeout=6.0)
         self.metrics.close()
 

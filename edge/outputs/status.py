@@ -13,7 +13,7 @@ from edge.pipeline import StreamStats
 from edge.rules.stage import RulesStage
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
-from smarteye.wire.messages import StreamStatus, Telemetry
+from smarteye.wire.messages import SourceState, StreamStatus, Telemetry
 from smarteye.wire.topics import status_topic, telemetry_topic
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,14 @@ class StatusReporter:
             time=now,
         )
 
-    def publish_status(self, name: str) -> None:
-        """The stream's status now (also called from the MQTT thread when pushed rules change it)."""
+    def publish_status(self, name: str, *, stopped: bool = False) -> None:
+        """The stream's status now (also called from the MQTT thread when pushed rules change it).
+        `stopped`: the node is stopping; the retained status then says so whatever state a source that
+        has not ended yet (hanging in a read or an open) was left in: never `live` after a clean stop."""
         status = self.stream_status(name)
+        if stopped and status.state is not SourceState.STOPPED:
+            status = status.model_copy(update={"state": SourceState.STOPPED, "reason": "node stopped",
+                                               "processed_fps": 0.0, "fps": 0.0})  # fmt: skip
         self.publisher.publish_state(status_topic(self.prefix, self.node, name), status.model_dump_json().encode())
         if self.on_status is not None:
             self.on_status(status)
