@@ -38,16 +38,19 @@ def test_higher_priority_stream_gets_more_detection_and_the_lower_is_not_starved
             while min(stats[name].processed for name in stats) < 3 and time.monotonic() < deadline:
                 time.sleep(0.1)  # model warm, both sources decoding
             before = {name: stats[name].processed for name in stats}
+            arrived = {name: part.supervisor.health.frames for name, part in node.streams.items()}
             time.sleep(MEASURE_S)
             done = {name: (stats[name].processed - before[name]) / MEASURE_S for name in stats}
             latencies = {name: list(stats[name].latencies) for name in stats}
-            frames_in = {name: part.supervisor.health.frames for name, part in node.streams.items()}
+            offered = {
+                name: (part.supervisor.health.frames - arrived[name]) / MEASURE_S for name, part in node.streams.items()
+            }
             gate_turns = node.board.scheduler.turns["gate"]
         finally:
             node.stop()
 
     total = done["drone"] + done["gate"]
-    assert sum(frames_in.values()) > 1.5 * total * (MEASURE_S / (MEASURE_S + 3)), (frames_in, done)  # overloaded
+    assert sum(offered.values()) > 1.5 * total, (offered, done)  # overloaded: the sources offer far more
     assert done["drone"] > 2 * done["gate"], done  # the policy's order: priority first
     assert done["gate"] * MEASURE_S >= 1, done  # the floor: never starved (~1/s; 1 in 11 on a slow detector)
     assert gate_turns.floor_served > 0 and gate_turns.passed_over > done["gate"] * MEASURE_S
