@@ -70,6 +70,10 @@ class DetectionScheduler:
     turns: dict[str, StreamTurns] = field(default_factory=dict)
     _clock: dict[int, float] = field(default_factory=dict)  # virtual time per priority level
 
+    def __post_init__(self) -> None:
+        for name in self.policies:  # configured streams exist from the start (scrapes read them; ties: config order)
+            self.stream(name)
+
     def stream(self, name: str) -> StreamTurns:
         """The stream's state, created with its policy (or the default one) on first sight."""
         turns = self.turns.get(name)
