@@ -8,6 +8,7 @@ state, which source wins, and the time history are the business of `mavlink_flee
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -141,8 +142,22 @@ def decode_video_stream(msg: Any) -> Fields:
     return fields
 
 
+def _finite_only(decoder: Decoder) -> Decoder:
+    """A float field that is NaN or ±inf (a float the sender filled badly, or bytes forged with a valid CRC) is
+    unknown: left out, so the previous value stands and no NaN reaches geolocation or the published state."""
+
+    @functools.wraps(decoder)
+    def decode_finite(msg: Any) -> Fields | None:
+        fields = decoder(msg)
+        if fields is None:
+            return None
+        return {k: v for k, v in fields.items() if not isinstance(v, float) or math.isfinite(v)}
+
+    return decode_finite
+
+
 # Every message type the reader turns into state; any other type is only counted.
-DECODERS: dict[str, Decoder] = {
+_DECODERS: dict[str, Decoder] = {
     "HEARTBEAT": decode_heartbeat,
     "GLOBAL_POSITION_INT": decode_global_position_int,
     "ATTITUDE": decode_attitude,
@@ -156,6 +171,8 @@ DECODERS: dict[str, Decoder] = {
     "VIDEO_STREAM_INFORMATION": decode_video_stream,
     "VIDEO_STREAM_STATUS": decode_video_stream,
 }
+_GUARDED = {decoder: _finite_only(decoder) for decoder in set(_DECODERS.values())}
+DECODERS: dict[str, Decoder] = {mtype: _GUARDED[decoder] for mtype, decoder in _DECODERS.items()}
 
 
 def decode(msg: Any) -> Fields | None:

@@ -117,7 +117,11 @@ class MavlinkReader:
         elif self._kind == "tlog":
             if not Path(self._device).is_file():
                 raise FileNotFoundError(f"MAVLink log {self._device!r} not found")
-            conn = mavutil.mavmmaplog(self._device)
+            try:
+                conn = mavutil.mavmmaplog(self._device)
+            except Exception as exc:  # its indexer is not robust to damaged logs: read it frame by frame instead
+                self._record_error(f"indexing {self._device}", exc)
+                conn = mavutil.mavlogfile(self._device, robust_parsing=True)
         elif self._kind == "serial":
             conn = mavutil.mavlink_connection(self._device, baud=self._baud, autoreconnect=True, robust_parsing=True)
         else:

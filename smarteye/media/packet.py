@@ -6,6 +6,7 @@ uplink) and then shared, unchanged, by every viewer, the MPEG-TS muxer and the u
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -73,4 +74,6 @@ class EncodedPacket:
             raise PacketFormatError("video packet has no stream name or no picture data")
         if not width or not height or pts < 0:
             raise PacketFormatError(f"video packet has an impossible size {width}x{height} or pts {pts}")
+        if not math.isfinite(capture_time):  # it would poison every latency figure downstream
+            raise PacketFormatError(f"video packet capture time {capture_time} is not a finite number")
         return cls(stream, bytes(data), pts, bool(flags & _KEYFRAME), capture_time, width, height)

@@ -214,7 +214,8 @@ def test_video_stream_information_and_status_share_one_decoder() -> None:
     status = ml.MAVLink_video_stream_status_message(1, 0, 30.0, 1920, 1080, 4000, 0, 82)
     expected = {"camera_hfov_deg": 82.0, "camera_resolution_h": 1920, "camera_resolution_v": 1080}
     assert decode_video_stream(info) == decode_video_stream(status) == expected
-    assert DECODERS["VIDEO_STREAM_INFORMATION"] is DECODERS["VIDEO_STREAM_STATUS"] is decode_video_stream
+    assert DECODERS["VIDEO_STREAM_INFORMATION"] is DECODERS["VIDEO_STREAM_STATUS"]
+    assert DECODERS["VIDEO_STREAM_STATUS"].__wrapped__ is decode_video_stream  # type: ignore[attr-defined]
     unknown = ml.MAVLink_video_stream_status_message(1, 0, 30.0, 0, 0, 4000, 0, 360)
     assert decode_video_stream(unknown) == {}  # 360° and 0×0 are "unknown"
 
@@ -252,3 +253,12 @@ def test_every_decoder_states_only_vehicle_state_fields() -> None:
 def test_decode_refuses_a_type_it_has_no_decoder_for() -> None:
     with pytest.raises(KeyError, match="no decoder for MAVLink message type SCALED_PRESSURE"):
         decode(_ml().MAVLink_scaled_pressure_message(0, 1013.0, 0.0, 2000))
+
+
+def test_non_finite_floats_are_unknown_not_state() -> None:
+    """A NaN or infinite float (forged bytes with a valid CRC decode to anything) never becomes state."""
+    ml = _ml()
+    attitude = ml.MAVLink_attitude_message(1000, float("nan"), float("inf"), 0.5, 0.0, 0.0, 0.0)
+    assert DECODERS["ATTITUDE"](attitude) == {"yaw_deg": pytest.approx(math.degrees(0.5))}
+    hud = ml.MAVLink_vfr_hud_message(float("-inf"), float("nan"), 90, 50, 1.5, float("inf"))
+    assert DECODERS["VFR_HUD"](hud) == {"heading_deg": 90.0}

@@ -354,3 +354,13 @@ def test_a_message_that_fails_to_decode_is_counted_and_the_next_one_still_lands(
     state = reader.state(3)
     assert state is not None and state.yaw_deg == pytest.approx(30.0) and state.gimbal_source is None
     assert reader.now() == 5.2  # a log's clock: its latest timestamp
+
+
+def test_a_damaged_tlog_is_read_frame_by_frame_not_raised(tmp_path) -> None:
+    """pymavlink's tlog indexer raised AttributeError on this file (found by tests/fuzz): the reader falls back to
+    reading it frame by frame, counts the error and carries on."""
+    path = tmp_path / "damaged.tlog"
+    path.write_bytes(b"\x00" * 8 + b"\xfd" + b"\x00" * 9)
+    reader = MavlinkReader(str(path))
+    assert reader.replay() >= 0
+    assert reader.errors == 1 and "indexing" in reader.last_error
