@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 MAX_RECEIVE_MAXIMUM = 65535  # MQTT 5 limit on messages in flight to one client
 READ_BURST = 2000  # packets handled per wake-up before writes (acks) and keepalive get a turn
 HANDOFF_CHUNK = 250  # messages read in a burst are handed to the writer at least this often
+UNSUPPORTED_PROTOCOL = 0x84  # CONNACK reason (an MQTT 3.1.1 broker's return code 1, as paho reports it)
+NEEDS_MQTT5 = "the ground station needs an MQTT 5 broker (Mosquitto >= 1.6, EMQX, HiveMQ, VerneMQ)"
+WARN_INTERVAL_S = 60.0
 
 
 def _drop_disconnected_noise(record: logging.LogRecord) -> bool:
@@ -99,6 +102,8 @@ class NetworkLoop:
         self._stop = threading.Event()  # ends the thread at once (even mid-backoff)
         self.stopping = False  # disconnect requested: do not reconnect
         self._reconnect_delay: float | None = None
+        self._last_warning, self._last_warning_time = "", 0.0
+        self._refused = False  # the last CONNACK refused us
         # Wakes the thread from select(): acks, subscribe/unsubscribe/disconnect from other threads.
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -281,8 +286,12 @@ class NetworkLoop:
     ) -> None:
         mq = self.config.mqtt
         if reason_code.is_failure:
-            self._on_error(f"connection refused: {reason_code}")
-            log.warning("MQTT broker %s refused connection: %s; retrying", mq.redacted_url, reason_code)
+            text = f"connection refused: {reason_code}"
+            if reason_code.value == UNSUPPORTED_PROTOCOL:
+                text += f" (the broker does not speak MQTT 5; {NEEDS_MQTT5})"
+            self._on_error(text)
+            self._warn(f"MQTT broker {mq.redacted_url}: {text}; retrying")
+            self._refused = True  # the broker answered: the close that follows needs no second word
             return
         with self._connection_lock:
             self.connection += 1
@@ -336,6 +345,22 @@ class NetworkLoop:
         if was_connected and reason_code.value != 0:
             self._on_error(f"disconnected: {reason_code}")
             log.warning("aggregator lost MQTT connection (%s); reconnecting", reason_code)
+        elif self._refused:
+            self._refused = False
+        elif not was_connected and not self.stopping:
+            # No CONNACK at all: what an MQTT 3.1.1-only broker does with an MQTT 5 CONNECT (or one that
+            # drops this client).  Said plainly, not left as a silent retry loop.
+            text = f"the broker closed the connection without answering CONNECT: does it speak MQTT 5? {NEEDS_MQTT5}"
+            self._on_error(text)
+            self._warn(f"MQTT broker {self.config.mqtt.redacted_url}: {text}; retrying")
+
+    def _warn(self, text: str) -> None:
+        """A connection problem: logged when it is new, then once a minute while it lasts (the retries
+        run every few seconds)."""
+        now = time.monotonic()
+        if text != self._last_warning or now - self._last_warning_time >= WARN_INTERVAL_S:
+            self._last_warning, self._last_warning_time = text, now
+            log.warning("%s", text)
 
     def _on_publish_acked(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties | None
