@@ -237,6 +237,13 @@ class MosquittoBroker:
         while broker_reachable(self.host, self.port, timeout=0.1) and time.monotonic() < deadline:
             time.sleep(0.02)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no goodbye to clients, no last save of its state."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(5)
+        self.stop()
+
     def restart(self, timeout: float = 10.0) -> MosquittoBroker:
         """Stop and start on the same port; sessions and retained messages survive only with persistence."""
         self.stop()
