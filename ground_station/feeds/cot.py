@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from smarteye.config.urls import redact_url
 from smarteye.wire.messages import Alert, DetectionEvent, GeoPosition
 
 log = logging.getLogger("ground_station.cot")
@@ -188,7 +189,7 @@ class CotSender:
                         self._socket.sendto(data, self._address)
                 except OSError as error:
                     self.errors += 1
-                    log.warning("CoT to %s: %s; retrying in %.0f s", self.config.url, error, backoff)
+                    log.warning("CoT to %s: %s; retrying in %.0f s", redact_url(self.config.url or ""), error, backoff)
                     self._close()
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 30.0)

@@ -24,6 +24,7 @@ import httpx
 from ground_station.config import WebhookEndpoint, WebhooksConfig
 from ground_station.store import Delivery, Store
 from ground_station.webhooks.signing import SIGNATURE_HEADER, sign
+from smarteye.config.urls import redact_text, redact_url
 from smarteye.wire.messages import Alert
 from smarteye.wire.rules import Severity
 
@@ -108,6 +109,7 @@ class _Worker:
 
     def __init__(self, endpoint: WebhookEndpoint, config: WebhooksConfig, store: Store, stop: threading.Event) -> None:
         self.endpoint = endpoint
+        self.shown_url = redact_url(endpoint.url)  # for logs: a token in the URL stays out of them
         self.config = config
         self.store = store
         self.stats = EndpointStats()
@@ -137,8 +139,10 @@ class _Worker:
                 if not self._deliver_due():
                     self._sleep()
             except Exception as error:  # the database is away, or a bug: never let the thread die
-                self.stats.last_error = f"{type(error).__name__}: {error}".splitlines()[0]
-                log.warning("webhook %s: %s; retrying", self.endpoint.url, self.stats.last_error)
+                self.stats.last_error = redact_text(
+                    f"{type(error).__name__}: {error}".splitlines()[0], self.endpoint.url
+                )
+                log.warning("webhook %s: %s; retrying", self.shown_url, self.stats.last_error)
                 self._stop.wait(ERROR_WAIT_S)
 
     def _bound(self) -> None:
@@ -148,7 +152,7 @@ class _Worker:
         dropped = self.store.bound_deliveries(self.endpoint.url, self.config.max_pending, time.time())
         if dropped:
             self.stats.given_up += dropped
-            log.warning("webhook %s: %d oldest pending deliveries dropped (over %d pending)", self.endpoint.url,
+            log.warning("webhook %s: %d oldest pending deliveries dropped (over %d pending)", self.shown_url,
                         dropped, self.config.max_pending)  # fmt: skip
 
     def _deliver_due(self) -> bool:
@@ -183,7 +187,7 @@ class _Worker:
             status = response.status_code
             error = None if 200 <= status < 300 else f"HTTP {status} {response.reason_phrase}".strip()
         except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}".splitlines()[0]
+            error = redact_text(f"{type(failure).__name__}: {failure}".splitlines()[0], self.endpoint.url)
         now = time.time()
         if error is None:
             assert status is not None
@@ -197,8 +201,8 @@ class _Worker:
         self.stats.last_error = error
         if retry_at is None:
             self.stats.given_up += 1
-            log.warning("webhook %s: delivery %d of %s failed for good after %d attempts: %s", self.endpoint.url,
+            log.warning("webhook %s: delivery %d of %s failed for good after %d attempts: %s", self.shown_url,
                         delivery.id, delivery.message_id, attempts, error)  # fmt: skip
         else:
-            log.info("webhook %s: delivery %d failed (%s); attempt %d in %.0f s", self.endpoint.url, delivery.id,
+            log.info("webhook %s: delivery %d failed (%s); attempt %d in %.0f s", self.shown_url, delivery.id,
                      error, attempts + 1, retry_at - now)  # fmt: skip
