@@ -22,6 +22,7 @@ from edge.outputs.spool import Spool
 from smarteye.config.mqtt import MqttConfig
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.ingest import wait_until
+from tests.support.secure_mqtt import report_figure
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,7 +114,9 @@ def test_a_corrupt_spool_is_still_set_aside(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
-def test_events_published_while_the_disk_is_full_all_arrive_once_there_is_room(small_disk: Path) -> None:
+def test_events_published_while_the_disk_is_full_all_arrive_once_there_is_room(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with MosquittoBroker() as broker:
         received: list[bytes] = []
         subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
@@ -136,6 +139,11 @@ def test_events_published_while_the_disk_is_full_all_arrive_once_there_is_room(s
             filler.unlink()
             assert wait_until(lambda: len(received) >= 300, 30), (len(received), publisher.stats())
             assert received[:300] == sent  # in order, none lost
+            report_figure("spool_disk_full", published=len(sent), delivered=len(received),
+                          lost=len(set(sent) - set(received)), disk_full_refusals=stats["disk_full"],
+                          error_lines=sum("disk is full" in r.getMessage() for r in caplog.records
+                                          if r.levelno >= logging.ERROR),
+                          spool_errors=stats["spool_errors"])  # fmt: skip
             # Deletes on PUBACK may meet a full disk again (the WAL grows): they are retried, not lost.
             assert wait_until(lambda: publisher.stats()["held"] == 0 and publisher.stats()["pending"] == 0, 10)
         finally:
