@@ -151,13 +151,15 @@ def _progress_bar(entry: PublicAsset, enabled: bool) -> Iterator[Progress | None
     from rich.progress import DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     columns = (*Progress.get_default_columns()[:2], DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as bar:
+    console = Console(file=sys.stderr)
+    with Progress(*columns, console=console, transient=True) as bar:  # a failed download leaves no 0 % bar
         task = bar.add_task(f"downloading {entry.name}", total=entry.size)
 
         def report(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total or entry.size)
 
         yield report
+    console.print(f"downloaded {entry.name} ({entry.source}) into {cache_dir() / entry.kind}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,63 @@ def demo(
 
 
 @app.command()
+def doctor(
+    mqtt: Annotated[str, typer.Option(help="Broker URL to check, mqtt://HOST:PORT.")] = "mqtt://127.0.0.1:1883",
+) -> None:
+    """Check this machine for the main job: broker, ffmpeg, RTSP server, model and runtime, media, ports, clock."""
+    from rich.console import Console
+
+    from smarteye.doctor import exit_code, render, run_checks
+
+    checks = run_checks(mqtt)
+    Console(width=max(Console().width, 140)).print(render(checks))
+    code = exit_code(checks)
+    typer.echo("the main job cannot run: fix the FAIL rows" if code else "ready: run `smarteye demo`", err=bool(code))
+    raise typer.Exit(code)
+
+
+assets_app = typer.Typer(help="Models and sample media: what is here, and fetching the rest.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+
+
+@assets_app.command("list")
+def assets_list() -> None:
+    """Each model and sample video: where it is, or what is missing and how to add it."""
+    from edge.assets import asset_states, how_to_add
+
+    for state in asset_states():
+        entry = state.entry
+        where = str(state.path) if state.path else f"MISSING ({entry.used_for}): {how_to_add(entry.name, entry.kind)}"
+        typer.echo(f"{entry.kind}/{entry.name:<26} {where}")
+
+
+@assets_app.command("fetch")
+def assets_fetch(
+    names: Annotated[list[str] | None, typer.Argument(help="Assets to fetch (default: every missing one).")] = None,
+) -> None:
+    """Download the missing models and sample media from their public sources (checked by SHA-256)."""
+    from edge.assets import AssetMissing, asset_states, download
+    from edge.assets_catalog import CATALOG, catalog_entry
+
+    wanted = names or [s.entry.name for s in asset_states() if not s.present]
+    unknown = [n for n in wanted if catalog_entry(n) is None]
+    if unknown:
+        _fail(f"unknown asset(s) {', '.join(unknown)}: one of {', '.join(a.name for a in CATALOG)}")
+    failed = False
+    for name in wanted:
+        entry = catalog_entry(name)
+        assert entry is not None
+        try:
+            typer.echo(f"{entry.kind}/{name}: {download(entry)}")
+        except AssetMissing as error:
+            typer.echo(f"error: {error}", err=True)
+            failed = True
+    if not wanted:
+        typer.echo("every asset is present (smarteye assets list)")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
 def schemas(
     out: Annotated[Path, typer.Option(help="Folder for the JSON Schema files.")] = Path("docs/schemas"),
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
+import math
 import secrets
 import shutil
 import socket
@@ -22,19 +24,22 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from edge.assets import sample_media
 from edge.config.node import EdgeConfig
 from edge.factory import build_node
 from edge.node import EdgeNode
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
+from smarteye.demo_assets import gather_demo_assets
 from smarteye.sim.broker import STATION_USER, MosquittoBroker
 from smarteye.sim.drone import DroneSimulator
-from smarteye.sim.ports import free_tcp_port
+from smarteye.sim.ports import free_tcp_port, free_udp_port
 from smarteye.sim.rtsp_server import RtspServer
+from smarteye.sim.synthetic_drone import SyntheticDroneFlight
 from smarteye.wire.messages import Alert, DetectionEvent, StreamStatus
 from smarteye.wire.topics import ANY, alerts_topic, events_topic, status_topic
+
+log = logging.getLogger("smarteye.demo")
 
 DEMO_NODE = "demo-edge"  # also its login on the demo's broker
 DEFAULT_WEB_PORT = 8080
@@ -42,6 +47,8 @@ DEMO_MPEGTS_PORT = 5600  # QGroundControl's default UDP video port
 DEMO_USER = "demo"
 SHOWN_EVENTS = 18
 SHOWN_ALERTS = 8
+# Where the simulated drone flies when the real recording is missing (a made-up site).
+SYNTHETIC_SITE = (46.5191, 6.5668)
 
 # Example rules, so a new user sees alerts within a minute (each stream shows another kind).
 SITE_CAM_RULES = {
@@ -173,6 +180,9 @@ class _EventBoard:
 
 def run_demo(duration: float | None = None, console: Console | None = None) -> None:
     console = console or Console()
+    assets = gather_demo_assets()  # before anything starts: without a model there is nothing to run
+    for sentence in assets.left_out:  # said once, plainly, with the command that adds each part
+        console.print(f"[yellow]note:[/] {sentence}")
     # A private broker run as a site should run it (configs/mosquitto/): TLS, a login for the edge node
     # and one for the station, and the ACL by which the node may publish only under its own topics.
     broker = MosquittoBroker.secured([DEMO_NODE])
@@ -183,9 +193,24 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
     password = secrets.token_urlsafe(12)  # never a built-in default, not even for the demo
     station.accounts.create_user(DEMO_USER, password, Role.ADMIN)
     _, uplink_token = station.accounts.create_token("demo-edge", Role.EDGE, "demo")
-    camera = RtspServer({"/cam1": sample_media("vtest.avi")}, loop=True)
+    camera = RtspServer({"/cam1": assets.site_video}, loop=True)
     drone_port = free_tcp_port()
-    drone = DroneSimulator(sample_media("kwiver_aphill_short.ts"), "127.0.0.1", drone_port)
+    drone: DroneSimulator | SyntheticDroneFlight
+    if assets.drone_recording is not None:
+        drone = DroneSimulator(assets.drone_recording, "127.0.0.1", drone_port)
+        klv = {"source": "klv"}
+        drone_source = {"name": "drone", "url": f"udp://127.0.0.1:{drone_port}", "geo": {"telemetry": klv},
+                        "rules": drone_geofence(drone.first_footprint())}  # fmt: skip
+    else:  # the site camera's scene seen from a drone circling the site, told by synthetic MAVLink
+        mavlink_port = free_udp_port()
+        drone = SyntheticDroneFlight(f"udpout:127.0.0.1:{mavlink_port}", *SYNTHETIC_SITE)
+        drone_source = {"name": "drone", "url": camera.url("/cam1"),
+                        "geo": {"telemetry": {"source": "mavlink", "mavlink_url": f"udpin:127.0.0.1:{mavlink_port}"}},
+                        "rules": drone_geofence(_square_around(*SYNTHETIC_SITE, half_m=40.0))}  # fmt: skip
+    sources: list[dict[str, Any]] = [{"name": "site-cam", "url": camera.url("/cam1"), "rules": SITE_CAM_RULES}]
+    if assets.parking_video is not None:
+        sources.append({"name": "parking", "url": str(assets.parking_video), "loop": True, "rules": PARKING_RULES})
+    sources.append(drone_source)
     node: EdgeNode | None = None
     subscriber: mqtt.Client | None = None
     try:
@@ -194,25 +219,11 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         config = EdgeConfig.model_validate(
             {
                 "node": DEMO_NODE,
-                "sources": [
-                    {"name": "site-cam", "url": camera.url("/cam1"), "rules": SITE_CAM_RULES},
-                    {
-                        "name": "parking",
-                        "url": str(sample_media("intel_car-detection.mp4")),
-                        "loop": True,
-                        "rules": PARKING_RULES,
-                    },
-                    {
-                        "name": "drone",
-                        "url": f"udp://127.0.0.1:{drone_port}",
-                        "geo": {"telemetry": {"source": "klv"}},
-                        "rules": drone_geofence(drone.first_footprint()),
-                    },
-                ],
-                "detector": {"conf": 0.2},
+                "sources": sources,
+                "detector": {"conf": 0.2, "model": str(assets.model)},
                 "mqtt": {**broker.client_settings(DEMO_NODE), "spool_dir": str(workdir / "spool")},
                 "video": {
-                    "whep": {"port": _free_or_any(8889)},
+                    "whep": {"port": 8889},  # taken (a second demo): the node takes the next port and says so
                     "udp_outputs": {"drone": f"udp://127.0.0.1:{DEMO_MPEGTS_PORT}"},
                     "uplink": {"url": station.url, "token": uplink_token},
                 },
@@ -270,15 +281,27 @@ def _geo_text(event: DetectionEvent) -> str:
     return event.geo_status.value if event.geo_status else ""
 
 
-def _free_or_any(port: int) -> int:
-    """`port` when nothing listens on it, else any free port (a second demo, or a real service)."""
+def _free_or_any(port: int, key: str) -> int:
+    """`port` when nothing listens on it, else any free port (a second demo, or a real service), with a warning
+    naming the port and the config key."""
     with socket.socket() as probe:
-        return port if probe.connect_ex(("127.0.0.1", port)) != 0 else free_tcp_port()
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            return port
+    chosen = free_tcp_port()
+    log.warning("%s: port %d is taken; using %d instead", key, port, chosen)
+    return chosen
+
+
+def _square_around(lat: float, lon: float, half_m: float) -> list[tuple[float, float]]:
+    """UL, UR, LR, LL corners of a north-up square on the ground (the synthetic drone's geofence)."""
+    dlat = math.degrees(half_m / 6_378_137.0)
+    dlon = dlat / math.cos(math.radians(lat))
+    return [(lat + dlat, lon - dlon), (lat + dlat, lon + dlon), (lat - dlat, lon + dlon), (lat - dlat, lon - dlon)]
 
 
 def _ground_station(mqtt_settings: dict[str, Any], workdir: Path) -> GroundStation:
     """The demo's ground station on port 8080 when free, with a throw-away SQLite store."""
-    port = _free_or_any(DEFAULT_WEB_PORT)
+    port = _free_or_any(DEFAULT_WEB_PORT, "web.port")
     config = GroundStationConfig.model_validate(
         {
             "mqtt": {**mqtt_settings, "client_id": f"smarteye-demo-ground-{secrets.token_hex(4)}"},
