@@ -17,8 +17,9 @@ from smarteye.sim.broker import STATION_USER, MosquittoBroker
 
 
 def report_figure(scenario: str, **values: Any) -> None:
-    """One parseable line per measured figure, collected by scripts/reliability_report.py."""
-    print(f"RELIABILITY {json.dumps({'scenario': scenario, **values}, sort_keys=True)}", flush=True)
+    """One parseable line per measured figure (`FIGURE <scenario> <JSON>`, as the other fault tests print
+    theirs), collected by scripts/reliability_report.py."""
+    print(f"FIGURE {scenario} {json.dumps(values, sort_keys=True)}", flush=True)
 
 
 class Seen(NamedTuple):
