@@ -182,7 +182,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
     console = console or Console()
     assets = gather_demo_assets()  # before anything starts: without a model there is nothing to run
     for sentence in assets.left_out:  # said once, plainly, with the command that adds each part
-        console.print(f"[yellow]note:[/] {sentence}")
+        console.print(f"[yellow]note:[/] {sentence}", soft_wrap=True)
     # A private broker run as a site should run it (configs/mosquitto/): TLS, a login for the edge node
     # and one for the station, and the ACL by which the node may publish only under its own topics.
     broker = MosquittoBroker.secured([DEMO_NODE])
