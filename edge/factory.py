@@ -71,8 +71,9 @@ def build_node(
     prefix = config.mqtt.topic_prefix
     stats = {name: StreamStats() for name in streams}  # recorded by the pipeline, read by the video overlay
     events = EventSink(publisher, config.node, prefix, config.snapshots, metrics, on_event)
+    names = {name: found.names for name, found in detectors.items()}  # a stream's own model labels its boxes
     video = (
-        LiveVideo(config.video, config.node, list(streams), detector.names, metrics, stats)
+        LiveVideo(config.video, config.node, list(streams), detector.names, metrics, stats, stream_class_names=names)
         if config.video.enabled
         else None
     )

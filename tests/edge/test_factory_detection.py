@@ -71,3 +71,19 @@ def test_a_stream_with_another_model_loads_it_and_names_it_in_its_events(model_p
     assert drone.model is not gate.model
     assert node.streams["drone"].lifecycle.model == "yolo11n.pt"
     assert node.streams["gate"].lifecycle.model == "yolov8n.pt"
+
+
+def test_the_live_video_labels_each_stream_with_its_own_models_names(model_path, tmp_path) -> None:
+    other = model_path.parent / "yolo11n.pt"
+    if not other.exists():
+        pytest.skip("yolo11n.pt not in $SMARTEYE_ASSETS/models")
+    config = parse_config({
+        "sources": [{"name": "drone", "url": "a.mp4", "detector": {"model": str(other)}},
+                    {"name": "gate", "url": "b.mp4"}],
+        "detector": {"model": str(model_path)}, "video": {"whep": {"port": 0}},
+        "metrics": {"enabled": False}, "mqtt": {"spool_dir": str(tmp_path)},
+    })  # fmt: skip
+    node = build_node(config)  # built, not started: no port is taken
+    assert node.video is not None
+    assert node.video.annotators["drone"].class_names is _detector(node, "drone").names
+    assert node.video.annotators["gate"].class_names is _detector(node, "gate").names

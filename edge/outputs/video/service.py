@@ -62,15 +62,18 @@ class LiveVideo:
         class_names: dict[int, str],
         metrics: EdgeMetrics | None = None,
         rates: Mapping[str, StreamStats] | None = None,
+        stream_class_names: Mapping[str, dict[int, str]] | None = None,
     ) -> None:
-        """`rates`: the pipeline's per-stream records, for the overlay's fps (else the sink keeps its own)."""
+        """`rates`: the pipeline's per-stream records, for the overlay's fps (else the sink keeps its own).
+        `stream_class_names`: the names of a stream whose model is not the node's (a per-stream `detector:`)."""
         try:
             av.codec.Codec("libx264", "w")
         except av.codec.codec.UnknownCodecError:
             raise RuntimeError("video: this PyAV build has no libx264 encoder (set video.enabled: false)") from None
         self.config = config
         self.node = node
-        self.annotator = Annotator(config.annotation, class_names)
+        own_names = stream_class_names or {}
+        self.annotators = {name: Annotator(config.annotation, own_names.get(name, class_names)) for name in streams}
         self.fanouts: dict[str, PacketFanout] = {}
         self.encoders: dict[str, StreamEncoder] = {}
         for name in streams:
@@ -120,7 +123,7 @@ class LiveVideo:
         detection_fps = self.rates[stream].fps()
         latency_ms = (time.time() - capture_time) * 1000
         overlay = f"{stream}  {fps:.1f} fps  detect {detection_fps:.1f} fps  {latency_ms:.0f} ms"
-        self.annotator.draw(canvas, self.motion[stream].at(capture_time), overlay)
+        self.annotators[stream].draw(canvas, self.motion[stream].at(capture_time), overlay)
 
     # -- from the detection loop -----------------------------------------------------------
     def consume(self, frame: Frame) -> None:
@@ -138,7 +141,7 @@ class LiveVideo:
         if not self.fanouts[stream].consumers:
             return  # nobody watches (no viewer, no UDP output, uplink down): neither draw nor encode
         overlay = f"{stream}  {fps:.1f} fps  {(time.time() - capture_time) * 1000:.0f} ms"
-        self.annotator.draw(image, tracks, overlay)
+        self.annotators[stream].draw(image, tracks, overlay)
         self.encoders[stream].submit(image, capture_time)
 
     def source_state(self, stream: str, live: bool, reason: str | None) -> None:
