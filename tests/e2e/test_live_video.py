@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import av
+import httpx
 import pytest
 
 from smarteye.sim.broker import MosquittoBroker
@@ -128,6 +129,96 @@ def test_edge_serves_standard_whep_with_frame_timing(system) -> None:
     assert len(stats.latencies) >= 5, "no timing reference for the frames' RTP timestamps"
     assert 0 < statistics.median(stats.latencies) < 3.0
     assert stats.timing_messages <= 2  # one reference maps every frame: not a message per frame per viewer
+
+
+def _source_fps(media) -> float:
+    with av.open(str(media("vtest.avi"))) as container:
+        return float(container.streams.video[0].average_rate)
+
+
+def test_udp_mpegts_output_runs_at_the_source_rate_and_declares_it(system, media) -> None:
+    """Every camera frame reaches the MPEG-TS output (not just the detected ones), and the stream says its real
+    rate, so ffmpeg-based players (ffplay, VLC, QGroundControl) start at once instead of probing for tens of s."""
+    _wait_for_stream(system)
+    source_fps = _source_fps(media)
+    opened = time.monotonic()
+    container = av.open(f"udp://127.0.0.1:{system.udp_port}", format="mpegts", timeout=15)
+    try:
+        stream = container.streams.video[0]
+        times, arrivals = [], []
+        for frame in container.decode(stream):
+            times.append(frame.time)
+            arrivals.append(time.monotonic())
+            if arrivals[-1] - arrivals[0] >= 8.0:
+                break
+    finally:
+        container.close()
+    assert arrivals[0] - opened < 5.0, "the first picture took too long"
+    assert float(stream.average_rate) == pytest.approx(source_fps, rel=0.05), stream.average_rate
+    stream_rate = (len(times) - 1) / (times[-1] - times[0])
+    arrival_rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    assert stream_rate >= 0.95 * source_fps, (stream_rate, source_fps)
+    assert arrival_rate >= 0.95 * source_fps, (arrival_rate, source_fps)
+    assert statistics.median(b - a for a, b in itertools.pairwise(times)) == pytest.approx(1 / source_fps, rel=0.1)
+
+
+PLAYBACK_JS = """
+const video = document.querySelector('.tile video');
+const q = video.getVideoPlaybackQuality();
+return [performance.now(), q.totalVideoFrames, q.droppedVideoFrames, Number(video.closest('.tile').dataset.frames)];
+"""
+
+
+RTP_STATS_JS = """
+const done = arguments[arguments.length - 1];
+const tile = [...window.SmartEyeLive.tiles.values()][0];
+tile.pc.getStats().then((report) => {
+  const found = {};
+  report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(found, s); });
+  done(found);
+});
+"""
+
+
+def _edge_video(system: LiveSystem) -> dict:
+    return httpx.get(f"http://127.0.0.1:{system.whep_port}/streams", timeout=5).json()[0]
+
+
+def _login(driver, system: LiveSystem) -> None:
+    driver.get(system.station.url + "/login")
+    wait(driver, visible("#username")).send_keys(system.user)
+    css(driver, "#password")[0].send_keys(PASSWORD)
+    css(driver, "#login-submit")[0].click()
+    wait(driver, visible("#nav-user", system.user))
+
+
+def test_live_wall_tile_decodes_every_camera_frame(system, media, tmp_path) -> None:
+    """Acceptance 3: the tile's decoded and presented frame rates, over a window, are ≥ 0.95× the camera's."""
+    _wait_for_stream(system)
+    source_fps = _source_fps(media)
+    with chromium(tmp_path / "profile") as driver:
+        _login(driver, system)
+        driver.get(system.station.url + "/live")
+        wait(driver, lambda d: _tile(d).get("state") == "live", 60, f"the tile never went live: {_tile(driver)}")
+        wait(driver, lambda d: int(_tile(d)["frames"]) >= 20, 30, "the tile does not play")
+        time.sleep(2.0)  # past the start: keyframe, jitter buffer
+        start, rtp_start = driver.execute_script(PLAYBACK_JS), driver.execute_async_script(RTP_STATS_JS)
+        edge_start = _edge_video(system)
+        time.sleep(10.0)
+        end, rtp_end = driver.execute_script(PLAYBACK_JS), driver.execute_async_script(RTP_STATS_JS)
+        edge_end = _edge_video(system)
+        edge = {key: edge_end[key] - edge_start[key] for key in ("frames_in", "frames_encoded", "frames_replaced")}
+        edge["source_fps"] = edge_end["source_fps"]
+        keys = ("framesReceived", "framesDecoded", "framesDropped", "packetsLost", "nackCount", "pliCount")
+        rtp = {key: rtp_end.get(key, 0) - rtp_start.get(key, 0) for key in keys}
+        seconds = (end[0] - start[0]) / 1000
+        decoded_fps = (end[1] - start[1]) / seconds
+        presented_fps = (end[3] - start[3]) / seconds  # requestVideoFrameCallback's presentedFrames
+        print(f"source {source_fps:.2f} fps; tile decoded {decoded_fps:.2f} fps, presented {presented_fps:.2f} fps; "
+              f"RTP over {seconds:.1f} s: {rtp}; edge: {edge}")  # fmt: skip
+        assert decoded_fps >= 0.95 * source_fps, (decoded_fps, source_fps, start, end, rtp)
+        assert presented_fps >= 0.95 * source_fps, (presented_fps, source_fps, start, end)
+        assert not js_errors(driver)
 
 
 BOX_PIXELS_JS = """

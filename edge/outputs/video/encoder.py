@@ -12,6 +12,7 @@ The stream declares the source's real frame rate (`frame_rate`), so MPEG-TS play
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger("edge.video")
 
 GAP_KEYFRAME_S = 1.0  # after a pause in frames (source outage), restart with a keyframe
 FALLBACK_FPS = 15  # declared only while the source's rate is unknown (its first frames)
+BACKLOG = 3  # frames waiting for the encoder at most: rides out a scheduling hiccup, the oldest goes beyond
 RATE_CHANGE = 0.1  # the source's rate moved by more than this fraction: reopen to declare the new one
 
 Draw = Callable[[np.ndarray], None]
@@ -48,7 +50,9 @@ class StreamEncoder:
         self.stream = stream
         self.config = config
         self.fanout = fanout
-        self._slot: _Pending | None = None
+        # Bounded: a few frames absorb a moment without CPU (a loaded box, the GIL held by detection) instead of
+        # dropping one; beyond that the oldest is replaced, so latency stays within BACKLOG frames.
+        self._backlog: collections.deque[_Pending] = collections.deque()
         self.frame_rate: float | None = None  # the source's real rate, set by the live video as it learns it
         self._canvas: np.ndarray | None = None  # reused copy that boxes are drawn on
         self._cond = threading.Condition()
@@ -82,14 +86,21 @@ class StreamEncoder:
         self._thread.join(5)
 
     def submit(self, image: np.ndarray, capture_time: float, draw: Draw | None = None) -> None:
-        """Hand over a BGR frame; an unencoded older one is replaced (counted). Without `draw` the encoder owns
-        `image`; with it, `image` is shared and only read: `draw` paints the boxes on the encoder's own copy."""
+        """Hand over a BGR frame; with BACKLOG frames already waiting, the oldest is dropped (counted). Without
+        `draw` the encoder owns `image`; with it, `image` is shared and only read: `draw` paints the boxes on the
+        encoder's own copy."""
         with self._cond:
-            if self._slot is not None:
+            if len(self._backlog) >= BACKLOG:
+                self._backlog.popleft()
                 self.frames_replaced += 1
-            self._slot = _Pending(image, capture_time, draw)
+            self._backlog.append(_Pending(image, capture_time, draw))
             self.frames_in += 1
             self._cond.notify()
+
+    @property
+    def waiting(self) -> int:
+        """Frames handed over and not yet taken by the encoding thread."""
+        return len(self._backlog)
 
     def request_keyframe(self) -> None:
         self.keyframe_requests += 1
@@ -99,13 +110,11 @@ class StreamEncoder:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._slot is None and not self._stop:
+                while not self._backlog and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                pending = self._slot
-                self._slot = None
-            assert pending is not None
+                pending = self._backlog.popleft()
             image, capture_time = pending.image, pending.capture_time
             if time.monotonic() < self._retry_at:
                 continue  # the encoder failed a moment ago: no reopen (and no error line) per frame

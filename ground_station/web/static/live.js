@@ -14,6 +14,7 @@
   const summary = document.getElementById("wall-summary");
   const notice = document.getElementById("notice");
   const tiles = new Map(); // "node/stream" → Tile
+  window.SmartEyeLive = { tiles }; // read-only handle for the end-to-end tests (frame rate, frame timing)
   const LATENCY_WINDOW = 30; // frames in the median
   const STALL_MS = 3000; // no frame shown for this long while "live": treat as down
   const CLOCK_SYNC_MS = 10000;

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge.config.video import EncoderConfig
+from edge.outputs.video.encoder import BACKLOG
 from tests.support.h264 import Encoding, decode, picture
 from tests.support.polling import wait_for
 
@@ -99,26 +100,29 @@ def test_encoder_size_change_reopens_the_codec_with_a_keyframe(encoding: Encodin
     assert [f.shape for f in decode(second)] == [(64, 96, 3)] * 2
 
 
-def test_encoder_latest_frame_wins() -> None:
-    """Frames that arrive while the encoder is busy are replaced, so it never falls behind detection."""
+def test_encoder_backlog_is_bounded_and_the_oldest_frames_go_first() -> None:
+    """Frames that arrive while the encoder is busy wait, BACKLOG at most: beyond, the oldest are dropped (counted),
+    so a busy moment costs a few frames of latency at most and the encoder never falls behind the camera."""
     enc = Encoding()
-    for i in range(3):
+    for i in range(BACKLOG + 2):
         enc.encoder.submit(picture(64, 48, i), 20.0 + i)
+    assert enc.encoder.waiting == BACKLOG
     enc.encoder.start()
     try:
-        packet = enc.reader.get(5)
-        assert packet is not None and packet.capture_time == 22.0
+        packets = [enc.reader.get(5) for _ in range(BACKLOG)]
+        assert [p.capture_time for p in packets if p is not None] == [20.0 + i for i in range(2, BACKLOG + 2)]
         assert enc.reader.get(0.1) is None
     finally:
         enc.encoder.stop()
-    assert (enc.encoder.frames_in, enc.encoder.frames_replaced, enc.encoder.frames_encoded) == (3, 2, 1)
+    frames = (enc.encoder.frames_in, enc.encoder.frames_replaced, enc.encoder.frames_encoded)
+    assert frames == (BACKLOG + 2, 2, BACKLOG)
 
 
 def test_encoder_survives_a_frame_it_cannot_convert(encoding: Encoding) -> None:
     """One bad frame may be lost, but the next good one must still be encoded."""
     encoding.encode(picture(64, 48), 1.0)
     encoding.encoder.submit(np.zeros((48, 64), np.uint8), 1.1)  # grey, not BGR
-    wait_for(lambda: encoding.encoder._slot is None)  # taken by the encoder (not replaced by the next one)
+    wait_for(lambda: encoding.encoder.waiting == 0)  # taken by the encoder (not replaced by the next one)
     encoding.encoder.submit(picture(64, 48, 1), 1.2)
     packet = encoding.reader.get(1)
     assert packet is not None and packet.capture_time == 1.2
