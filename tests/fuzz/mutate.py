@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-FUZZ_EXAMPLES = int(os.environ.get("SMARTEYE_FUZZ_EXAMPLES", "200"))
+FUZZ_EXAMPLES = int(os.environ.get("SMARTEYE_FUZZ_EXAMPLES", "150"))
 
 fuzz_settings = settings(
     max_examples=FUZZ_EXAMPLES,
