@@ -68,7 +68,7 @@ class GroundStation:
             self.telemetry.update(node, stream, payload)
         self.cot.on_message(kind, node, payload)
         self.commander.on_message(kind, node, payload)
-        self.hub.publish(payload)
+        self.hub.publish(payload, kind=kind)  # the kind from the topic decides who may see it
 
     @property
     def url(self) -> str:

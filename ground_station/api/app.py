@@ -5,6 +5,13 @@ state-changing request made with that cookie must carry the session's CSRF token
 `X-CSRF-Token`. Other systems use `Authorization: Bearer <API token>` (no CSRF: no ambient
 credential). Every route but /api/health and /metrics requires authentication; what each role may
 do is the GRANTS table in auth/roles.py.
+
+Logins are throttled per account and per client address (auth/throttle.py: 429 with Retry-After), at
+most two password hashes run at once (503 with Retry-After beyond that: argon2 costs 64 MiB each), and
+every login and failed login is in the audit log. The session cookie is `Secure` when the request came
+over HTTPS (or as `secure_cookies` forces). WebSockets are same-origin only and closed within seconds of
+their credential being revoked (api/guard.py). Errors have one shape, the one the OpenAPI document gives:
+`{"detail": "..."}`, and for 422 FastAPI's list of `{loc, msg, type}`.
 """
 
 import asyncio
@@ -14,22 +21,27 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ground_station.api.alerting import add_alerting_routes
 from ground_station.api.command import add_command_routes
 from ground_station.api.geojson import add_geojson_routes
+from ground_station.api.guard import CLOSE_FORBIDDEN, RECHECK_S, same_origin, serve_while_allowed
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
-from ground_station.auth.accounts import AccountError, Accounts, Principal
+from ground_station.auth.accounts import AccountError, Accounts, HashingBusy, LastAdminError, Principal
 from ground_station.auth.roles import Permission, Role, allows
+from ground_station.auth.throttle import ACCOUNT, LoginThrottle, retry_after_header
 from ground_station.command.commander import Commander
 from ground_station.command.config import CommandConfig
 from ground_station.metrics import CONTENT_TYPE, StationMetrics
 from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
+from ground_station.store.audit import LOGIN, LOGIN_FAILURE
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
@@ -69,10 +81,44 @@ class NewToken(BaseModel):
     role: Role
 
 
+class ErrorOut(BaseModel):
+    """Every error but 422 (request validation): what went wrong, for a person."""
+
+    detail: str
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# Documented on every route (the public ones included: a wrong method or path can reach any of them).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("Not authenticated: no session cookie or bearer token, or one that is expired or revoked."),
+    403: _error("Authenticated, but the role may not do this, or the session's X-CSRF-Token is missing."),
+    404: _error("No such resource."),
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+SECURITY_SCHEMES = {
+    "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                "description": "Browser session from POST /api/login; unsafe methods also need X-CSRF-Token."},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "API token (smarteye ground-station create-token)."},
+}  # fmt: skip
+
+
 async def _until_disconnected(websocket: WebSocket) -> None:
     """Returns once the client has closed the connection (what it sends otherwise is ignored)."""
     while (await websocket.receive())["type"] != "websocket.disconnect":
         pass
+
+
+async def _unprocessable_as_documented(request: Request, error: Exception) -> Response:
+    """A 422 raised by a route (bad cursor, weak password…) in the shape the OpenAPI document gives every 422
+    (FastAPI's HTTPValidationError), not `{"detail": "text"}`; other errors as FastAPI answers them."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 422 and isinstance(error.detail, str):
+        body = {"detail": [{"loc": [], "msg": error.detail, "type": "value_error"}]}
+        return JSONResponse(body, status_code=422, headers=error.headers)
+    return await http_exception_handler(request, error)
 
 
 def create_app(
@@ -90,7 +136,13 @@ def create_app(
     rules_push: RulesPush | None = None,
     webhooks: WebhookDispatcher | None = None,
     commander: Commander | None = None,
+    throttle: LoginThrottle | None = None,
+    recheck_s: float = RECHECK_S,
 ) -> FastAPI:
+    """`secure_cookies`: None sets the cookie's Secure flag when the request came over HTTPS (a LAN install on
+    plain http works, a TLS one is protected); True or False force it. `recheck_s`: how often an open
+    WebSocket re-checks its credential (see api/guard.py)."""
+    throttle = LoginThrottle() if throttle is None else throttle
     relay = VideoRelay() if relay is None else relay
     whep = WhepServer() if whep is None else whep
     metrics = StationMetrics(hub, relay, whep) if metrics is None else metrics
@@ -101,7 +153,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,  # served below, behind authentication
         description="Events, snapshots, stream health and live push from SmartEye edge nodes.",
+        responses=COMMON_RESPONSES,
     )
+    app.add_exception_handler(StarletteHTTPException, _unprocessable_as_documented)
 
     def identify(request: Request | WebSocket) -> Principal | None:
         header = request.headers.get("authorization", "")
@@ -141,15 +195,36 @@ def create_app(
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     # -- session ---------------------------------------------------------------------------
-    @app.post("/api/login", response_model=SessionInfo, tags=["session"])
-    def login(body: Login, response: Response) -> SessionInfo:
-        result = accounts.login(body.username, body.password)
+    @app.post(
+        "/api/login", response_model=SessionInfo, tags=["session"], openapi_extra={"security": []},
+        responses={
+            429: {**_error("Too many failed logins for this account or client address."), "headers": RETRY_AFTER},
+            503: {**_error("Too many logins being checked at once."), "headers": RETRY_AFTER},
+        },
+    )  # fmt: skip
+    def login(body: Login, request: Request, response: Response) -> SessionInfo:
+        address = request.client.host if request.client else "unknown"
+        wait_s, which = throttle.retry_after(body.username, address)
+        if which is not None:
+            retry = retry_after_header(wait_s)
+            raise HTTPException(429, f"too many failed logins for this {which}; try again in {retry} s",
+                                headers={"Retry-After": retry})  # fmt: skip
+        try:
+            result = accounts.login(body.username, body.password)
+        except HashingBusy as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from None
         if result is None:
+            throttle.failed(body.username, address)
+            detail = {"reason": "wrong username or password", "failures": throttle.failures(ACCOUNT, body.username)}
+            store.record_audit(body.username, LOGIN_FAILURE, address, detail)
             raise HTTPException(401, "wrong username or password")
+        throttle.succeeded(body.username, address)
         session_id, principal = result
+        store.record_audit(principal.name, LOGIN, address, {})
+        secure = request.url.scheme == "https" if secure_cookies is None else secure_cookies
         response.set_cookie(
             SESSION_COOKIE, session_id, max_age=int(accounts.session_ttl_s), httponly=True, samesite="strict",
-            secure=secure_cookies, path="/",
+            secure=secure, path="/",
         )  # fmt: skip
         return SessionInfo(username=principal.name, role=principal.role, csrf_token=principal.csrf_token)
 
@@ -167,7 +242,7 @@ def create_app(
 
     @app.get("/api/openapi.json", tags=["session"])
     def openapi(principal: Reader) -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(openapi_document())
 
     # -- data ------------------------------------------------------------------------------
     @app.get("/api/nodes", tags=["data"])
@@ -259,8 +334,12 @@ def create_app(
     def account_call(call: Callable[[], Any]) -> Any:
         try:
             return call()
+        except LastAdminError as error:
+            raise HTTPException(409, str(error)) from None
         except AccountError as error:
             raise HTTPException(422, str(error)) from None
+        except HashingBusy as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from None
 
     @app.get("/api/users", tags=["admin"])
     def list_users(principal: Admin) -> list[dict[str, Any]]:
@@ -271,15 +350,14 @@ def create_app(
         account_call(lambda: accounts.create_user(body.username, body.password, body.role))
         return {"username": body.username, "role": body.role.value}
 
-    @app.patch("/api/users/{username}", tags=["admin"])
+    last_admin = {409: _error("The change would leave no enabled admin.")}
+
+    @app.patch("/api/users/{username}", tags=["admin"], responses=last_admin)
     def change_user(username: str, body: UserChange, principal: Admin) -> dict[str, str]:
-        demotes_self = username == principal.name and (body.disabled or (body.role and body.role is not Role.ADMIN))
-        if demotes_self and accounts.count_admins() <= 1:
-            raise HTTPException(422, "the last admin cannot demote or disable itself")
         account_call(lambda: accounts.update_user(username, body.role, body.password, body.disabled))
         return {"username": username}
 
-    @app.delete("/api/users/{username}", tags=["admin"])
+    @app.delete("/api/users/{username}", tags=["admin"], responses=last_admin)
     def delete_user(username: str, principal: Admin) -> dict[str, str]:
         if username == principal.name:
             raise HTTPException(422, "an admin cannot delete its own account")
@@ -301,8 +379,16 @@ def create_app(
         return {"revoked": token_id}
 
     # -- live push -------------------------------------------------------------------------
+    def still_allowed(websocket: WebSocket, permission: Permission) -> bool:
+        """The socket's credential (cookie or token, as at its handshake) is still valid and allowed."""
+        principal = identify(websocket)
+        return principal is not None and allows(principal.role, permission)
+
     @app.websocket("/api/live")
     async def live(websocket: WebSocket) -> None:
+        if not same_origin(websocket):
+            await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-origin WebSocket refused")
+            return
         principal = await run_in_threadpool(identify, websocket)
         if principal is None or not allows(principal.role, Permission.READ):
             await websocket.close(code=4401 if principal is None else 4403)
@@ -311,30 +397,39 @@ def create_app(
         await websocket.accept()
         queue = hub.subscribe()
         may_see_telemetry = allows(principal.role, Permission.TELEMETRY)
-        # Reading too: a client that closes or goes away ends this at once, not at the next push (until
-        # then its queue filled up for nobody, and the web server's shutdown waited for it).
-        gone = asyncio.ensure_future(_until_disconnected(websocket))
+
+        async def push() -> None:
+            # Reading too: a client that closes or goes away ends this at once, not at the next push (until
+            # then its queue filled up for nobody, and the web server's shutdown waited for it).
+            gone = asyncio.ensure_future(_until_disconnected(websocket))
+            try:
+                while True:
+                    pushed = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({pushed, gone}, return_when=asyncio.FIRST_COMPLETED)
+                    if not pushed.done():
+                        pushed.cancel()
+                        break
+                    kind, text = pushed.result()
+                    if kind == "telemetry" and not may_see_telemetry:
+                        continue
+                    await websocket.send_text(text)
+            except (WebSocketDisconnect, RuntimeError):
+                pass
+            finally:
+                gone.cancel()
+
         try:
-            while True:
-                pushed = asyncio.ensure_future(queue.get())
-                await asyncio.wait({pushed, gone}, return_when=asyncio.FIRST_COMPLETED)
-                if not pushed.done():
-                    pushed.cancel()
-                    break
-                text = pushed.result()
-                if not may_see_telemetry and '"kind":"telemetry"' in text.replace(" ", ""):
-                    continue
-                await websocket.send_text(text)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            revoked = await serve_while_allowed(
+                websocket, push(), lambda: still_allowed(websocket, Permission.READ), recheck_s
+            )
         finally:
-            gone.cancel()
             hub.unsubscribe(queue)
+        if not revoked:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may have closed first
                 await websocket.close()
 
     # -- live video ------------------------------------------------------------------------
-    add_video_routes(app, relay, whep, identify, require)
+    add_video_routes(app, relay, whep, identify, require, recheck_s=recheck_s)
 
     # -- rules and alerts ------------------------------------------------------------------
     add_alerting_routes(app, store, require, rules_push, webhooks)
@@ -346,5 +441,16 @@ def create_app(
     # -- pages -----------------------------------------------------------------------------
     web.install(app, lambda request: identify(request) is not None, tiles_url=tiles_url,
                 tiles_attribution=tiles_attribution)  # fmt: skip
+
+    def openapi_document() -> dict[str, Any]:
+        """FastAPI's document with the security schemes and, on every route but the public ones, their use."""
+        if app.openapi_schema is None:
+            document = app.openapi()
+            document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            document["security"] = [{"session": []}, {"bearer": []}]
+            for path in ("/api/health", "/metrics"):
+                for operation in document["paths"].get(path, {}).values():
+                    operation["security"] = []
+        return app.openapi_schema or app.openapi()
 
     return app

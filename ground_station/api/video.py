@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 
+from ground_station.api.guard import RECHECK_S, serve_while_allowed
 from ground_station.auth.accounts import Principal
 from ground_station.auth.roles import Permission, allows
 from ground_station.video.relay import VideoRelay
@@ -23,6 +24,7 @@ def add_video_routes(
     whep: WhepServer,
     identify: Callable[[Request | WebSocket], Principal | None],
     require: Callable[[Permission], Callable[[Request], Principal]],
+    recheck_s: float = RECHECK_S,
 ) -> None:
     reader = [Depends(require(Permission.READ))]
 
@@ -50,7 +52,12 @@ def add_video_routes(
             await websocket.close(code=4403, reason=f"this token is not node {node}'s (create-token {node})")
             return
         await websocket.accept()
-        await relay.serve_uplink(websocket, node)
+
+        def still_allowed() -> bool:  # a revoked node token stops its video within seconds (api/guard.py)
+            current = identify(websocket)
+            return current is not None and allows(current.role, Permission.VIDEO_UPLINK)
+
+        await serve_while_allowed(websocket, relay.serve_uplink(websocket, node), still_allowed, recheck_s)
 
     def resolve(params: dict[str, Any]) -> tuple[PacketFanout, str] | None:
         node, stream = params.get("node", ""), params.get("stream", "")

@@ -4,9 +4,12 @@ digests: a token is 256 random bits, so a fast hash is enough and a leaked table
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -52,6 +55,14 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done (unknown user, weak password, duplicate…)."""
 
 
+class LastAdminError(AccountError):
+    """The change would leave the station without an enabled admin (nobody could manage accounts)."""
+
+
+class HashingBusy(RuntimeError):
+    """Every password-hashing slot is taken: the caller should answer "try again shortly", not queue."""
+
+
 @dataclass(slots=True, frozen=True)
 class Principal:
     """Who is making a request, and how they proved it."""
@@ -74,16 +85,40 @@ class Accounts:
 
     `hasher`: how passwords are hashed; None is argon2id with the library's (RFC 9106) parameters. Tests
     pass a cheaper one; a stored hash carries its own parameters, so any hash verifies with any hasher.
+    `max_concurrent_hashes`: argon2 takes 64 MiB and a core for ~0.3 s per hash, so at most this many run at
+    once; a login that finds no slot within `hash_wait_s` gets HashingBusy (40 concurrent wrong logins once
+    took the station from 140 MiB to 2.4 GiB).
     """
 
-    def __init__(self, engine: Engine, session_ttl_s: float = 12 * 3600, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        session_ttl_s: float = 12 * 3600,
+        hasher: PasswordHasher | None = None,
+        max_concurrent_hashes: int = 2,
+        hash_wait_s: float = 0.5,
+    ) -> None:
         self.engine = engine
         self.session_ttl_s = session_ttl_s
         self.hasher = hasher if hasher is not None else PasswordHasher()
+        self._hash_slots = threading.BoundedSemaphore(max_concurrent_hashes)
+        self.hash_wait_s = hash_wait_s
+        self.hashing_refused = 0
         metadata.create_all(engine)
         # A hash of a random password: verifying against it when the user is unknown makes a failed
         # login take as long as a wrong password, so timing does not reveal which usernames exist.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    @contextlib.contextmanager
+    def _hashing(self) -> Iterator[None]:
+        """One of the bounded hashing slots, or HashingBusy."""
+        if not self._hash_slots.acquire(timeout=self.hash_wait_s):
+            self.hashing_refused += 1
+            raise HashingBusy("too many logins at once; try again in a second")
+        try:
+            yield
+        finally:
+            self._hash_slots.release()
 
     # -- users ---------------------------------------------------------------------------
     def create_user(self, username: str, password: str, role: Role) -> None:
@@ -94,12 +129,14 @@ class Accounts:
         ):
             raise AccountError("username must be 1-64 letters, digits, '.', '_' or '-'")
         self._check_password(password)
+        with self._hashing():
+            password_hash = self.hasher.hash(password)
         with self.engine.begin() as conn:
             if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
                 raise AccountError(f"user {username!r} exists already")
             conn.execute(
                 users.insert().values(
-                    username=username, password_hash=self.hasher.hash(password), role=role.value,
+                    username=username, password_hash=password_hash, role=role.value,
                     created=time.time(), disabled=False,
                 )
             )  # fmt: skip
@@ -111,22 +148,38 @@ class Accounts:
     def update_user(
         self, username: str, role: Role | None = None, password: str | None = None, disabled: bool | None = None
     ) -> None:
+        """Change what is given (at least one of role, password, disabled); sessions end on any change."""
         values: dict[str, object] = {}
         if role is not None:
             values["role"] = role.value
         if password is not None:
             self._check_password(password)
-            values["password_hash"] = self.hasher.hash(password)
+            with self._hashing():
+                values["password_hash"] = self.hasher.hash(password)
         if disabled is not None:
             values["disabled"] = disabled
+        if not values:
+            raise AccountError("nothing to change: give role, password or disabled")
         with self.engine.begin() as conn:
-            if not conn.execute(users.update().where(users.c.username == username).values(**values)).rowcount:
+            row = conn.execute(sa.select(users.c.role, users.c.disabled).where(users.c.username == username)).first()
+            if row is None:
                 raise AccountError(f"no user {username!r}")
+            loses_admin = (
+                row.role == Role.ADMIN.value
+                and not row.disabled
+                and (disabled or (role is not None and role is not Role.ADMIN))
+            )
+            if loses_admin and self._admins(conn) <= 1:
+                raise LastAdminError(f"{username!r} is the last enabled admin: it cannot be demoted or disabled")
+            conn.execute(users.update().where(users.c.username == username).values(**values))
             if disabled or password is not None or role is not None:
                 conn.execute(sessions.delete().where(sessions.c.username == username))  # re-login required
 
     def delete_user(self, username: str) -> None:
         with self.engine.begin() as conn:
+            row = conn.execute(sa.select(users.c.role, users.c.disabled).where(users.c.username == username)).first()
+            if row is not None and row.role == Role.ADMIN.value and not row.disabled and self._admins(conn) <= 1:
+                raise LastAdminError(f"{username!r} is the last enabled admin: it cannot be deleted")
             conn.execute(sessions.delete().where(sessions.c.username == username))
             if not conn.execute(users.delete().where(users.c.username == username)).rowcount:
                 raise AccountError(f"no user {username!r}")
@@ -139,18 +192,27 @@ class Accounts:
 
     def count_admins(self) -> int:
         with self.engine.connect() as conn:
-            query = sa.select(sa.func.count()).where(users.c.role == Role.ADMIN.value, users.c.disabled.is_(False))
-            return int(conn.execute(query).scalar_one())
+            return self._admins(conn)
+
+    @staticmethod
+    def _admins(conn: sa.Connection) -> int:
+        query = sa.select(sa.func.count()).where(users.c.role == Role.ADMIN.value, users.c.disabled.is_(False))
+        return int(conn.execute(query).scalar_one())
 
     # -- sessions ------------------------------------------------------------------------
     def login(self, username: str, password: str) -> tuple[str, Principal] | None:
-        """A new session id (for the cookie) and its principal, or None for wrong credentials."""
+        """A new session id (for the cookie) and its principal, or None for wrong credentials.
+
+        Raises HashingBusy when every hashing slot stays taken (the caller answers 503, nothing is verified)."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
-        try:
-            self.hasher.verify(row["password_hash"] if row else self._dummy_hash, password)
-        except (VerificationError, InvalidHashError):
-            return None
+        with self._hashing():
+            try:
+                self.hasher.verify(row["password_hash"] if row else self._dummy_hash, password)
+            except (VerificationError, InvalidHashError):
+                return None
+            stale = row is not None and self.hasher.check_needs_rehash(row["password_hash"])
+            rehashed = self.hasher.hash(password) if stale else None
         if row is None or row["disabled"]:
             return None
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -159,9 +221,8 @@ class Accounts:
             conn.execute(sessions.delete().where(sessions.c.expires < now))
             conn.execute(sessions.insert().values(id_hash=_digest(session_id), username=username, csrf_token=csrf,
                                                   expires=now + self.session_ttl_s))  # fmt: skip
-            if self.hasher.check_needs_rehash(row["password_hash"]):
-                conn.execute(users.update().where(users.c.username == username)
-                             .values(password_hash=self.hasher.hash(password)))  # fmt: skip
+            if rehashed is not None:
+                conn.execute(users.update().where(users.c.username == username).values(password_hash=rehashed))
         return session_id, Principal(username, Role(row["role"]), "session", csrf)
 
     def session(self, session_id: str) -> Principal | None:

@@ -22,7 +22,11 @@ ALERT_ACKNOWLEDGE = "alert.acknowledge"
 ALERT_RESOLVE = "alert.resolve"
 WEBHOOK_RETRY = "webhook.retry"
 VEHICLE_COMMAND = "vehicle.command"
-ACTIONS = (RULES_SAVE, RULES_CLEAR, ALERT_ACKNOWLEDGE, ALERT_RESOLVE, WEBHOOK_RETRY, VEHICLE_COMMAND)
+LOGIN = "login"  # a successful login (actor: the user, target: the client address)
+LOGIN_FAILURE = "login.failure"  # a wrong username or password (detail: the reason and the count so far)
+ACTIONS = (
+    RULES_SAVE, RULES_CLEAR, ALERT_ACKNOWLEDGE, ALERT_RESOLVE, WEBHOOK_RETRY, VEHICLE_COMMAND, LOGIN, LOGIN_FAILURE,
+)  # fmt: skip
 
 
 def record(
