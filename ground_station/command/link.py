@@ -28,6 +28,7 @@ if getattr(mavutil.mavlink, "WIRE_PROTOCOL_VERSION", "") != "2.0":  # GIMBAL_* e
     mavutil.set_dialect(mavutil.current_dialect)
 mavlink = mavutil.mavlink
 
+RECENT_TEXT_S = 30.0  # a vehicle's STATUSTEXT is shown this long
 GCS_SYSTEM_ID = 255
 GCS_COMPONENT_ID = mavlink.MAV_COMP_ID_MISSIONPLANNER  # 190, as QGroundControl and Mission Planner
 # accepted, temporarily rejected, denied, unsupported, failed, in progress, … as the dialect defines them
@@ -69,7 +70,7 @@ class VehicleState:
     gimbal_pitch_deg: float | None = None
     gimbal_yaw_deg: float | None = None
     last_heartbeat: float | None = None  # monotonic
-    messages: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    messages: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=20))  # (monotonic, STATUSTEXT)
 
     def as_dict(self, heartbeat_timeout_s: float) -> dict[str, Any]:
         position = None if self.lat is None else {"lat": self.lat, "lon": self.lon, "alt_m": self.alt_m}
@@ -80,7 +81,7 @@ class VehicleState:
             "system_id": self.system_id, "link": self.link_state(heartbeat_timeout_s), "mode": self.mode,
             "armed": self.armed, "position": position, "heading_deg": self.heading_deg,
             "ground_speed_m_s": round(self.ground_speed_m_s, 2), "home": home, "gimbal": gimbal,
-            "messages": list(self.messages)[-5:],
+            "messages": [text for at, text in self.messages if time.monotonic() - at < RECENT_TEXT_S][-5:],
         }  # fmt: skip
 
     def link_state(self, heartbeat_timeout_s: float) -> str:
@@ -188,7 +189,7 @@ class VehicleLink:
             elif kind == "GIMBAL_DEVICE_ATTITUDE_STATUS":
                 s.gimbal_pitch_deg, s.gimbal_yaw_deg = (round(v, 1) for v in _quaternion_pitch_yaw(list(m.q)))
             elif kind == "STATUSTEXT":
-                s.messages.append(m.text)
+                s.messages.append((time.monotonic(), m.text))
             elif kind == "COMMAND_ACK":
                 self._acks[m.command] = (m.result, time.monotonic())
             self._changed.notify_all()
@@ -240,7 +241,7 @@ class VehicleLink:
                 ack = self._acks.get(command)
                 if ack is not None and ack[1] >= started:
                     result = RESULT_NAMES.get(ack[0], f"result {ack[0]}")
-                    texts = list(self.state.messages)[texts_before:] if result not in ("accepted",) else []
+                    texts = [t for _, t in list(self.state.messages)[texts_before:]] if result != "accepted" else []
                     return CommandOutcome(name, result, "; ".join(texts) or None, time.monotonic() - started)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -53,7 +53,7 @@ PAGE_TABLE: dict[str, Page] = {
     "alerts": Page("Alerts", ("alerts.js",), styles=("app.css", "alerting.css")),
     "live": Page("Live", ("live.js",)),
     "health": Page("Health", ("health.js",)),
-    "map": Page("Map", (*_MAP_SCRIPTS, "map.js"), styles=_MAP_STYLES),
+    "map": Page("Map", (*_MAP_SCRIPTS, "map.js", "command.js"), styles=_MAP_STYLES),
     "rules": Page(
         "Zones & rules", (*_MAP_SCRIPTS, "shape_editor.js", "rules.js"), styles=(*_MAP_STYLES, "alerting.css")
     ),

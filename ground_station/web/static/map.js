@@ -52,6 +52,8 @@
     minZoom: 2,
     maxZoom: 24,
   }).setView([0, 0], 2);
+  SE.pilotMap = map; // for command.js (vehicles, look plans), loaded after this script
+  document.dispatchEvent(new Event("se:map"));
   map.createPane("grid").style.zIndex = 250; // over the tiles (200), under the data
   map.createPane("footprints").style.zIndex = 390; // under the tracks (overlay pane, 400)
   map.createPane("detections").style.zIndex = 590; // under the drones (marker pane, 600)
