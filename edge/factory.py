@@ -7,6 +7,7 @@ own detector (or other parts) through the keyword arguments.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -35,6 +36,8 @@ from edge.track.tracker import StreamTracker
 from smarteye.config.loading import ConfigError
 from smarteye.wire.messages import DetectionEvent, NodeAvailability, StreamStatus
 from smarteye.wire.topics import availability_topic
+
+log = logging.getLogger(__name__)
 
 
 def build_node(
@@ -128,6 +131,13 @@ def _publisher(config: EdgeConfig) -> MqttPublisher:
         stamp = time.time() if state == "online" else None
         return NodeAvailability(node=config.node, state=state, time=stamp).model_dump_json().encode()
 
+    if config.mqtt.username is not None and config.mqtt.username != config.node:
+        # MQTT 3.1.1 has no negative PUBACK: a broker with SmartEye's ACL (configs/mosquitto) silently drops
+        # what a node publishes under a name other than its user name.  Say it once, at start.
+        log.warning(
+            "mqtt.username %r is not the node name %r: a broker with SmartEye's ACL lets a node publish only "
+            "under the topics of its user name and drops the rest", config.mqtt.username, config.node,
+        )  # fmt: skip
     return MqttPublisher(
         config.mqtt,
         client_id=config.mqtt.client_id or f"smarteye-edge-{config.node}",
