@@ -90,6 +90,7 @@ class LiveVideo:
         self.rates = dict(rates) if rates is not None else {name: StreamStats() for name in streams}
         self.motion = {name: TrackMotion() for name in streams}
         self.source_rates = {name: SourceRate() for name in streams}
+        self.source_frames = dict.fromkeys(streams, 0)  # every frame tapped, watched or not: the rate to keep up with
         self._tapped: set[str] = set()  # streams whose source thread feeds `tap`: `consume` no longer encodes them
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="video", daemon=True)
@@ -108,6 +109,7 @@ class LiveVideo:
         if encoder is None:
             return
         self._tapped.add(stream)
+        self.source_frames[stream] += 1
         source_rate = self.source_rates[stream]
         source_rate.observe(frame.seq, frame.pts, frame.capture_time)
         if not self.fanouts[stream].consumers:
@@ -231,7 +233,8 @@ class LiveVideo:
         return {
             "stream": stream, "state": status.state.value, "reason": status.reason, "width": status.width,
             "height": status.height, "fps": status.fps, "viewers": self.whep.viewers(self.fanouts[stream]),
-            "frames_in": encoder.frames_in, "frames_encoded": encoder.frames_encoded,
+            "source_frames": self.source_frames[stream], "frames_in": encoder.frames_in,
+            "frames_encoded": encoder.frames_encoded,
             "frames_replaced": encoder.frames_replaced, "source_fps": self.source_rates[stream].fps,
             "keyframes": encoder.keyframes, "keyframe_requests": encoder.keyframe_requests,
             "encode_ms": round(encoder.encode_seconds / encoder.frames_encoded * 1000, 2)
