@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,23 +26,28 @@ from ground_station.service import GroundStation
 from smarteye.sim.broker import MosquittoBroker
 from smarteye.sim.copter import CopterSimulator
 from smarteye.sim.ports import free_tcp_port
+from smarteye.wire.messages import GeoPosition
+from smarteye.wire.topics import alerts_topic
 from tests.support.accounts import FAST_HASHER
+from tests.support.alerts import make_alert
 from tests.support.browser import chromium, css, js_errors, shot, visible, wait
-from tests.support.ingest import make_config
+from tests.support.factories import make_event
+from tests.support.ingest import Publisher, make_config
 
 HOME = (36.3725, 127.3650, 60.0)
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def station(tmp_path: Path) -> Iterator[tuple[GroundStation, CopterSimulator, dict[str, str]]]:
+def station(tmp_path: Path) -> Iterator[tuple[GroundStation, CopterSimulator, dict[str, str], Publisher]]:
     mavlink_port = free_tcp_port()
     sim = CopterSimulator(f"tcpin:127.0.0.1:{mavlink_port}", home=HOME, speedup=10.0).start()
     with MosquittoBroker() as broker:
         config = make_config(
             broker, f"sqlite:///{tmp_path / 'gs.sqlite'}", "smarteye/v1",
             web={"host": "127.0.0.1", "port": free_tcp_port(), "secure_cookies": False},
-            command={"vehicles": [{"name": "copter1", "url": f"tcp:127.0.0.1:{mavlink_port}"}],
+            command={"vehicles": [{"name": "copter1", "url": f"tcp:127.0.0.1:{mavlink_port}",
+                                   "stream": "drone-node/drone"}],
                      "standoff_m": 40, "altitude_above_target_m": 30},
         )  # fmt: skip
         gs = GroundStation(config, hasher=FAST_HASHER)
@@ -49,9 +55,11 @@ def station(tmp_path: Path) -> Iterator[tuple[GroundStation, CopterSimulator, di
         for role, password in passwords.items():
             gs.accounts.create_user(role, password, Role(role))
         gs.start()
+        publisher = Publisher(broker, "smarteye/v1")
         try:
-            yield gs, sim, passwords
+            yield gs, sim, passwords, publisher
         finally:
+            publisher.close()
             gs.stop()
             sim.stop()
 
@@ -95,7 +103,15 @@ def shows(selector: str, text: str):
 
 
 def test_a_pilot_sends_the_copter_to_look_at_an_alert_from_the_map(station, browser) -> None:
-    gs, sim, passwords = station
+    gs, sim, passwords, publisher = station
+    target = moved(*HOME[:2], 150.0, 60.0)
+    where = GeoPosition(lat=target[0], lon=target[1], uncertainty_m=6.0, source="homography")
+    alert = make_alert("alert-42", node="site-a", stream="gate-cam", start_time=time.time() - 5)
+    alert = alert.model_copy(update={"objects": [alert.objects[0].model_copy(update={"geo": where})]})
+    publisher.publish(alerts_topic("", "site-a", "gate-cam").lstrip("/"), alert.model_dump_json())
+    publisher.flush()
+    wait(browser, lambda _: gs.store.get_alert("alert-42") is not None, 10, "the alert stored")
+
     _login(browser, gs, "pilot", passwords["pilot"])
     browser.get(gs.url + "/map")
     wait(browser, shows("#cmd-link", "connected"), 20, "the vehicle's link on the map")
@@ -104,8 +120,8 @@ def test_a_pilot_sends_the_copter_to_look_at_an_alert_from_the_map(station, brow
     wait(browser, shows("#cmd-notice", "Accepted"), 15, "take-off accepted")
     wait(browser, lambda d: sim.snapshot().rel_alt > 19.5, 20, "the copter at 20 m")
 
-    target = moved(*HOME[:2], 150.0, 60.0)
-    browser.get(f"{gs.url}/map?look={target[0]:.7f},{target[1]:.7f}&alert=alert-42&label=person+in+zone")
+    browser.get(f"{gs.url}/alerts?alert=alert-42")
+    _click(browser, "#detail-send-drone")  # the alert's own button: to the map, with the look planned
     wait(browser, shows("#cmd-plan", "alert alert-42"), 20, "the plan for the alert")
     assert css(browser, '[data-plan-route="copter1"]') and css(browser, '[data-target="planned"]')
     assert [c for c, _ in sim.commands if c not in (22, 176, 400, 512)] == [], "nothing sent before confirming"
@@ -121,11 +137,21 @@ def test_a_pilot_sends_the_copter_to_look_at_an_alert_from_the_map(station, brow
     expected_pitch = -math.degrees(math.atan2(30, 40))  # 30 m above the target, 40 m short of it
     wait(browser, lambda d: abs(sim.snapshot().gimbal_pitch - expected_pitch) < 3, 10, "the camera on the target")
     assert css(browser, '[data-route="copter1"]') and css(browser, '[data-target="flight"]')
+    # What the drone's own edge node would publish on arrival: a person geolocated 5 m from the target.
+    seen = make_event("seen-1", node="drone-node", stream="drone", capture_time=time.time(),
+                      geo=GeoPosition(lat=moved(*target, 3, 4)[0], lon=moved(*target, 3, 4)[1], uncertainty_m=3.0,
+                                      source="mavlink"))  # fmt: skip
+    publisher.event(seen)
+    publisher.flush()
+    wait(browser, shows("#cmd-seen", "confirmed by copter1"), 10, "the look confirmed on the map")
     log = _text(browser, "#cmd-log")
     assert "DO_REPOSITION: accepted" in log and "DO_SET_ROI_LOCATION: accepted" in log
     shot(browser, "command-look-arrived")
     _click(browser, "#cmd-rtl")
     wait(browser, shows("#cmd-mode", "RTL"), 15, "return to launch")
+    browser.get(f"{gs.url}/alerts?alert=alert-42")
+    wait(browser, shows("#detail-confirmation", "Confirmed by copter1"), 10, "the alert shows the drone's confirmation")
+    shot(browser, "command-alert-confirmed")
     assert js_errors(browser) == []
 
     _login(browser, gs, "viewer", passwords["viewer"])
@@ -135,7 +161,7 @@ def test_a_pilot_sends_the_copter_to_look_at_an_alert_from_the_map(station, brow
 
 
 def test_killing_the_simulator_mid_flight_shows_link_lost(station, browser) -> None:
-    gs, sim, passwords = station
+    gs, sim, passwords, _ = station
     _login(browser, gs, "pilot", passwords["pilot"])
     browser.get(gs.url + "/map")
     wait(browser, shows("#cmd-link", "connected"), 20, "the vehicle's link")

@@ -433,6 +433,30 @@
     return box;
   }
 
+  /** Cross-command: send a drone to look at the alert's located objects (pilots), and what the last look found. */
+  function lookSection(a) {
+    const located = (a.objects || []).filter((o) => o.geo && isNum(o.geo.lat) && isNum(o.geo.lon));
+    const box = h("div", { class: "look", id: "detail-look" });
+    if (located.length && ["pilot", "admin"].includes(SE.session.role)) {
+      const lat = located.reduce((s, o) => s + o.geo.lat, 0) / located.length;
+      const lon = located.reduce((s, o) => s + o.geo.lon, 0) / located.length;
+      const q = new URLSearchParams({ look: `${lat.toFixed(7)},${lon.toFixed(7)}`, alert: a.alert_id, label: `${a.rule}: ${located.map((o) => o.label).join(", ")}` });
+      box.append(h("a", { class: "btn btn-small", id: "detail-send-drone", href: `/map?${q}` }, "Send a drone to look"));
+    }
+    const result = h("span", { class: "small", id: "detail-confirmation" });
+    box.append(result);
+    api("GET", `/api/alerts/${encodeURIComponent(a.alert_id)}/confirmation`)
+      .then((c) => {
+        const snap = c.event_id ? h("a", { href: `/api/events/${encodeURIComponent(c.event_id)}/snapshot`, target: "_blank", rel: "noopener" }, "the drone's picture") : null;
+        result.replaceChildren(
+          c.state === "confirmed" ? `Confirmed by ${c.vehicle} at ${SE.fmtTime(c.time)} (${c.label}, ${c.distance_m} m from the target) — ` : `Not seen by ${c.vehicle} (looked at ${SE.fmtTime(c.time)})`,
+          snap || "",
+        );
+      })
+      .catch(() => result.replaceChildren(located.length ? "" : "No located object: a drone cannot be sent."));
+    return box;
+  }
+
   function objectsSection(a) {
     const objs = a.objects || [];
     if (!objs.length) return [h("h3", null, "Objects"), h("p", { class: "muted small" }, a.state === "end" ? "None left when it cleared." : "None.")];
@@ -543,7 +567,7 @@
         a.line_counts ? ["Crossings so far", `in ${a.line_counts.in || 0} · out ${a.line_counts.out || 0}`] : null,
       ]),
     ];
-    const body = [head, sub, supervisionSection(a), snapshotSection(a), ...clipSection(a), ...objectsSection(a), ...timing, ...historySection(a), ...deliveriesSection(a)];
+    const body = [head, sub, supervisionSection(a), lookSection(a), snapshotSection(a), ...clipSection(a), ...objectsSection(a), ...timing, ...historySection(a), ...deliveriesSection(a)];
     detail.replaceChildren(...body);
     detail.dataset.alertId = a.alert_id;
     detail.dataset.state = a.state;
