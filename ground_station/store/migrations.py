@@ -8,6 +8,7 @@ Everything runs in one transaction under a lock, so several aggregators may star
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from ground_station.store.engine import write_options
 from ground_station.store.schema import SCHEMA_VERSION, V2_TABLES, V3_TABLES, metadata, schema_version
+
+log = logging.getLogger("ground_station.store")
 
 
 def _add_alerts(conn: Connection) -> None:
@@ -61,7 +64,12 @@ def migrate(engine: Engine) -> int:
             raise SchemaTooNewError(
                 f"database schema is v{version} but this SmartEye knows only up to v{SCHEMA_VERSION}: upgrade it"
             )
-        for step in range(version + 1, SCHEMA_VERSION + 1):
+        for step in range(version + 1, SCHEMA_VERSION + 1):  # each step said as it runs: a long one is not a hang
+            summary = (MIGRATIONS[step].__doc__ or "").split(":", 1)[-1].strip()
+            log.info("store: migrating schema v%d → v%d (%d of %d): %s", step - 1, step, step - version,
+                     SCHEMA_VERSION - version, summary)  # fmt: skip
+            started = time.monotonic()
             MIGRATIONS[step](conn)
+            log.info("store: schema v%d ready in %.1f s", step, time.monotonic() - started)
             conn.execute(sa.insert(schema_version), {"version": step, "applied_time": time.time()})
         return SCHEMA_VERSION
