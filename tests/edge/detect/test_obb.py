@@ -27,6 +27,9 @@ from smarteye.wire.messages import DetectionEvent
 from tests.support.obb_model import build_obb_model
 
 THETA = 0.4  # radians, ~23°
+# The models are rebuilt per session (new bytes, new export cache key): run them as they are, on PyTorch; the
+# exported runtime of an OBB model is checked once, in the slow test at the end.
+TORCH: dict[str, str] = {"backend": "torch"} if "backend" in DetectorConfig.model_fields else {}
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +60,8 @@ def half_turn(angle: np.ndarray, expected: float) -> np.ndarray:
 def test_an_obb_model_loads_as_obb_and_at_angle_zero_finds_the_detect_models_boxes(
     model_path: Path, obb_models: dict[float, Path], street_frames: list[np.ndarray]
 ) -> None:
-    oriented = Detector(DetectorConfig(model=str(obb_models[0.0])))
-    plain = Detector(DetectorConfig(model=str(model_path)))
+    oriented = Detector(DetectorConfig(model=str(obb_models[0.0]), **TORCH))
+    plain = Detector(DetectorConfig(model=str(model_path), **TORCH))
     assert oriented.oriented and not plain.oriented and oriented.names == plain.names
     found, reference = oriented.detect(street_frames[0]), plain.detect(street_frames[0])
     assert len(reference.xyxy) >= 3 and found.xywhr is not None and found.xywhr.shape == (len(found.xyxy), 5)
@@ -72,7 +75,7 @@ def test_an_obb_model_loads_as_obb_and_at_angle_zero_finds_the_detect_models_box
 def test_tracks_events_and_the_drawing_carry_the_angle(
     obb_models: dict[float, Path], street_frames: list[np.ndarray]
 ) -> None:
-    detector = Detector(DetectorConfig(model=str(obb_models[THETA])))
+    detector = Detector(DetectorConfig(model=str(obb_models[THETA]), **TORCH))
     tracker = StreamTracker(TrackerConfig())
     lifecycle = EventLifecycle("n1", "drone1", detector.model_name, detector.names, EventsConfig(min_hits=3))
     events: list[DetectionEvent] = []
@@ -120,7 +123,9 @@ def test_tiles_of_an_obb_model_merge_into_oriented_boxes(
     obb_models: dict[float, Path], street_frames: list[np.ndarray]
 ) -> None:
     detector = Detector(
-        DetectorConfig(model=str(obb_models[THETA]), slicing=SlicingConfig(tile=384, overlap=0.25, full_frame=False))
+        DetectorConfig(
+            model=str(obb_models[THETA]), slicing=SlicingConfig(tile=384, overlap=0.25, full_frame=False), **TORCH
+        )
     )
     found = detector.slicer.detect("s", street_frames[0])  # type: ignore[union-attr]
     assert found.tiles == 6  # 768×576 in 384 px tiles: 3 columns, 2 rows
@@ -130,3 +135,28 @@ def test_tiles_of_an_obb_model_merge_into_oriented_boxes(
     distances = np.linalg.norm(centres[:, None] - centres[None, :], axis=2) + np.eye(len(centres)) * 1e9
     assert distances.min() > 5, "no object twice after merging the tiles' boxes"
     assert (found.xyxy[:, 0] < found.xywhr[:, 0]).all() and (found.xyxy[:, 2] > found.xywhr[:, 0]).all()
+
+
+@pytest.mark.slow  # exports the model (OpenVINO by default on a CPU): ~30 s on a quiet 2-core machine
+def test_an_exported_obb_model_gives_the_same_oriented_boxes(
+    obb_models: dict[float, Path], street_frames: list[np.ndarray]
+) -> None:
+    if not TORCH:
+        pytest.skip("no detector.backend setting: nothing is exported")
+    pt = Detector(DetectorConfig(model=str(obb_models[THETA]), **TORCH))
+    exported = Detector(DetectorConfig(model=str(obb_models[THETA]), backend="auto"))
+    assert exported.oriented and exported.backend != "torch"
+    a, b = pt.detect(street_frames[0]), exported.detect(street_frames[0])
+    assert a.xywhr is not None and b.xywhr is not None and len(b.xywhr) >= 3
+    assert half_turn(b.xywhr[:, 4], THETA).max() < 1e-2
+    # The export runs a square 640 input where PyTorch letterboxes to 640×480: weak boxes come and go, the
+    # confident ones are the same objects.
+    sure = a.xyxy[a.conf >= 0.5]
+    assert len(sure) >= 2
+    found = 0
+    for box in sure:
+        overlap = np.minimum(box[2:], b.xyxy[:, 2:]) - np.maximum(box[:2], b.xyxy[:, :2])
+        inter = np.clip(overlap, 0, None).prod(axis=1)
+        union = (box[2:] - box[:2]).prod() + (b.xyxy[:, 2:] - b.xyxy[:, :2]).prod(axis=1) - inter
+        found += (inter / union).max() > 0.8
+    assert found >= 0.75 * len(sure), f"{found} of {len(sure)} confident boxes"
