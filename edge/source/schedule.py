@@ -12,8 +12,8 @@ The policy, in order:
 3. **Priority.** Otherwise the highest `priority` among the eligible streams (drones before fixed cameras).
 4. **Weighted fairness among equals.** Within one priority, start-time fair queueing: each serve advances the
    stream's virtual time by 1/`detection_weight`, and the stream with the smallest virtual time goes next (ties:
-   the stream seen first). A stream that was idle (no frame, rate-capped, or new) restarts at the level's current
-   virtual time instead of catching up in a burst.
+   the order of the config, then of first sight). A stream that was idle (no frame, rate-capped, or new)
+   restarts at the level's current virtual time instead of catching up in a burst.
 
 Only the choice lives here (no locks, no frames): the FrameBoard (edge/source/slot.py) holds the pending frames
 and asks. Times are `time.monotonic()` seconds, passed in, so the policy can be tested on constructed times.
