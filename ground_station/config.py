@@ -48,12 +48,27 @@ class WebConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")
-    port: int = Field(8080, ge=1, le=65535, title="Port", description="HTTP port.")
-    secure_cookies: bool = Field(
-        True,
+    port: int = Field(8080, ge=1, le=65535, title="Port", description="HTTP(S) port.")
+    secure_cookies: bool | None = Field(
+        None,
         title="Secure cookies",
-        description="Session cookie only over HTTPS (browsers also accept it on http://localhost). Set false only "
-        "behind a trusted plain-HTTP network.",
+        description="The session cookie's Secure flag. Unset: follow the scheme (Secure when the login came over "
+        "HTTPS, so a plain-http LAN install works and a TLS one is protected); true or false force it.",
+    )
+    tls_cert: Path | None = Field(
+        None, title="TLS certificate", description="PEM certificate (chain) file: serve HTTPS. Needs tls_key."
+    )
+    tls_key: Path | None = Field(None, title="TLS key", description="PEM private key file of tls_cert.")
+    tls_self_signed: bool = Field(
+        False,
+        title="Self-signed TLS",
+        description="Serve HTTPS with a self-signed certificate made on first run in tls_dir (kept for the next "
+        "runs). Not with tls_cert/tls_key.",
+    )
+    tls_dir: Path = Field(
+        Path("~/.local/share/smarteye/tls"),
+        title="TLS folder",
+        description="Where the self-signed certificate and its key (mode 600) are kept.",
     )
     session_ttl_s: float = Field(12 * 3600, ge=60, le=30 * 86400, title="Session lifetime", description="Seconds.")
     tiles_url: str | None = Field(
@@ -78,6 +93,18 @@ class WebConfig(BaseModel):
         if not all(part in value for part in ("{z}", "{x}", "{y}")):
             raise ValueError("tiles_url must contain {z}, {x} and {y}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_choice(self) -> WebConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both files or neither")
+        if self.tls_self_signed and self.tls_cert is not None:
+            raise ValueError("tls_self_signed makes its own certificate: drop it, or drop tls_cert and tls_key")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_self_signed or self.tls_cert is not None
 
 
 class LiveVideoConfig(BaseModel):

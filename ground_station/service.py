@@ -23,6 +23,7 @@ from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
+from ground_station.web.tls import fingerprint, tls_files
 from smarteye.media.webrtc import WhepServer
 
 log = logging.getLogger("ground_station")
@@ -54,9 +55,13 @@ class GroundStation:
             tiles_url=config.web.tiles_url, tiles_attribution=config.web.tiles_attribution,
             rules_push=self.rules_push, webhooks=self.aggregator.webhooks, commander=self.commander,
         )  # fmt: skip
+        self.tls = tls_files(config.web)  # None: plain HTTP
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off")
-        )
+            uvicorn.Config(
+                self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off",
+                ssl_certfile=self.tls.cert if self.tls else None, ssl_keyfile=self.tls.key if self.tls else None,
+            )
+        )  # fmt: skip
         self._thread: threading.Thread | None = None
 
     def _on_message(self, kind: str, node: str, stream: str | None, payload: str) -> None:
@@ -72,7 +77,8 @@ class GroundStation:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.web.host}:{self.config.web.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.config.web.host}:{self.config.web.port}"
 
     def start(self, timeout: float = 15.0) -> None:
         self.aggregator.start()
@@ -87,6 +93,8 @@ class GroundStation:
                 raise RuntimeError(f"the web server did not start on {self.url}")
             time.sleep(0.05)
         log.info("ground station: web UI and API on %s", self.url)
+        if self.tls is not None:  # to compare with what a browser shows before trusting a self-signed certificate
+            log.info("ground station: TLS certificate %s, SHA-256 %s", self.tls.cert, fingerprint(self.tls.cert))
 
     def stop(self) -> None:
         loop = self.whep.loop  # the web server's loop, where the viewers' peer connections live

@@ -46,6 +46,7 @@ from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
 from ground_station.web import server as web
+from ground_station.web.headers import SecurityHeaders
 from ground_station.webhooks import WebhookDispatcher
 from smarteye.media.webrtc import WhepServer
 
@@ -128,7 +129,7 @@ def create_app(
     hub: LiveHub,
     telemetry: TelemetryCache,
     metrics: StationMetrics | None = None,
-    secure_cookies: bool = True,
+    secure_cookies: bool | None = None,
     relay: VideoRelay | None = None,
     whep: WhepServer | None = None,
     tiles_url: str | None = None,
@@ -156,6 +157,7 @@ def create_app(
         responses=COMMON_RESPONSES,
     )
     app.add_exception_handler(StarletteHTTPException, _unprocessable_as_documented)
+    app.add_middleware(SecurityHeaders)
 
     def identify(request: Request | WebSocket) -> Principal | None:
         header = request.headers.get("authorization", "")
