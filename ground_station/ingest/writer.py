@@ -106,6 +106,7 @@ class Writer:
         self.alert_media = 0  # alert snapshots and clips handed to the store (refused ones are malformed)
         self.batches = 0
         self.db_errors = 0
+        self._traced: set[type[BaseException]] = set()
         self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ground-writer", daemon=True)
 
@@ -225,7 +226,8 @@ class Writer:
                 if is_outage(error):
                     raise
                 reason = failure_reason(error)
-                if reason == INTERNAL:
+                if reason == INTERNAL and type(error) not in self._traced:  # a traceback once per kind of bug
+                    self._traced.add(type(error))
                     log.error("bug while storing a message; skipped", exc_info=error)
                 self._malformed.count(reason, _item_topic(self.config.mqtt.topic_prefix, item),
                                       f"{type(error).__name__}: {error}".splitlines()[0][:300])  # fmt: skip

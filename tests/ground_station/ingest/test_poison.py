@@ -126,3 +126,26 @@ def test_the_writer_stores_valid_messages_around_any_payload(tmp_path: Path, pay
         assert INTERNAL not in writer._malformed.counts()  # every failure was classed (no bug path)
         assert sorted(acked) == list(range(len(mixed)))  # every message answered, in its turn
         assert all(store.event_messages(f"valid{i}") for i in range(len(valid)))
+
+
+def test_a_bug_on_one_message_is_counted_as_internal_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BuggyStore(Store):
+        def write_batch(self, received: Any, *args: Any, **kwargs: Any) -> Any:
+            received = list(received)
+            if any(item.message.label == "bug" for item in received):
+                raise RuntimeError("a bug in the store")
+            return super().write_batch(received, *args, **kwargs)
+
+    config = GroundStationConfig.model_validate({"database_url": f"sqlite:///{tmp_path}/g.sqlite", "batch_linger_s": 0})
+    parser = MessageParser(PREFIX, snapshots=True)
+    topic = f"{PREFIX}/node1/events/cam1"
+    payloads = [event_payload(f"ok{i}", label="bug" if i % 4 == 0 else "person") for i in range(12)]
+    with BuggyStore(config.database_url) as store:
+        writer, acked, errors = run_writer(
+            config, store, [item_for(parser, topic, p, i) for i, p in enumerate(payloads)]
+        )
+        assert store.count_events() == 9 and errors == [] and sorted(acked) == list(range(12))
+        assert writer._malformed.counts() == {INTERNAL: 3}
+    assert sum(r.exc_info is not None for r in caplog.records) == 1  # one traceback, not one per message
