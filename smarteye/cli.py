@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from edge.config.node import EdgeConfig
+from edge.detect.commands import models_app
 from smarteye.config.loading import ConfigError, load_layered
 
 # Environment overrides, e.g. SMARTEYE_EDGE_MQTT__URL=mqtts://broker:8883 or SMARTEYE_STATION_WEB__PORT=8443.
@@ -144,6 +145,7 @@ def doctor(
 
 assets_app = typer.Typer(help="Models and sample media: what is here, and fetching the rest.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
+app.add_typer(models_app, name="models")  # smarteye models export|bench (edge/detect/commands.py)
 
 
 @assets_app.command("list")

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge.assets import find_asset, searched_places
 from edge.config.detector import DetectorConfig
+from edge.detect.runtime import ExportError, LoadedModel, RuntimeUnavailable, load_model, runs_on
 from edge.detect.sliced import Slicer
 
 if TYPE_CHECKING:
@@ -54,19 +55,22 @@ class Detector:
     def __init__(self, config: DetectorConfig, model: Any | None = None) -> None:
         """`model`: an already loaded model with the same runtime settings, shared with another stream's
         detector that differs only in thresholds or classes (edge/detect/pool.py); None loads one."""
-        from ultralytics import YOLO
-
         self.config = config
         path = resolve_model_path(config.model)
         try:
-            # The task (detect, or obb for oriented boxes) comes from the model file itself.
-            self.model = model if model is not None else YOLO(path)
+            # The task (detect, or obb for oriented boxes) comes from the model file itself; the runtime from
+            # detector.backend (a .pt exported once to OpenVINO by default on a CPU: edge/detect/runtime.py).
+            loaded = load_model(config, path) if model is None else LoadedModel(model, runs_on(model), path)
         except FileNotFoundError:
             raise ModelError(
                 f"model {config.model!r} not found (looked in {searched_places('models')}) and could not be downloaded"
             ) from None
+        except (RuntimeUnavailable, ExportError) as error:
+            raise ModelError(str(error)) from None
         except Exception as error:
             raise ModelError(f"cannot load model {config.model!r} ({path}): {error}") from None
+        self.model = loaded.model
+        self.backend = loaded.backend  # torch, openvino, onnx or tensorrt: what actually runs
         self.model_name = Path(config.model).name
         self.oriented = self.model.task == "obb"
         if self.model.task not in ("detect", "obb"):
@@ -94,9 +98,12 @@ class Detector:
         if config.half:
             self.predict_args["quantize"] = "fp16"
 
-    def warm_up(self, width: int = 640, height: int = 480) -> None:
-        """Run once on a blank frame so the first real frame is not slowed by lazy set-up."""
-        self.detect(np.zeros((height, width, 3), dtype=np.uint8))
+    def warm_up(self, width: int = 640, height: int = 480, rounds: int = 2) -> None:
+        """Run on a blank frame of the stream's size so the first real frames are not slowed by lazy set-up
+        (the runtime compiling for this input shape, allocators, ultralytics' predictor)."""
+        blank = np.zeros((height, width, 3), dtype=np.uint8)
+        for _ in range(rounds):
+            self.detect(blank)
 
     def predict(self, images: np.ndarray | list[np.ndarray], **overrides: Any) -> list[Any]:
         """ultralytics Results, one per image (a list runs as one batch)."""
