@@ -131,6 +131,7 @@ class EdgeNode:
 
     # -- threads ---------------------------------------------------------------------------
     def _detect_loop(self) -> None:
+        self._warm_up()
         last_expiry = time.time()
         while not self._stop.is_set():
             frame = self.board.take(IDLE_TICK_S)
@@ -143,6 +144,21 @@ class EdgeNode:
             if now - last_expiry >= IDLE_TICK_S:
                 last_expiry = now
                 self._expire_stalled(now)
+
+    def _warm_up(self) -> None:
+        """Each distinct detector runs once before the first frame: lazy set-up (the runtime compiling for its input,
+        ultralytics' predictor) would otherwise stall the first camera frames by seconds. In the detect thread, so
+        the sources connect meanwhile; frames arriving wait on the latest-frame-wins board."""
+        seen: set[int] = set()
+        for stages in self.pipeline.stages.values():
+            for stage in stages:
+                warm_up = getattr(stage, "warm_up", None)
+                if warm_up is not None and id(stage) not in seen:
+                    seen.add(id(stage))
+                    try:
+                        warm_up()
+                    except Exception:
+                        log.exception("warm-up of %s failed (the first frames will be slow)", stage.name)
 
     def _expire_stalled(self, now: float) -> None:
         """End objects of streams that stopped delivering frames (they cannot be confirmed gone)."""

@@ -71,6 +71,7 @@ class Detector:
             raise ModelError(f"cannot load model {config.model!r} ({path}): {error}") from None
         self.model = loaded.model
         self.backend = loaded.backend  # torch, openvino, onnx or tensorrt: what actually runs
+        self.warm = False  # set by the first detection: warm_up() is then a no-op
         self.model_name = Path(config.model).name
         self.oriented = self.model.task == "obb"
         if self.model.task not in ("detect", "obb"):
@@ -101,6 +102,8 @@ class Detector:
     def warm_up(self, width: int = 640, height: int = 480, rounds: int = 2) -> None:
         """Run on a blank frame of the stream's size so the first real frames are not slowed by lazy set-up
         (the runtime compiling for this input shape, allocators, ultralytics' predictor)."""
+        if self.warm:
+            return
         blank = np.zeros((height, width, 3), dtype=np.uint8)
         for _ in range(rounds):
             self.detect(blank)
@@ -114,6 +117,7 @@ class Detector:
 
     def detect(self, image: np.ndarray) -> Detections:
         result = self.predict(image)[0]
+        self.warm = True
         return self.detections(result.obb if self.oriented else result.boxes)
 
     def detections(self, boxes: Any) -> Detections:
