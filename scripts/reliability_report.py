@@ -84,7 +84,8 @@ def run(scenario: Scenario) -> Result:
     counts = {kind: int(n) for n, kind in OUTCOME.findall(output.splitlines()[-1] if output else "")}
     if counts.get("failed") or counts.get("error") or counts.get("errors") or done.returncode not in (0, 5):
         result.outcome = "FAILED"
-        result.detail = " / ".join([line for line in output.splitlines() if line.startswith("E ")][:4])
+        errors = [" ".join(line[1:].split()) for line in output.splitlines() if line.startswith("E ")]
+        result.detail = " / ".join(errors[:2])[:240]
     elif counts.get("passed"):
         result.outcome = "passed" + (f" ({counts['skipped']} skipped)" if counts.get("skipped") else "")
     else:
