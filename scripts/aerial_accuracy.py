@@ -51,6 +51,7 @@ class Mode:
 class Score:
     mode: str
     model: str
+    backend: str
     labels: int
     predictions: int
     matched: int
@@ -175,6 +176,7 @@ def evaluate(mode: Mode, frames: list[tuple[np.ndarray, np.ndarray, list[np.ndar
     return Score(
         mode=mode.name,
         model=detector.model_name,
+        backend=getattr(detector, "backend", "torch"),
         labels=labels,
         predictions=predictions,
         matched=matched,
@@ -189,14 +191,14 @@ def evaluate(mode: Mode, frames: list[tuple[np.ndarray, np.ndarray, list[np.ndar
 
 def table(scores: list[Score]) -> str:
     lines = [
-        "| mode | model | labelled | predicted | matched (IoU ≥ 0.5) | recall | precision | ms/frame |",
+        "| mode | model (runtime) | labelled | predicted | matched (IoU ≥ 0.5) | recall | precision | ms/frame |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         extra = f", same class {s.matched_same_class}" if s.matched_same_class is not None else ""
         extra += f", rotated IoU {s.matched_rotated}" if s.matched_rotated is not None else ""
         lines.append(
-            f"| {s.mode} ({s.note}) | {s.model} | {s.labels} | {s.predictions} | {s.matched}{extra} | "
+            f"| {s.mode} ({s.note}) | {s.model} ({s.backend}) | {s.labels} | {s.predictions} | {s.matched}{extra} | "
             f"{s.recall:.3f} | {s.precision:.3f} | {s.ms_per_frame:.0f} |"
         )
     return "\n".join(lines)
