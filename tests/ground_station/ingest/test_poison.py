@@ -106,7 +106,7 @@ def hostile_payload(draw: st.DrawFn) -> bytes:
 
 @given(payloads=st.lists(hostile_payload(), min_size=1, max_size=6))
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
