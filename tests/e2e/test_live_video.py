@@ -232,6 +232,130 @@ def test_live_wall_tile_decodes_every_camera_frame(system, media, tmp_path) -> N
         assert not js_errors(driver)
 
 
+GRAB_FRAMES_JS = """
+const tile = [...window.SmartEyeLive.tiles.values()][0];
+const video = tile.video;
+const canvas = document.createElement('canvas');
+window.__shots = [];
+function grab(_now, meta) {
+  const ref = tile.timing;
+  if (ref && meta.rtpTimestamp !== undefined) {  // the shown frame's capture time, as live.js maps it for latency
+    let ticks = (meta.rtpTimestamp - ref.rtp) >>> 0;
+    if (ticks >= 2 ** 31) ticks -= 2 ** 32;
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0);  // in the frame callback: the picture of exactly that frame
+    const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    window.__shots.push({ capture: ref.capture + ticks / ref.rate, image });
+  }
+  if (window.__shots.length < arguments_count) video.requestVideoFrameCallback(grab);
+}
+const arguments_count = arguments[0];
+video.requestVideoFrameCallback(grab);
+"""
+
+EDGE_SCORE_JS = """
+// Fraction of the box's rows whose left edge (±2 px) has the box colour in the grabbed picture.
+const [index, x1, y1, y2, rgb] = arguments;
+const { width, height, data } = window.__shots[index].image;
+const [r0, g0, b0] = rgb;
+let rows = 0, hits = 0;
+for (let y = Math.max(0, Math.round(y1) + 4); y < Math.min(height, Math.round(y2) - 4); y++) {
+  rows++;
+  for (let x = Math.max(0, Math.round(x1) - 2); x <= Math.min(width - 1, Math.round(x1) + 2); x++) {
+    const i = (y * width + x) * 4;
+    const near = Math.abs(data[i] - r0) < 60 && Math.abs(data[i + 1] - g0) < 60 && Math.abs(data[i + 2] - b0) < 60;
+    if (near) { hits++; break; }
+  }
+}
+return rows ? hits / rows : null;
+"""
+
+
+def _iou(a: dict, b: dict) -> float:
+    w = min(a["x2"], b["x2"]) - max(a["x1"], b["x1"])
+    h = min(a["y2"], b["y2"]) - max(a["y1"], b["y1"])
+    inter = max(0.0, w) * max(0.0, h)
+    area = (a["x2"] - a["x1"]) * (a["y2"] - a["y1"]) + (b["x2"] - b["x1"]) * (b["y2"] - b["y1"]) - inter
+    return inter / area if area > 0 else 0.0
+
+
+def test_boxes_drawn_belong_to_the_frame_shown(system, tmp_path) -> None:
+    """Acceptance 3: in the frame the browser shows (its capture time from its RTP timestamp), the person boxes are
+    where the edge drew them for that capture time, and those boxes match what the detector later found on that
+    very frame: the boxes move with the objects at the camera's rate, never from an older detection."""
+    _wait_for_stream(system)
+    shots_wanted = 30
+    with chromium(tmp_path / "profile") as driver:
+        _login(driver, system)
+        driver.get(system.station.url + "/live")
+        wait(driver, lambda d: _tile(d).get("state") == "live", 60, f"the tile never went live: {_tile(driver)}")
+        has_timing = "const t = [...window.SmartEyeLive.tiles.values()][0]; return !!(t && t.timing);"
+        wait(driver, lambda d: d.execute_script(has_timing), 30, "no RTP ↔ capture time reference")
+        enough = lambda _: sum(1 for row in _edge_boxes(system)["detected"] if row["boxes"]) >= 20  # noqa: E731
+        wait(driver, enough, 90, "too few detections with people")
+        driver.execute_script(GRAB_FRAMES_JS, shots_wanted)
+        wait(driver, lambda d: d.execute_script("return window.__shots.length") >= shots_wanted, 30, "no frames")
+        boxes = _edge_boxes(system)
+        drawn = {round(row["capture_time"], 3): row for row in boxes["drawn"]}
+        captures = driver.execute_script("return window.__shots.map((s) => s.capture)")
+        scores, shifted_scores, matched = [], [], 0
+        ordered = sorted(drawn)
+        for index, capture in enumerate(captures):
+            row = drawn.get(round(capture, 3))
+            if row is None:
+                continue
+            matched += 1
+            # the same frame's boxes as drawn half a second later: where they would be if timing were off
+            later = drawn.get(ordered[min(len(ordered) - 1, ordered.index(round(capture, 3)) + 5)])
+            for box in row["boxes"]:
+                if box["class_id"] != 0 or box["y2"] - box["y1"] < 40:
+                    continue
+                score = driver.execute_script(EDGE_SCORE_JS, index, box["x1"], box["y1"], box["y2"], PERSON_RGB)
+                if score is not None:
+                    scores.append(score)
+                other = next((b for b in (later or {}).get("boxes", []) if b["track_id"] == box["track_id"]), None)
+                if other is not None and abs(other["x1"] - box["x1"]) >= 6:
+                    shifted = driver.execute_script(EDGE_SCORE_JS, index, other["x1"], box["y1"], box["y2"], PERSON_RGB)
+                    shifted_scores.append(shifted)
+    assert matched >= shots_wanted * 0.8, f"only {matched} of the shown frames map to a frame the edge drew"
+    assert len(scores) >= 10, f"too few person boxes in the shown frames: {scores}"
+    print(f"box edge in the shown frame: median {statistics.median(scores):.2f} over {len(scores)} boxes; "
+          f"at the position of 5 frames later: {shifted_scores}")  # fmt: skip
+    assert statistics.median(scores) >= 0.7, scores
+    if len(shifted_scores) >= 3:
+        assert statistics.median(shifted_scores) < statistics.median(scores), (scores, shifted_scores)
+
+    # the boxes drawn on a frame (before its own detection finished) against what its detection then found
+    detected = {round(row["capture_time"], 3): row["boxes"] for row in boxes["detected"]}
+    ious, still_ious = [], []  # predicted to the frame's time; the detection's box left where it was found
+    for capture, found in detected.items():
+        row = drawn.get(capture)
+        if row is None:
+            continue
+        assert row["detection_time"] is None or row["detection_time"] <= capture + 1e-6  # never a later detection
+        source = detected.get(round(row["detection_time"] or 0.0, 3), [])
+        for box in row["boxes"]:
+            same = next((b for b in found if b["track_id"] == box["track_id"]), None)
+            unmoved = next((b for b in source if b["track_id"] == box["track_id"]), None)
+            if same is not None and unmoved is not None:
+                ious.append(_iou(box, same))
+                still_ious.append(_iou(unmoved, same))
+    assert len(ious) >= 5, f"too few tracked boxes on detected frames: {ious}"
+    gaps = [b - a for a, b in itertools.pairwise(sorted(detected))]
+    print(f"detections every {statistics.median(gaps):.2f} s (median); IoU with the frame's own detection: "
+          f"drawn (moved to the frame's time) median "
+          f"{statistics.median(ious):.2f}, left where last detected {statistics.median(still_ious):.2f}, "
+          f"{len(ious)} boxes")  # fmt: skip
+    assert statistics.median(ious) >= 0.5, ious
+    times = [row["detection_time"] for row in boxes["drawn"] if row["detection_time"] is not None]
+    assert times == sorted(times), "a frame was drawn with an older detection than the frame before it"
+
+
+def _edge_boxes(system: LiveSystem) -> dict:
+    return httpx.get(f"http://127.0.0.1:{system.whep_port}/streams/cam/boxes", timeout=5).json()
+
+
 BOX_PIXELS_JS = """
 const video = document.querySelector('.tile video');
 const canvas = document.createElement('canvas');

@@ -73,6 +73,7 @@ class StreamEncoder:
         self.keyframe_requests = 0
         self._retry_at = 0.0
         self.encode_seconds = 0.0
+        self.encode_cpu_seconds = 0.0  # this thread's CPU time for drawing + converting + encoding (not wall time)
         self.on_encoded: Callable[[float], None] | None = None  # seconds per frame, for the stage histogram
         self._thread = threading.Thread(target=self._run, name=f"encode-{stream}", daemon=True)
 
@@ -119,12 +120,13 @@ class StreamEncoder:
             if time.monotonic() < self._retry_at:
                 continue  # the encoder failed a moment ago: no reopen (and no error line) per frame
             try:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.thread_time()
                 if pending.draw is not None:
                     image = self._annotated(image, pending.draw)
                 self._encode(image, capture_time)
                 elapsed = time.perf_counter() - started
                 self.encode_seconds += elapsed
+                self.encode_cpu_seconds += time.thread_time() - cpu_started
                 if self.on_encoded is not None:
                     self.on_encoded(elapsed)
             except av.FFmpegError as error:

@@ -4,7 +4,9 @@ The live video runs at the camera's rate, detection at its own (slower, variable
 tracks of the latest finished detection, never an older one, each moved by its own velocity to the frame's capture
 time, so boxes glide with their objects instead of jumping once per detection.
 
-Velocity is a linear extrapolation from the track's last two detections, in pixels per second of capture time.
+Velocity is a linear extrapolation of the box's centre from the track's last two detections, in pixels per second
+of capture time; the box keeps its latest size (edge-by-edge extrapolation turns the detector's size jitter into
+boxes that swell and shrink).
 Not the tracker's Kalman state: ultralytics keeps that velocity per tracker *update* (per detection, whatever time
 passed between two), in private STrack fields, and BoT-SORT's camera-motion compensation shifts it again; the
 detection interval varies with the scheduler, so it would have to be divided by the real interval anyway. Two
@@ -29,12 +31,10 @@ MIN_INTERVAL_S = 0.01  # two detections closer than this give no usable velocity
 
 @dataclass(frozen=True, slots=True)
 class Velocity:
-    """Pixels per second of the box's left, top, right and bottom edges."""
+    """Pixels per second of the box's centre."""
 
-    dx1: float
-    dy1: float
-    dx2: float
-    dy2: float
+    dx: float
+    dy: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ class TrackMotion:
                 dt = capture_time - before[0]
                 old = before[1]
                 velocities[box.track_id] = Velocity(
-                    (box.x1 - old.x1) / dt, (box.y1 - old.y1) / dt, (box.x2 - old.x2) / dt, (box.y2 - old.y2) / dt
+                    (box.x1 + box.x2 - old.x1 - old.x2) / 2 / dt, (box.y1 + box.y2 - old.y1 - old.y2) / 2 / dt
                 )
             seen[box.track_id] = (capture_time, box)
         self._previous = seen  # tracks that vanished are forgotten: a new track of the same id starts still
@@ -101,11 +101,8 @@ def _moved(box: TrackedBox, velocity: Velocity | None, seconds: float) -> Tracke
     """A moved copy of `box` (never the box itself: it is the frame's, shared with the other sinks)."""
     if velocity is None:
         return box
-    x1, y1 = box.x1 + velocity.dx1 * seconds, box.y1 + velocity.dy1 * seconds
-    x2, y2 = box.x2 + velocity.dx2 * seconds, box.y2 + velocity.dy2 * seconds
+    dx, dy = velocity.dx * seconds, velocity.dy * seconds
     obb = box.obb
-    if obb is not None:  # the oriented box moves with its hull's centre, keeps its size and angle
-        cx = obb[0] + (velocity.dx1 + velocity.dx2) / 2 * seconds
-        cy = obb[1] + (velocity.dy1 + velocity.dy2) / 2 * seconds
-        obb = (cx, cy, obb[2], obb[3], obb[4])
-    return dataclasses.replace(box, x1=x1, y1=y1, x2=x2, y2=y2, obb=obb)
+    if obb is not None:  # the oriented box moves with its hull, keeps its size and angle
+        obb = (obb[0] + dx, obb[1] + dy, obb[2], obb[3], obb[4])
+    return dataclasses.replace(box, x1=box.x1 + dx, y1=box.y1 + dy, x2=box.x2 + dx, y2=box.y2 + dy, obb=obb)

@@ -15,6 +15,7 @@ draws, on its own copy of each frame, the latest detection's tracks moved to tha
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import hmac
@@ -47,6 +48,16 @@ from smarteye.media.whep_http import add_whep_routes
 from smarteye.wire.messages import VideoState, VideoStreamState
 
 log = logging.getLogger("edge.video")
+
+BOX_LOG = 300  # frames of detected and of drawn boxes kept per stream (~10 s at 30 fps)
+
+
+def _box_rows(boxes: Sequence[TrackedBox]) -> list[dict[str, float]]:
+    return [
+        {"track_id": b.track_id, "class_id": b.class_id, "x1": round(b.x1, 1), "y1": round(b.y1, 1),
+         "x2": round(b.x2, 1), "y2": round(b.y2, 1)}
+        for b in boxes
+    ]  # fmt: skip
 
 
 class LiveVideo:
@@ -91,6 +102,10 @@ class LiveVideo:
         self.motion = {name: TrackMotion() for name in streams}
         self.source_rates = {name: SourceRate() for name in streams}
         self.source_frames = dict.fromkeys(streams, 0)  # every frame tapped, watched or not: the rate to keep up with
+        # What was detected on which frame and what was drawn on which frame, recent and bounded, by capture time:
+        # GET /streams/{stream}/boxes, so a test (or an operator) can check that drawn boxes follow the objects.
+        self.detected = {name: collections.deque[dict[str, object]](maxlen=BOX_LOG) for name in streams}
+        self.drawn = {name: collections.deque[dict[str, object]](maxlen=BOX_LOG) for name in streams}
         self._tapped: set[str] = set()  # streams whose source thread feeds `tap`: `consume` no longer encodes them
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="video", daemon=True)
@@ -125,7 +140,12 @@ class LiveVideo:
         detection_fps = self.rates[stream].fps()
         latency_ms = (time.time() - capture_time) * 1000
         overlay = f"{stream}  {fps:.1f} fps  detect {detection_fps:.1f} fps  {latency_ms:.0f} ms"
-        self.annotators[stream].draw(canvas, self.motion[stream].at(capture_time), overlay)
+        motion = self.motion[stream]
+        boxes = motion.at(capture_time)
+        self.annotators[stream].draw(canvas, boxes, overlay)
+        self.drawn[stream].append(
+            {"capture_time": capture_time, "detection_time": motion.detection_time, "boxes": _box_rows(boxes)}
+        )
 
     # -- from the detection loop -----------------------------------------------------------
     def consume(self, frame: Frame) -> None:
@@ -134,6 +154,7 @@ class LiveVideo:
         if not self._shared_rates:
             rate.record(time.time(), frame.capture_time)
         self.motion[frame.stream].update(frame.capture_time, frame.tracks)
+        self.detected[frame.stream].append({"capture_time": frame.capture_time, "boxes": _box_rows(frame.tracks)})
         if frame.stream not in self._tapped:  # no source thread feeds the video: it runs at the detection rate
             self.submit(frame.stream, frame.bgr(), frame.tracks, frame.capture_time, rate.fps())
 
@@ -225,6 +246,12 @@ class LiveVideo:
         def streams() -> list[dict[str, object]]:
             return [self.describe(name) for name in self.fanouts]
 
+        @app.get("/streams/{stream}/boxes", dependencies=[Depends(guard)])
+        def boxes(stream: str) -> dict[str, list[dict[str, object]]]:
+            if stream not in self.drawn:
+                raise HTTPException(404, f"no stream named {stream!r}")
+            return {"detected": list(self.detected[stream]), "drawn": list(self.drawn[stream])}
+
         return app
 
     def describe(self, stream: str) -> dict[str, object]:
@@ -237,6 +264,8 @@ class LiveVideo:
             "frames_encoded": encoder.frames_encoded,
             "frames_replaced": encoder.frames_replaced, "source_fps": self.source_rates[stream].fps,
             "keyframes": encoder.keyframes, "keyframe_requests": encoder.keyframe_requests,
+            "encode_seconds": round(encoder.encode_seconds, 3),
+            "encode_cpu_seconds": round(encoder.encode_cpu_seconds, 3),
             "encode_ms": round(encoder.encode_seconds / encoder.frames_encoded * 1000, 2)
             if encoder.frames_encoded else None,
         }  # fmt: skip

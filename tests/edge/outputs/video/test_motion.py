@@ -21,7 +21,7 @@ def edges(found: TrackedBox) -> tuple[float, float, float, float]:
 def test_a_moving_track_is_extrapolated_to_the_frame_time_from_its_last_two_detections() -> None:
     motion = TrackMotion()
     motion.update(10.0, [box(1, 100, 50)])
-    motion.update(10.5, [box(1, 110, 45)])  # 20 px/s right, 10 px/s up
+    motion.update(10.5, [box(1, 110, 45)])  # centre: 20 px/s right, 10 px/s up
     (at_detection,) = motion.at(10.5)
     assert edges(at_detection) == (110, 45, 130, 85)  # the detection's own frame: its own box
     (later,) = motion.at(10.75)
@@ -36,6 +36,15 @@ def test_a_track_seen_once_stays_where_it_was_and_each_track_has_its_own_velocit
     motion.update(2.0, [box(1, 10, 0), box(2, 50, 60), box(3, 200, 200)])
     found = {b.track_id: edges(b) for b in motion.at(2.5)}
     assert found == {1: (15, 0, 35, 40), 2: (50, 65, 70, 105), 3: (200, 200, 220, 240)}
+
+
+def test_the_box_moves_with_its_centre_and_keeps_its_latest_size() -> None:
+    """A detector's size jitter is not extrapolated: the box does not swell or shrink between detections."""
+    motion = TrackMotion()
+    motion.update(1.0, [box(1, 100, 100, w=20, h=40)])
+    motion.update(1.5, [box(1, 96, 96, w=28, h=48)])  # same centre, bigger box
+    (moved,) = motion.at(2.0)
+    assert edges(moved) == (96, 96, 124, 144)
 
 
 def test_the_frames_own_tracks_are_never_modified() -> None:
