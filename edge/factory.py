@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from edge.config.geo import TelemetrySource
 from edge.config.node import EdgeConfig
@@ -21,6 +22,7 @@ from edge.geo.locator import StreamGeolocator
 from edge.metrics import EdgeMetrics, StreamCounters
 from edge.node import EdgeNode, StreamParts
 from edge.outputs.alerts import AlertSink
+from edge.outputs.camera_tracking import CameraTracking
 from edge.outputs.events import EventSink
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
@@ -30,6 +32,7 @@ from edge.rules.stage import RulesStage
 from edge.source.schedule import DetectionScheduler, StreamPolicy
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceSupervisor
+from edge.telemetry.camera_component import MavlinkCamera, TargetBoard, VideoStream
 from edge.telemetry.mavlink_reader import MavlinkReader
 from edge.track.lifecycle import EventLifecycle
 from edge.track.tracker import StreamTracker
@@ -83,7 +86,9 @@ def build_node(
     alerts = AlertSink(
         publisher, config.node, prefix, config.snapshots, metrics, fanouts=video.fanouts if video is not None else None
     )  # clips are cut from the live video's own H.264: without video, alerts carry no clip (said once per stream)
-    sinks: list[Sink] = [events, alerts, *([video] if video else [])]  # video last: it draws on the picture
+    cameras = _mavlink_cameras(config, mavlink, {name: parts.supervisor for name, parts in streams.items()})
+    sinks: list[Sink] = [events, alerts, *([CameraTracking(cameras)] if cameras else []), *([video] if video else [])]
+    # video last: it draws on the picture
     pipeline = Pipeline(stages, sinks, metrics, stats)
     supervisors = {name: parts.supervisor for name, parts in streams.items()}
     geolocators = {name: parts.geolocator for name, parts in streams.items() if parts.geolocator is not None}
@@ -123,6 +128,37 @@ def build_node(
 
     metrics.add_totals(counters, lambda: publisher.stats()["pending"], lambda: publisher.stats()["disk_full"])
     return node
+
+
+def _mavlink_cameras(
+    config: EdgeConfig, mavlink: dict[str, MavlinkReader], supervisors: dict[str, SourceSupervisor]
+) -> dict[str, TargetBoard]:
+    """A MAVLink camera component on each drone stream's live link (camera_protocol), and its target board."""
+    boards: dict[str, TargetBoard] = {}
+    for source in config.sources:
+        telemetry = source.geo.telemetry if source.geo is not None else None
+        if not source.enabled or telemetry is None or not telemetry.camera_protocol or not telemetry.mavlink_url:
+            continue
+        reader = mavlink.get(telemetry.mavlink_url)
+        if reader is None or reader.is_file:
+            continue
+        boards[source.name] = TargetBoard()
+        reader.add_component(MavlinkCamera(
+            partial(_advertised, config, source.name, supervisors[source.name]), boards[source.name],
+            telemetry.system_id or 1,
+        ))  # fmt: skip
+    return boards
+
+
+def _advertised(config: EdgeConfig, stream: str, supervisor: SourceSupervisor) -> VideoStream | None:
+    """What the stream's camera component advertises: its MPEG-TS UDP output, where QGroundControl listens."""
+    output = config.video.udp_outputs.get(stream) if config.video.enabled else None
+    health = supervisor.health
+    if output is None or health.width is None or health.height is None:
+        return None
+    port = output.rsplit(":", 1)[1]
+    return VideoStream(name=stream, uri=f"udp://0.0.0.0:{port}", width=health.width, height=health.height,
+                       fps=health.fps)  # fmt: skip
 
 
 def _publisher(config: EdgeConfig) -> MqttPublisher:

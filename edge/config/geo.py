@@ -33,6 +33,12 @@ class TelemetryConfig(BaseModel):
     stale_after_s: float = Field(
         2.0, gt=0, le=60, title="Stale after", description="Telemetry older than this is flagged, never reused."
     )
+    camera_protocol: bool = Field(
+        True,
+        title="MAVLink camera",
+        description="On a live MAVLink link, answer as the vehicle's camera (component 100): QGroundControl finds "
+        "the stream's udp_outputs video by VIDEO_STREAM_INFORMATION and sees the tracked target.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TelemetryConfig:

@@ -75,6 +75,7 @@ class MavlinkReader:
         self._log_now: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._components: list[Any] = []  # e.g. MavlinkCamera: answer on this link as a component of the vehicle
 
     @property
     def stale_after_s(self) -> float:
@@ -139,6 +140,31 @@ class MavlinkReader:
 
     # ------------------------------------------------------------- live links
 
+    def add_component(self, component: Any) -> None:
+        """Serve `component` (tick(send), on_message(msg, send), system_id, component_id) on this link's thread."""
+        self._components.append(component)
+
+    def _serve_components(self, conn: Any, msg: Any | None) -> None:
+        for component in self._components:
+
+            def send(message: Any, component: Any = component) -> None:
+                mav = conn.mav
+                source = (mav.srcSystem, mav.srcComponent)
+                mav.srcSystem, mav.srcComponent = component.system_id, component.component_id
+                try:
+                    mav.send(message)
+                finally:
+                    mav.srcSystem, mav.srcComponent = source
+
+            try:
+                if msg is not None:
+                    component.on_message(msg, send)
+                component.tick(send)
+            except OSError:
+                raise  # the link's trouble: reopened by the caller
+            except Exception as exc:  # a component's bug must not stop telemetry
+                self._record_error(f"component on {self.url}", exc)
+
     def start(self) -> None:
         """Read on a background thread: a live link, or a file replayed at its own pace."""
         if self._thread is not None and self._thread.is_alive():
@@ -174,9 +200,11 @@ class MavlinkReader:
             try:
                 if conn is None:
                     conn = self._open()
-                msg = conn.recv_match(blocking=True, timeout=0.5)
+                msg = conn.recv_match(blocking=True, timeout=0.1 if self._components else 0.5)
                 if msg is not None:
                     self.process(msg)
+                if self._components:
+                    self._serve_components(conn, msg)
                 if self._heartbeat and time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + 1.0
                     conn.mav.heartbeat_send(
