@@ -98,7 +98,7 @@ def searched_places(kind: str) -> str:
     return ", ".join(places)
 
 
-def how_to_add(name: str, kind: str) -> str:
+def how_to_add(name: str, kind: str, *, with_url: bool = True) -> str:
     """The one instruction that gets this asset onto the machine."""
     entry = catalog_entry(name)
     hint = f"put {name} in {cache_dir() / kind} (or set SMARTEYE_ASSETS to a folder holding {kind}/)"
@@ -106,7 +106,8 @@ def how_to_add(name: str, kind: str) -> str:
         return hint
     if entry.system_paths:
         hint = f"`apt-get install opencv-doc`, or {hint}"
-    return f"run `smarteye assets fetch {name}` (from {entry.url}), or {hint}"
+    source = f" (from {entry.url})" if with_url else ""
+    return f"run `smarteye assets fetch {name}`{source} once online, or {hint}"
 
 
 def sample_media(name: str) -> Path:
@@ -138,7 +139,7 @@ def download(entry: PublicAsset, *, progress: bool = True) -> Path:
         with _progress_bar(entry, enabled=progress and not offline()) as report:
             return fetch(entry.url, dest, entry.sha256, progress=report)
     except FetchError as error:
-        raise AssetMissing(f"{error}; {how_to_add(entry.name, entry.kind)}") from None
+        raise AssetMissing(f"{error}; {how_to_add(entry.name, entry.kind, with_url=False)}") from None
 
 
 @contextlib.contextmanager

@@ -51,7 +51,7 @@ def fetch(
     if dest.exists() and sha256_of(dest) == sha256:
         return dest
     if offline():
-        raise FetchError(f"{dest.name}: not downloaded ({OFFLINE_ENV} is set); fetch it from {url}")
+        raise FetchError(f"{dest.name}: not downloaded from {url} ({OFFLINE_ENV} is set)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last_error = ""
@@ -64,10 +64,7 @@ def fetch(
         except (httpx.TransportError, OSError) as error:  # refused, DNS, timeout, cut mid-body
             last_error = str(error) or type(error).__name__
             if not part.exists() or part.stat().st_size == 0:
-                raise FetchError(
-                    f"{dest.name}: cannot download {url} ({last_error}); are you offline? "
-                    f"Copy the file into {dest.parent} or run `smarteye assets fetch` once online"
-                ) from None
+                raise FetchError(f"{dest.name}: cannot download {url} ({last_error}); offline?") from None
     else:
         raise FetchError(f"{dest.name}: download from {url} kept breaking off ({last_error}); run it again to resume")
     actual = sha256_of(part)

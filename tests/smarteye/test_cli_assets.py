@@ -35,7 +35,9 @@ def test_list_shows_where_each_is_and_how_to_add_the_missing(bare_machine: Path)
 def test_fetch_offline_fails_with_one_line_per_asset(bare_machine: Path) -> None:
     result = CliRunner().invoke(app, ["assets", "fetch", "intel_car-detection.mp4"])
     assert result.exit_code == 1
-    assert "error: intel_car-detection.mp4: not downloaded (SMARTEYE_OFFLINE is set)" in result.output
+    (line,) = result.output.splitlines()
+    assert line.startswith("error: intel_car-detection.mp4: not downloaded from https://github.com/intel-iot-devkit")
+    assert "(SMARTEYE_OFFLINE is set)" in line and "`smarteye assets fetch intel_car-detection.mp4` once online" in line
 
 
 def test_fetch_unknown_name_lists_the_known_ones(bare_machine: Path) -> None:
