@@ -17,7 +17,7 @@ from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.edge_process import smarteye_command
 from tests.support.polling import wait_for
 
-pytestmark = pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")]
 WHEP_LINE = re.compile(r"WHEP endpoint on (http://127\.0\.0\.1:(\d+)/whep)")
 
 
