@@ -65,8 +65,10 @@ class Detector:
             raise ModelError(
                 f"model {config.model!r} not found (looked in {searched_places('models')}) and could not be downloaded"
             ) from None
-        except (RuntimeUnavailable, ExportError) as error:
+        except RuntimeUnavailable as error:
             raise ModelError(str(error)) from None
+        except ExportError as error:
+            raise ModelError(f"cannot load model {config.model!r} ({path}): {error}") from None
         except Exception as error:
             raise ModelError(f"cannot load model {config.model!r} ({path}): {error}") from None
         self.model = loaded.model
