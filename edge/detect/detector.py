@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.assets import find_asset, searched_places
+from edge.assets import AssetMissing, find_asset, obtain_asset, searched_places
+from edge.assets_catalog import catalog_entry
 from edge.config.detector import DetectorConfig
 from edge.detect.runtime import ExportError, LoadedModel, RuntimeUnavailable, load_model, runs_on
 from edge.detect.sliced import Slicer
@@ -37,13 +38,19 @@ class Detections:
 
 
 def resolve_model_path(name: str) -> str:
-    """A local path for the model, or the bare name when only an ultralytics download can supply it."""
+    """A local path for the model: found, or (a public model with a pinned source) fetched into the cache and
+    checked on first use; else the bare name, for ultralytics to download."""
     found = find_asset(name, "models")
     if found is not None:
         return str(found)
     path = Path(name)
     if path.is_absolute() or len(path.parts) > 1:
         raise ModelError(f"model file not found: {name}")
+    if catalog_entry(name) is not None:
+        try:
+            return str(obtain_asset(name, "models"))
+        except AssetMissing as error:
+            raise ModelError(f"model {name!r}: {error}") from None
     return name
 
 
