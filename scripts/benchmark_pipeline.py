@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Pipeline throughput vs the bare model, measured in one run on the same frames.
 
-(a) bare: `model.predict` over frames decoded beforehand (the model's own ceiling);
-(b) smarteye: an EdgeNode on the same video file, processing every frame (file source with
-    realtime=false), with decoding, ByteTrack, the event lifecycle, MQTT to a real broker, and the
-    annotated live video (drawing + one H.264 encoder feeding a UDP MPEG-TS output) on;
-(c) naive: the loop a user would write, `model.track(source=video, stream=True)`.
-Rounds alternate a, b, c so machine drift hits all three alike; the report gives each round's
-figures, the per-round ratios and their medians. Usage:
+(a) bare: `model.predict` over frames decoded beforehand (the model's own ceiling), on every runtime
+    installed here (torch, openvino, onnx: the .pt exported once, cached as the node does it);
+(b) smarteye: an EdgeNode on the same video file with the fastest runtime, processing every frame (file
+    source with realtime=false), with decoding, ByteTrack, the event lifecycle, MQTT to a real broker, and
+    the annotated live video (drawing + one H.264 encoder feeding a UDP MPEG-TS output) on;
+(c) naive: the loop a user would write, `model.track(source=video, stream=True)`, on the same runtime.
+The fastest runtime is picked by a short bare pass first (and compared with what `backend: auto` picks).
+Rounds rotate the order so machine drift hits all alike; the report gives each round's figures, the
+per-round ratios (pipeline / bare of the same runtime, same round) and their medians. Usage:
 
     python scripts/benchmark_pipeline.py [--frames 150] [--rounds 3] [--model yolov8n.pt] [--json out.json]
 """
@@ -27,8 +29,10 @@ import av
 import numpy as np
 
 from edge.assets import sample_media
-from edge.config import DetectorConfig, parse_config
+from edge.config import parse_config
+from edge.detect.bench import host_backends, load_detectors
 from edge.detect.detector import Detector, resolve_model_path
+from edge.detect.runtime import choose_backend, configure_threads, exported_backend
 from edge.factory import build_node
 from smarteye.sim.broker import MosquittoBroker
 from smarteye.sim.ports import free_udp_port
@@ -45,11 +49,18 @@ def decode_frames(video: Path, count: int) -> list[np.ndarray]:
 
 
 def bare_model_fps(detector: Detector, frames: list[np.ndarray]) -> float:
+    configure_threads(detector.backend, force=True)  # the thread pools this runtime gets when it runs alone
     model, args = detector.model, detector.predict_args
     start = time.perf_counter()
     for image in frames:
         model.predict(image, **args)
     return len(frames) / (time.perf_counter() - start)
+
+
+def fastest_backend(detectors: dict[str, Detector], frames: list[np.ndarray]) -> tuple[str, dict[str, float]]:
+    """The runtime with the highest bare fps over a short pass (the median of three passes each)."""
+    fps = {name: statistics.median(bare_model_fps(d, frames) for _ in range(3)) for name, d in detectors.items()}
+    return max(fps, key=fps.__getitem__), fps
 
 
 def pipeline_fps(
@@ -59,7 +70,7 @@ def pipeline_fps(
         {
             "node": "bench",
             "sources": [{"name": "bench", "url": str(video), "realtime": False}],
-            "detector": {"model": detector.config.model, "imgsz": imgsz},
+            "detector": {"model": detector.config.model, "imgsz": imgsz, "backend": detector.backend},
             "mqtt": {"url": broker_url, "spool_dir": str(spool)},
             # Live video on, as a watched node runs: a UDP MPEG-TS output is a consumer, so every processed
             # frame is also drawn on and H.264-encoded (a node nobody watches skips both).
@@ -68,6 +79,7 @@ def pipeline_fps(
         },
         "benchmark",
     )
+    configure_threads(detector.backend, force=True)
     node = build_node(config, detector=detector)
     stats = node.pipeline.stats["bench"]
     start = time.perf_counter()
@@ -82,8 +94,10 @@ def pipeline_fps(
 
 
 def naive_track_fps(model_path: str, video: Path, count: int, imgsz: int) -> float:
+    """`model_path`: the file the fastest runtime loaded (the OpenVINO export, say), so the loop runs on it too."""
     from ultralytics import YOLO
 
+    configure_threads(exported_backend(model_path) or "torch", force=True)
     model = YOLO(model_path, task="detect")
     for _ in range(15):  # the same warm-up as (a) and (b) got
         model.predict(np.zeros((576, 768, 3), dtype=np.uint8), imgsz=imgsz, verbose=False)
@@ -104,6 +118,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--no-naive", action="store_true", help="skip the model.track() comparison")
+    parser.add_argument("--backend", action="append", help="runtimes to time bare (default: every one here)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -114,30 +129,54 @@ def main() -> int:
     if len(frames) < args.frames:
         print(f"{video} has only {len(frames)} frames", file=sys.stderr)
         return 2
-    detector = Detector(DetectorConfig(model=model_path, imgsz=args.imgsz))
-    for image in frames[:15]:  # first calls are slow (allocator, kernels): keep them out of every round
-        detector.detect(image)
+    detectors = load_detectors(model_path, args.backend or host_backends(), args.imgsz)
+    for detector in detectors.values():  # first calls are slow (allocator, kernels): keep them out of every round
+        for image in frames[:15]:
+            detector.detect(image)
+    fastest, probe = fastest_backend(detectors, frames[:20])
+    auto = choose_backend("auto", "cpu")
+    print(
+        "short bare pass: "
+        + ", ".join(f"{name} {fps:.2f} fps" for name, fps in sorted(probe.items(), key=lambda i: -i[1]))
+        + f"; fastest: {fastest}; backend auto picks: {auto}",
+        flush=True,
+    )
+    detector = detectors[fastest]
+    fastest_path = str(detector.model.ckpt_path)
 
     rounds = []
     with MosquittoBroker() as broker:
         for index in range(args.rounds):
-            # Rotate the order each round so slow drift of the machine favours none of the three.
+            # Rotate the order each round so slow drift of the machine favours none of the runs.
             spool = Path(tempfile.mkdtemp(prefix="smarteye-bench-spool-"))
             runs = {
-                "bare": lambda: bare_model_fps(detector, frames),
+                **{f"bare:{name}": (lambda d=d: bare_model_fps(d, frames)) for name, d in detectors.items()},
                 "pipeline": lambda s=spool: pipeline_fps(detector, video, args.frames, broker.url, s, args.imgsz),
-                "naive": lambda: None if args.no_naive else naive_track_fps(model_path, video, args.frames, args.imgsz),
+                "naive": lambda: (
+                    None if args.no_naive else naive_track_fps(fastest_path, video, args.frames, args.imgsz)
+                ),
             }
-            order = list(runs)[index % 3 :] + list(runs)[: index % 3]
+            shift = index % len(runs)
+            order = list(runs)[shift:] + list(runs)[:shift]
             results = {name: runs[name]() for name in order}
-            bare, (pipe, events, encoded), naive = results["bare"], results["pipeline"], results["naive"]
-            row = {"bare_fps": bare, "pipeline_fps": pipe, "ratio": pipe / bare, "events": events, "encoded": encoded}
+            bare_by_backend = {name: results[f"bare:{name}"] for name in detectors}
+            bare = bare_by_backend[fastest]
+            (pipe, events, encoded), naive = results["pipeline"], results["naive"]
+            row = {
+                "bare_fps": bare,
+                "bare_fps_by_backend": bare_by_backend,
+                "pipeline_fps": pipe,
+                "ratio": pipe / bare,
+                "events": events,
+                "encoded": encoded,
+            }
             if naive is not None:
                 row |= {"naive_track_fps": naive, "naive_ratio": naive / bare}
             rounds.append(row)
+            bare_text = "  ".join(f"{name} {fps:6.2f}" for name, fps in bare_by_backend.items())
             naive_text = f"  naive model.track {naive:6.2f} fps ({naive / bare:.3f})" if naive else ""
             print(
-                f"round {index + 1}: bare model {bare:6.2f} fps  smarteye pipeline {pipe:6.2f} fps "
+                f"round {index + 1}: bare fps {bare_text}  smarteye pipeline ({fastest}) {pipe:6.2f} fps "
                 f"(ratio {pipe / bare:.3f}, {events} MQTT events, {encoded} frames H.264-encoded){naive_text}",
                 flush=True,
             )
@@ -147,12 +186,25 @@ def main() -> int:
         for key in ("bare_fps", "pipeline_fps", "ratio", "naive_track_fps", "naive_ratio")
         if key in rounds[0]
     }
+    by_backend = {name: statistics.median(r["bare_fps_by_backend"][name] for r in rounds) for name in detectors}
     print(
         f"median over {len(rounds)} rounds of {args.frames} frames of {video.name} ({frames[0].shape[1]}x"
-        f"{frames[0].shape[0]}), {Path(model_path).name} at imgsz {args.imgsz}: bare {summary['bare_fps']:.2f} fps, "
-        f"pipeline {summary['pipeline_fps']:.2f} fps, pipeline/bare ratio {summary['ratio']:.3f}"
-        + (f", naive model.track/bare {summary['naive_ratio']:.3f}" if "naive_ratio" in summary else "")
+        f"{frames[0].shape[0]}), {Path(model_path).name} at imgsz {args.imgsz}:"
     )
+    for name, fps in sorted(by_backend.items(), key=lambda i: -i[1]):
+        mark = "  (fastest: pipeline and naive loop run on it)" if name == fastest else ""
+        print(f"  bare {name:<9} {fps:7.2f} fps  {1000 / fps:6.1f} ms/frame{mark}")
+    print(
+        f"  pipeline ({fastest}) {summary['pipeline_fps']:.2f} fps, pipeline/bare ratio {summary['ratio']:.3f} "
+        f"(target >= 0.9)"
+        + (
+            f"; naive model.track {summary['naive_track_fps']:.2f} fps, ratio {summary['naive_ratio']:.3f}"
+            if "naive_ratio" in summary
+            else ""
+        )
+        + f"; backend auto picks {auto}{'' if auto == fastest else ' (NOT the fastest in this run)'}"
+    )
+    summary["bare_fps_by_backend"] = by_backend
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
@@ -160,6 +212,8 @@ def main() -> int:
                 {
                     "video": video.name,
                     "model": Path(model_path).name,
+                    "fastest_backend": fastest,
+                    "auto_backend": auto,
                     "imgsz": args.imgsz,
                     "frames": args.frames,
                     "rounds": rounds,

@@ -13,7 +13,7 @@ import numpy as np
 
 from edge.config.detector import DetectorConfig
 from edge.detect.detector import Detector
-from edge.detect.runtime import choose_backend, installed
+from edge.detect.runtime import choose_backend, configure_threads, installed
 
 
 @dataclass(slots=True)
@@ -67,6 +67,7 @@ def time_backends(detectors: dict[str, Detector], frames: list[np.ndarray], roun
         order = list(detectors)[index % len(detectors) :] + list(detectors)[: index % len(detectors)]
         for name in order:
             detector = detectors[name]
+            configure_threads(detector.backend, force=True)  # each runtime with the pools it gets on its own
             start = time.perf_counter()
             for image in frames:
                 detector.detect(image)

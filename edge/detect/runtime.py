@@ -108,7 +108,7 @@ def runs_on(model: Any) -> str:
 _threads_set_for: str | None = None
 
 
-def configure_threads(backend: str) -> None:
+def configure_threads(backend: str, *, force: bool = False) -> None:
     """Size the thread pools for the runtime doing the inference, once per process.
 
     - torch: with PyTorch inferring, its intra-op pool should use every core (its default). With OpenVINO or ONNX
@@ -121,9 +121,12 @@ def configure_threads(backend: str) -> None:
       request), which suits a single detector thread serving frames one at a time; a THROUGHPUT hint would add
       streams that only help when several requests are in flight. test_runtime checks that hint.
     - ONNX Runtime: ultralytics leaves intra_op_num_threads at its default, the physical cores.
+
+    Once a PyTorch model is loaded it keeps its cores; `force` sets the pools for `backend` regardless (benchmarks
+    timing several runtimes in one process, each as it would run alone).
     """
     global _threads_set_for
-    if _threads_set_for == backend:
+    if not force and (_threads_set_for == backend or _threads_set_for == "torch"):
         return
     import cv2
     import torch
