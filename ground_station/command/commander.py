@@ -144,15 +144,15 @@ class Commander:
             self._update_progress(name)
 
     def _decide(self, name: str, flight: Flight, seen: dict[str, Any]) -> None:
-        flight.seen = {"vehicle": name, **seen}
+        """Keep the result (the alert's row first, so whoever sees `flight.seen` finds it stored)."""
         alert_id = flight.plan.target.alert_id
-        if alert_id is None:
-            return
-        empty = dict.fromkeys(("node", "stream", "event_id", "label", "distance_m"))
-        row = {"alert_id": alert_id, "vehicle": name, "pilot": flight.confirmed_by, "look_time": flight.confirmed_at,
-               **empty, **seen}  # fmt: skip
-        self.confirmations(row)
-        self.audit("station", "alert.confirm", alert_id, row)
+        if alert_id is not None:
+            empty = dict.fromkeys(("node", "stream", "event_id", "label", "distance_m"))
+            row = {"alert_id": alert_id, "vehicle": name, "pilot": flight.confirmed_by,
+                   "look_time": flight.confirmed_at, **empty, **seen}  # fmt: skip
+            self.confirmations(row)
+            self.audit("station", "alert.confirm", alert_id, row)
+        flight.seen = {"vehicle": name, **seen}
 
     # -- planning --------------------------------------------------------------------------------------
     def plan(self, name: str, target: Target, author: str) -> LookPlan:

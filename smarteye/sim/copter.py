@@ -165,8 +165,10 @@ class CopterSimulator:
         model: FlightModel | None = None,
         camera_hfov_deg: float = 70.0,
         camera_vfov_deg: float = 43.0,
+        telemetry_out: tuple[str, ...] = (),
     ) -> None:
         self.url = url
+        self.telemetry_out = telemetry_out  # more links that get everything it sends, as MAVProxy's --out
         self.system_id = system_id
         self.speedup = speedup
         self.position_estimate_after_s = position_estimate_after_s
@@ -178,6 +180,7 @@ class CopterSimulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._link: Any = None
+        self._outs: list[Any] = []
         self._gimbal_link: Any = None
         self._upload: dict[str, Any] | None = None  # mission upload in progress
         self._last_nag = -10.0
@@ -188,6 +191,10 @@ class CopterSimulator:
         self._link = mavutil.mavlink_connection(
             self.url, source_system=self.system_id, source_component=AUTOPILOT_COMPONENT
         )
+        self._outs = [
+            mavutil.mavlink_connection(out, source_system=self.system_id, source_component=AUTOPILOT_COMPONENT)
+            for out in self.telemetry_out
+        ]
         self._thread = threading.Thread(target=self._run, name=f"copter-{self.system_id}", daemon=True)
         self._thread.start()
         return self
@@ -196,8 +203,9 @@ class CopterSimulator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        if self._link is not None:
-            self._link.close()
+        for link in [self._link, *self._outs]:
+            if link is not None:
+                link.close()
 
     def __enter__(self) -> CopterSimulator:
         return self.start()
@@ -208,6 +216,11 @@ class CopterSimulator:
     @property
     def has_position(self) -> bool:
         return self.sim_time >= self.position_estimate_after_s
+
+    def point_camera(self, pitch_deg: float, yaw_deg: float = 0.0) -> None:
+        """Point the gimbal by hand (as a pilot's sticks would), dropping any region of interest."""
+        with self._lock:
+            self.state.roi, self.state.gimbal_target = None, (pitch_deg, yaw_deg)
 
     def snapshot(self) -> CopterState:
         """A copy of the state, for tests to compare with what the ground station was told."""
@@ -249,12 +262,15 @@ class CopterSimulator:
                     pass
 
     def _send(self, message: Any, component: int = AUTOPILOT_COMPONENT) -> None:
-        link = self._link
-        link.mav.srcComponent = component
-        try:
-            link.mav.send(message)
-        finally:
-            link.mav.srcComponent = AUTOPILOT_COMPONENT
+        for link in (self._link, *self._outs):
+            link.mav.srcComponent = component
+            try:
+                link.mav.send(message)
+            except OSError:
+                if link is self._link:
+                    raise  # the ground station's link: its loop handles it
+            finally:
+                link.mav.srcComponent = AUTOPILOT_COMPONENT
 
     def _boot_ms(self) -> int:
         return int(self.sim_time * 1000) & 0xFFFFFFFF
