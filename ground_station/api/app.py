@@ -16,6 +16,7 @@ their credential being revoked (api/guard.py). Errors have one shape, the one th
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,7 +24,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,7 +35,16 @@ from ground_station.api.geojson import add_geojson_routes
 from ground_station.api.guard import CLOSE_FORBIDDEN, RECHECK_S, same_origin, serve_while_allowed
 from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
-from ground_station.auth.accounts import AccountError, Accounts, HashingBusy, LastAdminError, Principal
+from ground_station.auth.accounts import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    AccountExists,
+    AccountNotFound,
+    Accounts,
+    HashingBusy,
+    LastAdminError,
+    Principal,
+)  # fmt: skip
 from ground_station.auth.roles import Permission, Role, allows
 from ground_station.auth.throttle import ACCOUNT, LoginThrottle, retry_after_header
 from ground_station.command.commander import Commander
@@ -54,6 +65,9 @@ SESSION_COOKIE = "smarteye_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+USERNAME = r"^[A-Za-z0-9._-]{1,64}$"  # as Accounts.create_user checks it
+
+
 class Login(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
@@ -66,19 +80,23 @@ class SessionInfo(BaseModel):
 
 
 class NewUser(BaseModel):
-    username: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    username: str = Field(max_length=64, pattern=USERNAME)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     role: Role
 
 
 class UserChange(BaseModel):
-    role: Role | None = None
-    password: str | None = Field(None, max_length=1024)
-    disabled: bool | None = None
+    """At least one field, none null: an empty change is refused (422), as the schema says."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    role: Role | SkipJsonSchema[None] = None
+    password: str | SkipJsonSchema[None] = Field(None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    disabled: bool | SkipJsonSchema[None] = None
 
 
 class NewToken(BaseModel):
-    name: str = Field(max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=r"\S")
     role: Role
 
 
@@ -336,8 +354,10 @@ def create_app(
     def account_call(call: Callable[[], Any]) -> Any:
         try:
             return call()
-        except LastAdminError as error:
+        except (LastAdminError, AccountExists) as error:
             raise HTTPException(409, str(error)) from None
+        except AccountNotFound as error:
+            raise HTTPException(404, str(error)) from None
         except AccountError as error:
             raise HTTPException(422, str(error)) from None
         except HashingBusy as error:
@@ -347,7 +367,7 @@ def create_app(
     def list_users(principal: Admin) -> list[dict[str, Any]]:
         return accounts.list_users()
 
-    @app.post("/api/users", status_code=201, tags=["admin"])
+    @app.post("/api/users", status_code=201, tags=["admin"], responses={409: _error("The user exists already.")})
     def create_user(body: NewUser, principal: Admin) -> dict[str, str]:
         account_call(lambda: accounts.create_user(body.username, body.password, body.role))
         return {"username": body.username, "role": body.role.value}
@@ -445,14 +465,61 @@ def create_app(
                 tiles_attribution=tiles_attribution)  # fmt: skip
 
     def openapi_document() -> dict[str, Any]:
-        """FastAPI's document with the security schemes and, on every route but the public ones, their use."""
+        """FastAPI's document, completed: the security schemes (and no security on the public routes), and
+        what FastAPI cannot see of the WHEP routes, which read their raw request (see _document_whep)."""
         if app.openapi_schema is None:
-            document = app.openapi()
+            document = FastAPI.openapi(app)  # generated once and cached in app.openapi_schema
             document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             document["security"] = [{"session": []}, {"bearer": []}]
             for path in ("/api/health", "/metrics"):
                 for operation in document["paths"].get(path, {}).values():
                     operation["security"] = []
-        return app.openapi_schema or app.openapi()
+            for path, item in document["paths"].items():
+                if path.startswith("/api/whep/"):
+                    _document_whep(path, item)
+        return app.openapi_schema
 
+    app.openapi = openapi_document  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     return app
+
+
+SDP_CONTENT = {"application/sdp": {"schema": {"type": "string"}}}
+
+
+def _document_whep(path: str, item: dict[str, Any]) -> None:
+    """The WHEP routes (smarteye/media/whep_http.py) take the Request itself: their path parameters, the SDP
+    offer body, the answer and its Location header are written here (draft-ietf-wish-whep)."""
+    names = re.findall(r"\{([^}]+)\}", path)
+    for operation in item.values():
+        present = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+        operation.setdefault("parameters", []).extend(
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+            if name not in present
+        )
+    offer = item.get("post")
+    if offer is not None:
+        offer["requestBody"] = {"required": True, "content": SDP_CONTENT, "description": "The viewer's SDP offer."}
+        offer["responses"] = {
+            **offer.get("responses", {}),
+            "201": {
+                "description": "The SDP answer; Location is the session resource to DELETE when leaving.",
+                "content": SDP_CONTENT,
+                "headers": {
+                    "Location": {
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "The WHEP session's URL (path).",
+                    }
+                },
+            },
+            "413": {"description": "SDP offer too large.", "content": {"application/json": _ERROR_JSON}},
+            "415": {"description": "Not application/sdp.", "content": {"application/json": _ERROR_JSON}},
+            "503": {"description": "No viewer slot free.", "content": {"application/json": _ERROR_JSON}},
+        }
+    leave = item.get("delete")
+    if leave is not None:
+        leave["responses"] = {**leave.get("responses", {}), "200": {"description": "The session has ended."}}
+
+
+_ERROR_JSON = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}

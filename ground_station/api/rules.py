@@ -6,7 +6,7 @@ YAML rules run again)."""
 # No `from __future__ import annotations`: FastAPI reads the routes' Annotated dependencies (local here).
 from collections.abc import Callable
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
@@ -22,6 +22,10 @@ from smarteye.wire.names import NAME_RE
 from smarteye.wire.rules import RuleSet
 
 PREFIX = "/api/rules"
+# base_version is not the current one: someone else saved in between (the body names both versions).
+STALE_VERSION: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The rules changed since base_version: reload and edit again."}
+}
 TAGS: list[str | Enum] = ["rules"]
 Name = Annotated[str, Path(pattern=f"^{NAME_RE.pattern}$")]
 BaseVersion = Annotated[
@@ -109,7 +113,7 @@ def add_rules_routes(app: FastAPI, store: Store, require: Require, push: RulesPu
         """The stream's newest rules at the station, and the version its node reports running."""
         return _stream_rules(node, stream, store.current_rules(node, stream), store.stream_status(node, stream))
 
-    @app.put(PREFIX + "/{node}/{stream}", tags=TAGS, response_model=RulesSavedOut)
+    @app.put(PREFIX + "/{node}/{stream}", tags=TAGS, response_model=RulesSavedOut, responses=STALE_VERSION)
     def save_rules(
         node: Name,
         stream: Name,
@@ -121,7 +125,7 @@ def add_rules_routes(app: FastAPI, store: Store, require: Require, push: RulesPu
         Invalid rules are refused with 422 naming the field; nothing is stored then."""
         return saved(node, stream, lambda: push.save(node, stream, rules, principal.name, base_version))
 
-    @app.delete(PREFIX + "/{node}/{stream}", tags=TAGS, response_model=RulesSavedOut)
+    @app.delete(PREFIX + "/{node}/{stream}", tags=TAGS, response_model=RulesSavedOut, responses=STALE_VERSION)
     def clear_rules(node: Name, stream: Name, principal: Supervisor, base_version: BaseVersion = None) -> RulesSavedOut:
         """Clear the station's rules (a new version without rules): the node runs its own YAML rules again."""
         return saved(node, stream, lambda: push.save(node, stream, None, principal.name, base_version))

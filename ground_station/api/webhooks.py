@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from ground_station.api.access import Require
@@ -115,7 +115,7 @@ def add_webhooks_routes(
         return DeliveryPageOut(items=[DeliveryOut.of(d) for d in page.deliveries], next_cursor=page.next_cursor)
 
     @app.post(PREFIX + "/deliveries/{delivery_id}/retry", tags=TAGS, response_model=DeliveryOut)
-    def retry(delivery_id: int, principal: Supervisor) -> DeliveryOut:
+    def retry(delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: Supervisor) -> DeliveryOut:
         """Send a delivery that failed for good again (its attempts start afresh)."""
         if not store.retry_delivery(delivery_id, principal.name):
             delivery = store.get_delivery(delivery_id)

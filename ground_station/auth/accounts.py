@@ -55,6 +55,14 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done (unknown user, weak password, duplicate…)."""
 
 
+class AccountNotFound(AccountError):
+    """No such user, or no such active token."""
+
+
+class AccountExists(AccountError):
+    """A user by that name exists already."""
+
+
 class LastAdminError(AccountError):
     """The change would leave the station without an enabled admin (nobody could manage accounts)."""
 
@@ -133,7 +141,7 @@ class Accounts:
             password_hash = self.hasher.hash(password)
         with self.engine.begin() as conn:
             if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
-                raise AccountError(f"user {username!r} exists already")
+                raise AccountExists(f"user {username!r} exists already")
             conn.execute(
                 users.insert().values(
                     username=username, password_hash=password_hash, role=role.value,
@@ -163,7 +171,7 @@ class Accounts:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(users.c.role, users.c.disabled).where(users.c.username == username)).first()
             if row is None:
-                raise AccountError(f"no user {username!r}")
+                raise AccountNotFound(f"no user {username!r}")
             loses_admin = (
                 row.role == Role.ADMIN.value
                 and not row.disabled
@@ -182,7 +190,7 @@ class Accounts:
                 raise LastAdminError(f"{username!r} is the last enabled admin: it cannot be deleted")
             conn.execute(sessions.delete().where(sessions.c.username == username))
             if not conn.execute(users.delete().where(users.c.username == username)).rowcount:
-                raise AccountError(f"no user {username!r}")
+                raise AccountNotFound(f"no user {username!r}")
 
     def list_users(self) -> list[dict[str, object]]:
         with self.engine.connect() as conn:
@@ -266,7 +274,7 @@ class Accounts:
             result = conn.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked.is_(None))
                                   .values(revoked=time.time()))  # fmt: skip
             if not result.rowcount:
-                raise AccountError(f"no active token {token_id!r}")
+                raise AccountNotFound(f"no active token {token_id!r}")
 
     def list_tokens(self) -> list[dict[str, object]]:
         columns = (api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.created_by,

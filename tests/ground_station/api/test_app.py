@@ -90,7 +90,7 @@ def test_csrf_token_is_required_for_cookie_writes(station) -> None:
     assert client.post("/api/users", json=body).status_code == 403
     assert client.post("/api/users", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
     assert client.post("/api/users", json=body, headers=csrf).status_code == 201
-    assert client.post("/api/users", json=body, headers=csrf).status_code == 422  # exists already
+    assert client.post("/api/users", json=body, headers=csrf).status_code == 409  # exists already
 
 
 def test_login_logout_disable_and_password_storage(station) -> None:
