@@ -32,6 +32,7 @@ from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
 from smarteye.demo_assets import gather_demo_assets
 from smarteye.sim.broker import STATION_USER, MosquittoBroker
+from smarteye.sim.copter import CopterSimulator
 from smarteye.sim.drone import DroneSimulator
 from smarteye.sim.ports import free_tcp_port, free_udp_port
 from smarteye.sim.rtsp_server import RtspServer
@@ -49,6 +50,7 @@ SHOWN_EVENTS = 18
 SHOWN_ALERTS = 8
 # Where the simulated drone flies when the real recording is missing (a made-up site).
 SYNTHETIC_SITE = (46.5191, 6.5668)
+DEMO_VEHICLE = "copter1"
 
 # Example rules, so a new user sees alerts within a minute (each stream shows another kind).
 SITE_CAM_RULES = {
@@ -189,7 +191,8 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
     broker.start()
     broker_url = broker.url
     workdir = Path(tempfile.mkdtemp(prefix="smarteye-demo-"))  # a fresh store and spool per run
-    station = _ground_station(broker.client_settings(STATION_USER), workdir)
+    copter_port = free_tcp_port()  # the sendable copter, as ArduCopter SITL serves its MAVLink on TCP
+    station = _ground_station(broker.client_settings(STATION_USER), workdir, f"tcp:127.0.0.1:{copter_port}")
     password = secrets.token_urlsafe(12)  # never a built-in default, not even for the demo
     station.accounts.create_user(DEMO_USER, password, Role.ADMIN)
     _, uplink_token = station.accounts.create_token("demo-edge", Role.EDGE, "demo")
@@ -207,6 +210,10 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         drone_source = {"name": "drone", "url": camera.url("/cam1"),
                         "geo": {"telemetry": {"source": "mavlink", "mavlink_url": f"udpin:127.0.0.1:{mavlink_port}"}},
                         "rules": drone_geofence(_square_around(*SYNTHETIC_SITE, half_m=40.0))}  # fmt: skip
+    # A copter a pilot can send from the map or an alert (its home under the drone's first view: the geofence
+    # alerts are there). It follows ArduCopter's ways (no arming before a position estimate, ~10 s here).
+    home = _centroid(drone.first_footprint()) if assets.drone_recording is not None else SYNTHETIC_SITE
+    copter = CopterSimulator(f"tcpin:127.0.0.1:{copter_port}", home=(*home, 0.0), position_estimate_after_s=10.0)
     sources: list[dict[str, Any]] = [{"name": "site-cam", "url": camera.url("/cam1"), "rules": SITE_CAM_RULES}]
     if assets.parking_video is not None:
         sources.append({"name": "parking", "url": str(assets.parking_video), "loop": True, "rules": PARKING_RULES})
@@ -214,6 +221,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
     node: EdgeNode | None = None
     subscriber: mqtt.Client | None = None
     try:
+        copter.start()
         station.start()
         camera.start()
         config = EdgeConfig.model_validate(
@@ -247,6 +255,9 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         )
         console.print(f"[bold]ground station[/]: {station.url}  login [bold]{DEMO_USER}[/] / [bold]{password}[/] "
                       f"(timeline, live wall {station.url}/live, health, pilot map)")  # fmt: skip
+        console.print(f"[bold]simulated copter[/] {DEMO_VEHICLE} (MAVLink tcp:127.0.0.1:{copter_port}, as ArduCopter "
+                      "SITL): take off on the pilot map, then 'Look at a point' or an alert's 'Send a drone "
+                      "to look'")  # fmt: skip
         console.print("loading the model…")
         node = build_node(config)
         node.start()
@@ -270,6 +281,7 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
         drone.stop()
         camera.stop()
         station.stop()
+        copter.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         broker.close()
 
@@ -299,8 +311,12 @@ def _square_around(lat: float, lon: float, half_m: float) -> list[tuple[float, f
     return [(lat + dlat, lon - dlon), (lat + dlat, lon + dlon), (lat - dlat, lon + dlon), (lat - dlat, lon - dlon)]
 
 
-def _ground_station(mqtt_settings: dict[str, Any], workdir: Path) -> GroundStation:
-    """The demo's ground station on port 8080 when free, with a throw-away SQLite store."""
+def _centroid(points: list[tuple[float, float]]) -> tuple[float, float]:
+    return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)
+
+
+def _ground_station(mqtt_settings: dict[str, Any], workdir: Path, copter_url: str) -> GroundStation:
+    """The demo's ground station on port 8080 when free, with a throw-away SQLite store and the copter to send."""
     port = _free_or_any(DEFAULT_WEB_PORT, "web.port")
     config = GroundStationConfig.model_validate(
         {
@@ -308,6 +324,7 @@ def _ground_station(mqtt_settings: dict[str, Any], workdir: Path) -> GroundStati
             "session_expiry_s": 60,  # a demo leaves no long-lived session on a shared broker
             "database_url": f"sqlite:///{workdir / 'ground-station.sqlite'}",
             "web": {"port": port},
+            "command": {"vehicles": [{"name": DEMO_VEHICLE, "url": copter_url}]},
         }
     )
     return GroundStation(config)
