@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from smarteye.config.ice import IceServer
+from smarteye.config.origins import check_origin, is_loopback
 from smarteye.config.urls import check_network_url, redact_url
 
 
@@ -65,14 +66,39 @@ def _host_port(value: str, what: str) -> str:
 class WhepServerConfig(BaseModel):
     """The edge's own WHEP endpoint (`POST /whep/<stream>`), for viewers that reach the node directly."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     enabled: bool = Field(True, title="Enabled", description="Serve WHEP on the edge node.")
     host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")
     port: int = Field(8889, ge=0, le=65535, title="Port", description="HTTP port of the WHEP endpoint (0: any free).")
     token: str | None = Field(
-        None, title="Bearer token", description="When set, WHEP requests must carry `Authorization: Bearer <token>`."
+        None,
+        min_length=16,
+        title="Bearer token",
+        description="WHEP requests must carry `Authorization: Bearer <token>`; required when `host` is not a "
+        "loopback address (anyone who reaches the port could watch otherwise).",
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        title="CORS origins",
+        description="Web players on these origins (e.g. https://player.example.org) may call the endpoint from "
+        "a browser; none by default.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in origins]
+
+    @model_validator(mode="after")
+    def _token_beyond_localhost(self) -> WhepServerConfig:
+        if self.enabled and self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"token is required when host is {self.host!r} (not a loopback address): set video.whep.token "
+                "(e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`), "
+                "or bind host to 127.0.0.1"
+            )
+        return self
 
 
 class UplinkConfig(BaseModel):

@@ -79,6 +79,7 @@ class WhepSession:
     sender: RTCRtpSender | None = None
     channel: RTCDataChannel | None = None
     node: str = ""
+    principal: str = ""  # who asked for it (user, token or client address): its sessions are limited
     created: float = field(default_factory=time.time)
     frames_sent: int = 0
     _previous_pts: int | None = None
@@ -161,29 +162,53 @@ class WhepSession:
 class WhepServer:
     """The WHEP resources of one process (edge node or ground station): create, list and end sessions."""
 
-    def __init__(self, ice_servers: list[IceServer] | None = None, max_sessions: int = 64, node: str = "") -> None:
+    def __init__(
+        self,
+        ice_servers: list[IceServer] | None = None,
+        max_sessions: int = 64,
+        node: str = "",
+        max_sessions_per_principal: int = 16,
+    ) -> None:
         self.ice_servers = ice_servers or []
         self.max_sessions = max_sessions
+        self.max_sessions_per_principal = max_sessions_per_principal
         self.node = node
         self.sessions: dict[str, WhepSession] = {}
-        self._pending = 0  # offers being answered: they count against max_sessions too
+        self._pending: dict[str, int] = {}  # offers being answered, per principal: they count against the limits
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def _configuration(self) -> RTCConfiguration:
         servers = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in self.ice_servers]
         return RTCConfiguration(iceServers=servers)
 
-    async def create(self, offer_sdp: str, fanout: PacketFanout, node: str | None = None) -> tuple[str, str]:
-        """Answer a viewer's SDP offer; returns the session id (for its resource URL) and the SDP answer."""
-        if len(self.sessions) + self._pending >= self.max_sessions:
-            raise WhepError(503, f"this server already has {self.max_sessions} viewers")
-        self._pending += 1
-        try:
-            return await self._create(offer_sdp, fanout, node)
-        finally:
-            self._pending -= 1
+    async def create(
+        self, offer_sdp: str, fanout: PacketFanout, node: str | None = None, principal: str = ""
+    ) -> tuple[str, str]:
+        """Answer a viewer's SDP offer; returns the session id (for its resource URL) and the SDP answer.
 
-    async def _create(self, offer_sdp: str, fanout: PacketFanout, node: str | None) -> tuple[str, str]:
+        `principal` names who asks (user, token or client address): one of them may hold at most
+        `max_sessions_per_principal` sessions, so a single viewer cannot take every slot."""
+        if len(self.sessions) + sum(self._pending.values()) >= self.max_sessions:
+            raise WhepError(503, f"this server already has {self.max_sessions} viewers")
+        if self.principal_sessions(principal) >= self.max_sessions_per_principal:
+            raise WhepError(
+                429, f"{principal or 'this viewer'} already has {self.max_sessions_per_principal} WHEP sessions: "
+                "end one (DELETE its session URL) first",
+            )  # fmt: skip
+        self._pending[principal] = self._pending.get(principal, 0) + 1
+        try:
+            return await self._create(offer_sdp, fanout, node, principal)
+        finally:
+            self._pending[principal] -= 1
+            if not self._pending[principal]:
+                del self._pending[principal]
+
+    def principal_sessions(self, principal: str) -> int:
+        """Sessions held or being answered for `principal`."""
+        held = sum(1 for s in self.sessions.values() if s.principal == principal)
+        return held + self._pending.get(principal, 0)
+
+    async def _create(self, offer_sdp: str, fanout: PacketFanout, node: str | None, principal: str) -> tuple[str, str]:
         if "m=video" not in offer_sdp:
             raise WhepError(400, "the SDP offer has no video section")
         try:
@@ -193,8 +218,9 @@ class WhepServer:
         loop = self.loop = asyncio.get_running_loop()
         pc = RTCPeerConnection(self._configuration())
         session = WhepSession(
-            secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node
-        )
+            secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node,
+            principal=principal,
+        )  # fmt: skip
         try:
             # The transceiver exists before the offer is applied: aiortc negotiates codecs while applying
             # it, so that is when "H.264 only" must already be set (these packets are H.264).
@@ -247,9 +273,14 @@ class WhepServer:
 
     async def _close(self, session: WhepSession) -> None:
         session.reader.close()
-        if session._watch is not None:
-            session._watch.cancel()
-        await session.pc.close()
+        try:
+            # pc.close() releases the ICE transport's UDP sockets: it must finish even when this runs in the
+            # session's own watch task (a viewer that never connected), which cancelling first would abort.
+            await asyncio.shield(session.pc.close())
+        finally:
+            watch = session._watch
+            if watch is not None and watch is not asyncio.current_task():
+                watch.cancel()
 
     async def close_all(self) -> None:
         for session_id in list(self.sessions):

@@ -15,14 +15,16 @@ from smarteye.media.whep_http import MAX_OFFER_BYTES, add_whep_routes
 from tests.support.whep_viewer import SDP, client_offer
 
 
-def _whep_app(server: WhepServer, fanouts: dict[str, PacketFanout]) -> httpx.AsyncClient:
+def _whep_app(
+    server: WhepServer, fanouts: dict[str, PacketFanout], cors_origins: tuple[str, ...] = ()
+) -> httpx.AsyncClient:
     app = FastAPI()
 
     def resolve(params: dict[str, Any]) -> tuple[PacketFanout, str] | None:
         fanout = fanouts.get(params.get("stream", ""))
         return (fanout, "edge-1") if fanout is not None else None
 
-    add_whep_routes(app, "/whep/{stream}", server, resolve)
+    add_whep_routes(app, "/whep/{stream}", server, resolve, cors_origins=cors_origins)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # an app error is a 500, as in production
     return httpx.AsyncClient(transport=transport, base_url="http://edge")
 
@@ -118,3 +120,60 @@ def test_whep_offer_without_dtls_setup_is_a_400_and_leaks_no_consumer() -> None:
 
     asyncio.run(main())
     assert result == {"status": 400, "consumers": 0}
+
+
+def test_whep_cors_answers_only_the_configured_origins() -> None:
+    """No `*`: a configured player origin gets its preflight and readable answers (Location exposed, errors
+    too); any other origin gets no CORS header at all, and its preflight is a 403."""
+    fanout = PacketFanout("cam")
+    server = WhepServer()
+    player = "https://player.example.org"
+
+    async def main() -> None:
+        pc, offer = await client_offer()
+        try:
+            async with _whep_app(server, {"cam": fanout}, cors_origins=(player,)) as client:
+                preflight = {"Origin": player, "Access-Control-Request-Method": "POST"}
+                response = await client.options("/whep/cam", headers=preflight)
+                assert response.status_code == 204
+                assert response.headers["access-control-allow-origin"] == player
+                assert "POST" in response.headers["access-control-allow-methods"]
+                assert "Authorization" in response.headers["access-control-allow-headers"]
+                response = await client.options(
+                    "/whep/cam/abc", headers={**preflight, "Origin": "https://evil.example"}
+                )
+                assert response.status_code == 403 and "access-control-allow-origin" not in response.headers
+
+                response = await client.post("/whep/cam", content=offer, headers={**SDP, "Origin": player})
+                assert response.status_code == 201, response.text
+                assert response.headers["access-control-allow-origin"] == player
+                assert response.headers["access-control-expose-headers"] == "Location"
+                location = response.headers["location"]
+                response = await client.post("/whep/nope", content=offer, headers={**SDP, "Origin": player})
+                assert response.status_code == 404 and response.headers["access-control-allow-origin"] == player
+                response = await client.delete(location, headers={"Origin": "https://evil.example"})
+                assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+        finally:
+            await server.close_all()
+            await pc.close()
+
+    asyncio.run(main())
+
+
+def test_whep_sessions_are_limited_per_client_address_by_default() -> None:
+    """Without a principal function the client's address is the principal: the (max+1)th offer is a 429."""
+    fanout = PacketFanout("cam")
+    server = WhepServer(max_sessions=8, max_sessions_per_principal=1)
+
+    async def main() -> None:
+        pc, offer = await client_offer()
+        try:
+            async with _whep_app(server, {"cam": fanout}) as client:
+                assert (await client.post("/whep/cam", content=offer, headers=SDP)).status_code == 201
+                response = await client.post("/whep/cam", content=offer, headers=SDP)
+                assert response.status_code == 429 and "already has 1 WHEP sessions" in response.json()["detail"]
+        finally:
+            await server.close_all()
+            await pc.close()
+
+    asyncio.run(main())
