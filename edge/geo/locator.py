@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.config.geo import CameraConfig, GeoConfig, TelemetrySource
 from edge.frame import Frame
+from edge.geo.fusion import TrackFusion
 from edge.geo.homography import GroundHomography
 from edge.geo.projection import (
     CameraPose,
@@ -75,6 +76,7 @@ class StreamGeolocator:
     name = "geolocation"
 
     def __init__(self, config: GeoConfig, mavlink: MavlinkReader | None = None) -> None:
+        self.fusion = TrackFusion()  # each track's position fused over its life (uncertainty-weighted)
         self.config = config
         self.mavlink = mavlink
         self.homography = (
@@ -188,6 +190,8 @@ class StreamGeolocator:
         for track, position, width in zip(frame.tracks, positions, widths, strict=True):
             track.geo = position
             track.size_m = width if position is not None else None
+            track.geo_fused = self.fusion.update(track.track_id, position, frame.capture_time)
+        self.fusion.forget(frame.capture_time)
         return frame
 
     def latest_telemetry(self) -> tuple[VehicleState | None, SensorMetadata | None]:

@@ -37,6 +37,7 @@ class _Object:
     reported_at: float = 0.0
     reported_zones: list[str] = field(default_factory=list)
     geo: GeoPosition | None = None
+    geo_fused: GeoPosition | None = None
     geo_status: GeoStatus | None = None
 
     @property
@@ -83,6 +84,7 @@ class EventLifecycle:
             obj.frame_width, obj.frame_height = frame.width, frame.height
             if geo_status is not None:
                 obj.geo = box.geo
+                obj.geo_fused = box.geo_fused
                 obj.geo_status = geo_status
                 if geo_status is GeoStatus.OK and obj.geo is None:
                     obj.geo_status = GeoStatus.ABOVE_HORIZON
@@ -166,6 +168,7 @@ class EventLifecycle:
             model=self.model,
             end_reason=reason,
             geo=obj.geo,
+            geo_fused=obj.geo_fused,
             geo_status=obj.geo_status,
             zones=list(box.zones),
             entered_zones=list(box.entered_zones),

@@ -30,6 +30,7 @@ class TrackedBox:
     score: float
     class_id: int
     geo: GeoPosition | None = None
+    geo_fused: GeoPosition | None = None  # over the track's life so far (edge/geo/fusion.py)
     size_m: float | None = None
     zones: list[str] = field(default_factory=list)
     """Zones it is in now (after each zone's filters, min time/frames and inertia)."""

@@ -115,6 +115,11 @@ class DetectionEvent(_Message):
     model: str = Field(description="Model that detected the object.")
     end_reason: EndReason | None = Field(None, description="Only on `end`.")
     geo: GeoPosition | None = Field(None, description="Ground position of the box's bottom-centre (footpoint).")
+    geo_fused: GeoPosition | None = Field(
+        None,
+        description="The object's position fused over its track's life so far, each fix weighed by its uncertainty; "
+        "its uncertainty shrinks as fixes agree (e.g. as a drone closes in).",
+    )
     geo_status: GeoStatus | None = Field(None, description="Why `geo` is absent; None when the stream has no geo.")
     zones: list[str] = Field(default_factory=list, description="Zones the object is in now (after its filters).")
     entered_zones: list[str] = Field(

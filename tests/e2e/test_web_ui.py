@@ -558,6 +558,21 @@ def test_map_shows_drones_tracks_footprints_and_markers(browser, gs, jpeg):
     assert css(driver, "#hud-alt-rel")[0].text == "—" and css(driver, "#hud-speed")[0].text == "—"
     assert css(driver, "#hud-heading")[0].text == "80° E"
 
+    # The object's fused position (edge/geo/fusion.py): its 1-sigma circle shrinks as fixes agree.
+    def area(d) -> float:
+        found = css(d, '#map g.marker[data-event-id="map-1"] circle.marker-area')
+        return float(found[0].get_attribute("r")) if found else 0.0
+
+    for seq, sigma in ((1, 20.0), (2, 4.0)):
+        message = event_msg("map-1", seq, "update", node="drone-1", stream="aerial",
+                            geo=(*offset(lat, lon, *rot(45.0, 120, 35)), 6.0), track_id=301)  # fmt: skip
+        message["geo_fused"] = {**message["geo"], "uncertainty_m": sigma}
+        gs.push(message)
+        if seq == 1:
+            wait(driver, lambda d: area(d) > 0, message="the fused circle")
+            wide = area(driver)
+    wait(driver, lambda d: 0 < area(d) < wide, message="the fused circle did not shrink")
+
     # Click a detection on the map → its detail with the snapshot.
     click(driver, '#map g.marker[data-event-id="map-0"] circle:last-of-type')
     snap = wait(driver, visible("#detail-snapshot img"))

@@ -148,6 +148,9 @@
 
   // ------------------------------------------------------------------------------------ detections
   function onEvent(ev, live) {
+    // An object's position fused over its track's life (edge/geo/fusion.py) is drawn when the edge sends one:
+    // its circle (1-sigma) shrinks as fixes agree, e.g. as a drone closes in.
+    if (ev && ev.geo_fused && isNum(ev.geo_fused.lat)) ev = { ...ev, geo: ev.geo_fused, geo_fix: ev.geo };
     const g = ev && ev.geo;
     if (!g || !isNum(g.lat) || !isNum(g.lon)) return;
     const old = markers.get(ev.event_id);
