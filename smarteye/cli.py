@@ -206,7 +206,9 @@ ground_station_app = typer.Typer(help="The ground station: store, API and web UI
 app.add_typer(ground_station_app, name="ground-station")
 
 
-def _ground_config(config: Path | None, database: str | None, mqtt: str | None, port: int | None) -> Any:
+def _ground_config(
+    config: Path | None, database: str | None, mqtt: str | None, port: int | None, tls_self_signed: bool = False
+) -> Any:
     from ground_station.config import GroundStationConfig
 
     overrides: dict[str, Any] = {"database_url": database} if database else {}
@@ -214,6 +216,8 @@ def _ground_config(config: Path | None, database: str | None, mqtt: str | None, 
         overrides["mqtt"] = {"url": mqtt}
     if port:
         overrides["web"] = {"port": port}
+    if tls_self_signed:
+        overrides.setdefault("web", {})["tls_self_signed"] = True
     return load_layered(GroundStationConfig, config, overrides, STATION_ENV_PREFIX)
 
 
@@ -224,17 +228,25 @@ def ground_station_run(
     mqtt: Annotated[str | None, typer.Option(help="Broker URL, mqtt://HOST:PORT.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port of the web UI and API.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    tls_self_signed: Annotated[
+        bool, typer.Option(help="Serve HTTPS with a self-signed certificate, made on first run (web.tls_dir).")
+    ] = False,
 ) -> None:
     """Run the ground station: aggregate every node over MQTT, store, serve the API and web UI."""
     _setup_logging(log_level)
     try:
-        cfg = _ground_config(config, database, mqtt, port)
+        cfg = _ground_config(config, database, mqtt, port, tls_self_signed)
     except ConfigError as error:
         _fail(str(error))
         return
     from ground_station.service import GroundStation
+    from ground_station.web.tls import TlsConfigError
 
-    station = GroundStation(cfg)
+    try:
+        station = GroundStation(cfg)
+    except TlsConfigError as error:  # a certificate file that is missing or not PEM: name the setting
+        _fail(str(error))
+        return
     if station.accounts.count_admins() == 0:
         typer.echo(
             "note: no admin yet; create one with: smarteye ground-station create-user NAME --role admin", err=True
