@@ -78,13 +78,15 @@ def _event(uid: str, cot_type: str, at: float, stale_s: float, geo: GeoPosition,
 
 
 def detection_cot(node: str, event: DetectionEvent, stale_s: float) -> bytes | None:
-    """The CoT event of a geolocated detection (None without a ground position)."""
-    if event.geo is None:
+    """The CoT event of a geolocated detection (None without a ground position): its track-fused position when
+    the edge sends one (a surer point and ce), else this frame's fix."""
+    geo = event.geo_fused if event.geo is not None and event.geo_fused is not None else event.geo
+    if geo is None:
         return None
     cot_type = "a-u-G-E-V" if event.label in VEHICLE_LABELS else "a-u-G"
     remarks = f"SmartEye {node}/{event.stream}: {event.label} {event.score:.2f} (track {event.track_id}, {event.type})"
     uid = f"smarteye-{node}-{event.stream}-{event.event_id}"
-    return _event(uid, cot_type, event.capture_time, stale_s, event.geo, f"{event.label} {event.track_id}", remarks)
+    return _event(uid, cot_type, event.capture_time, stale_s, geo, f"{event.label} {event.track_id}", remarks)
 
 
 def alert_cot(node: str, alert: Alert, stale_s: float) -> bytes | None:

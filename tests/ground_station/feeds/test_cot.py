@@ -36,6 +36,8 @@ def test_a_geolocated_detection_is_a_cot_event_at_its_point_with_its_error() -> 
     assert (round(cot.lat, 6), round(cot.lon, 6)) == (36.373123, 127.365988) and cot.ce == pytest.approx(4.5)
     assert cot.sendTime == 1_800_000_000_000 and cot.staleTime - cot.startTime == 60_000
     assert detection_cot("site", make_event("ev2"), 60) is None, "no ground position, no CoT"
+    fused = event.model_copy(update={"geo_fused": HERE.model_copy(update={"uncertainty_m": 1.5})})
+    assert _parsed(detection_cot("site", fused, 60)).cotEvent.ce == pytest.approx(1.5), "the track-fused error"
     person = _parsed(detection_cot("site", make_event("ev3", geo=HERE.model_copy(update={"uncertainty_m": None})), 60))
     assert person.cotEvent.type == "a-u-G" and person.cotEvent.ce == 9_999_999.0, "unknown error is CoT's unknown"
 
