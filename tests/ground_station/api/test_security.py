@@ -214,3 +214,20 @@ def test_live_telemetry_filter_reads_the_kind_field_not_the_text(station) -> Non
         hub.publish('{"kind":"event","label":"\\"kind\\":\\"telemetry\\""}')
         assert ws.receive_json() == {"kind": "telemetry", "node": "n1"}
         assert ws.receive_json()["label"] == '"kind":"telemetry"'
+
+
+def test_revoking_a_node_token_stops_its_video_uplink(video_station) -> None:
+    """The uplink re-checks its token (every 2 s, the product's default): revoked, the socket is closed and the
+    relay forgets the node's uplink."""
+    edge = TestClient(video_station.app, headers={"Authorization": f"Bearer {video_station.edge_token}"})
+    with edge.websocket_connect("/api/video/uplink?node=e1") as uplink:
+        deadline = time.monotonic() + 5
+        while video_station.relay.stats.uplinks == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        token_id = next(t["id"] for t in video_station.accounts.list_tokens() if t["name"] == "e1")
+        video_station.accounts.revoke_token(token_id)  # as `smarteye ground-station` or the API would
+        revoked_at = time.monotonic()
+        closed = uplink.receive()
+        assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
+        assert time.monotonic() - revoked_at < 5
+    assert "e1" not in video_station.relay._uplinks
