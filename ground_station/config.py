@@ -12,6 +12,7 @@ from ground_station.command.config import CommandConfig
 from ground_station.feeds.cot import CotConfig
 from smarteye.config.ice import IceServer
 from smarteye.config.mqtt import MqttConfig
+from smarteye.config.origins import check_origin
 from smarteye.wire.messages import AlertState
 from smarteye.wire.rules import Severity
 
@@ -114,11 +115,29 @@ class LiveVideoConfig(BaseModel):
 
     max_viewers: int = Field(64, ge=1, le=4096, title="Maximum viewers", description="WebRTC sessions at once.")
     max_streams: int = Field(256, ge=1, le=65536, title="Maximum streams", description="Streams relayed at once.")
+    max_viewers_per_principal: int = Field(
+        16, ge=1, le=4096, title="Maximum viewers per user",
+        description="WebRTC sessions one user or token may hold at once (one viewer cannot take every slot).",
+    )  # fmt: skip
+    max_streams_per_node: int = Field(
+        16, ge=1, le=65536, title="Maximum streams per node",
+        description="Streams one edge node may relay at once (one node's token cannot block the others' video).",
+    )  # fmt: skip
+    cors_origins: list[str] = Field(
+        default_factory=list, title="WHEP CORS origins",
+        description="Web players on these origins (scheme://host[:port]) may use the station's WHEP endpoint "
+        "from a browser with a bearer token; none by default.",
+    )  # fmt: skip
     ice_servers: list[IceServer] = Field(
         default_factory=list,
         title="ICE servers",
         description="STUN/TURN servers for browsers behind NAT: used by the station and handed to the live page.",
     )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in origins]
 
 
 class AlertsConfig(BaseModel):

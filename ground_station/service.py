@@ -39,8 +39,11 @@ class GroundStation:
         self.snapshots = Snapshots(self.store.engine)
         self.hub = LiveHub()
         self.telemetry = TelemetryCache()
-        self.relay = VideoRelay(config.video.max_streams)
-        self.whep = WhepServer(config.video.ice_servers, max_sessions=config.video.max_viewers)
+        self.relay = VideoRelay(config.video.max_streams, max_streams_per_node=config.video.max_streams_per_node)
+        self.whep = WhepServer(
+            config.video.ice_servers, max_sessions=config.video.max_viewers,
+            max_sessions_per_principal=config.video.max_viewers_per_principal, cors_origins=config.video.cors_origins,
+        )  # fmt: skip
         self.aggregator = Aggregator(config, self.store, snapshots=self.snapshots, on_message=self._on_message)
         self.metrics = StationMetrics(self.hub, self.relay, self.whep, self.aggregator)
         self.rules_push = RulesPush(self.store, config.mqtt.topic_prefix, publisher=self.aggregator)

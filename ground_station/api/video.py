@@ -64,4 +64,8 @@ def add_video_routes(
         fanout = relay.fanout(node, stream)
         return (fanout, node) if fanout is not None else None
 
-    add_whep_routes(app, "/api/whep/{node}/{stream}", whep, resolve, dependencies=reader)
+    def principal(request: Request) -> str:  # sessions are limited per user or token (WhepServer.create)
+        who = identify(request)
+        return f"principal:{who.name}" if who is not None else "anonymous"
+
+    add_whep_routes(app, "/api/whep/{node}/{stream}", whep, resolve, dependencies=reader, principal=principal)

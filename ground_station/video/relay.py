@@ -4,6 +4,9 @@ One fan-out per (node, stream) receives the packets exactly as the edge encoded 
 at the station subscribe to it. When a viewer joins (or loses packets) the keyframe request goes up
 the uplink to that stream's encoder. Streams whose node is disconnected are shown as down and pick
 up again when the node reconnects; the browsers' sessions stay open throughout.
+
+Each node may relay at most `max_streams_per_node` streams (one node's token cannot take the slots of the
+others), and the streams of a node that stays disconnected are freed once nobody watches them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from smarteye.wire.names import NAME_RE
 log = logging.getLogger("ground_station.video")
 
 KEYFRAME_REQUEST_GAP_S = 0.25  # several viewers joining at once cost one keyframe
+FREE_AFTER_S = 60.0  # a disconnected node's unwatched streams are forgotten after this long
 
 
 @dataclass(slots=True)
@@ -33,6 +37,7 @@ class RelayStats:
     uplinks: int = 0
     packets: int = 0
     bad_messages: int = 0
+    streams_freed: int = 0
 
 
 class _Uplink:
@@ -91,8 +96,13 @@ class _PtsRebase:
 
 
 class VideoRelay:
-    def __init__(self, max_streams: int = 256) -> None:
+    def __init__(
+        self, max_streams: int = 256, max_streams_per_node: int = 16, free_after_s: float = FREE_AFTER_S
+    ) -> None:
         self.max_streams = max_streams
+        self.max_streams_per_node = max_streams_per_node
+        self.free_after_s = free_after_s
+        self._freeing: dict[str, asyncio.Task[None]] = {}
         self.fanouts: dict[tuple[str, str], PacketFanout] = {}
         self._uplinks: dict[str, _Uplink] = {}
         self._rebase: dict[tuple[str, str], _PtsRebase] = {}
@@ -105,7 +115,11 @@ class VideoRelay:
         key = (node, stream)
         fanout = self.fanouts.get(key)
         if fanout is None:
-            if len(self.fanouts) >= self.max_streams or not NAME_RE.fullmatch(stream):
+            if (
+                len(self.fanouts) >= self.max_streams
+                or len(self._node_fanouts(node)) >= self.max_streams_per_node
+                or not NAME_RE.fullmatch(stream)
+            ):
                 return None
             fanout = PacketFanout(stream, lambda: self._request_keyframe(node, stream))
             self.fanouts[key] = fanout
@@ -144,7 +158,26 @@ class VideoRelay:
                 del self._uplinks[node]
                 for fanout in self._node_fanouts(node):
                     fanout.set_down("the edge node's video uplink is disconnected")
+                if node not in self._freeing:
+                    task = asyncio.get_running_loop().create_task(self._free_when_gone(node))
+                    self._freeing[node] = task
+                    task.add_done_callback(lambda _: self._freeing.pop(node, None))
             log.info("video uplink from node %s disconnected", node)
+
+    async def _free_when_gone(self, node: str) -> None:
+        """Forget the streams of a node that stayed disconnected, each once its last viewer has left (a
+        viewer keeps its stream, shown as down, for when the node comes back)."""
+        while True:
+            await asyncio.sleep(self.free_after_s)
+            if node in self._uplinks:
+                return
+            for key in [k for k, fanout in self.fanouts.items() if k[0] == node and not fanout.consumers]:
+                del self.fanouts[key]
+                self._rebase.pop(key, None)
+                self.stats.streams_freed += 1
+                log.info("video relay: stream %s/%s freed (node gone, no viewer)", *key)
+            if not self._node_fanouts(node):
+                return
 
     def _node_fanouts(self, node: str) -> list[PacketFanout]:
         return [fanout for (owner, _), fanout in self.fanouts.items() if owner == node]
@@ -157,7 +190,10 @@ class VideoRelay:
             return
         fanout = self._fanout_for(node, packet.stream)
         if fanout is None:
-            self._bad(node, f"stream {packet.stream!r} refused (bad name or more than {self.max_streams} streams)")
+            self._bad(
+                node, f"stream {packet.stream!r} refused (bad name, or more than {self.max_streams_per_node} "
+                f"streams for this node or {self.max_streams} in all)",
+            )  # fmt: skip
             return
         self.stats.packets += 1
         fanout.publish(self._rebase.setdefault((node, packet.stream), _PtsRebase())(packet))

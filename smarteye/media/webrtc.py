@@ -168,8 +168,10 @@ class WhepServer:
         max_sessions: int = 64,
         node: str = "",
         max_sessions_per_principal: int = 16,
+        cors_origins: list[str] | None = None,
     ) -> None:
         self.ice_servers = ice_servers or []
+        self.cors_origins = cors_origins or []  # web players' origins allowed by the HTTP routes (whep_http)
         self.max_sessions = max_sessions
         self.max_sessions_per_principal = max_sessions_per_principal
         self.node = node

@@ -66,12 +66,13 @@ def add_whep_routes(
     dependencies: Sequence[Depends] = (),
     tags: Sequence[str] = ("video",),
     principal: Callable[[Request], str] = client_address,
-    cors_origins: Collection[str] = (),
+    cors_origins: Collection[str] | None = None,
 ) -> None:
     """`path` may hold parameters (e.g. /whep/{stream}); `resolve` maps them to the stream's fan-out and node;
     `principal` names who asks (its sessions are limited, see WhepServer.create); `cors_origins` are the
-    web origins (scheme://host[:port], lower case) whose players may call these routes from a browser."""
-    origins = frozenset(o.lower().rstrip("/") for o in cors_origins)
+    web origins (scheme://host[:port]) whose players may call these routes from a browser (default: the
+    server's own list)."""
+    origins = frozenset(o.lower().rstrip("/") for o in (server.cors_origins if cors_origins is None else cors_origins))
 
     async def offer(request: Request) -> Response:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != SDP_TYPE:

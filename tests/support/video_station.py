@@ -23,25 +23,29 @@ from tests.support.accounts import FAST_HASHER
 class VideoStation(SimpleNamespace):
     app: FastAPI
     relay: VideoRelay
+    whep: WhepServer
     accounts: Accounts
     edge_token: str
     viewer_token: str
 
 
 @contextlib.contextmanager
-def open_video_station(folder: Path) -> Iterator[VideoStation]:
+def open_video_station(folder: Path, whep: WhepServer | None = None) -> Iterator[VideoStation]:
     """Node e1's edge token may push video; the `wall` viewer token may only watch. The store is in `folder`."""
     store = Store(f"sqlite:///{folder / 'gs.sqlite'}")
     accounts = Accounts(store.engine, hasher=FAST_HASHER)
     relay = VideoRelay()
+    whep = WhepServer() if whep is None else whep
     app = create_app(
         store, accounts, Snapshots(store.engine), LiveHub(), TelemetryCache(), secure_cookies=False, relay=relay,
-        whep=WhepServer(),
+        whep=whep,
     )  # fmt: skip
     _, edge_token = accounts.create_token("e1", Role.EDGE, "test")
     _, viewer_token = accounts.create_token("wall", Role.VIEWER, "test")
     try:
-        yield VideoStation(app=app, relay=relay, accounts=accounts, edge_token=edge_token, viewer_token=viewer_token)
+        yield VideoStation(
+            app=app, relay=relay, whep=whep, accounts=accounts, edge_token=edge_token, viewer_token=viewer_token
+        )
     finally:
         store.close()
 

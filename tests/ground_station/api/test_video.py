@@ -68,3 +68,51 @@ def test_video_streams_and_station_whep_need_a_reader(video_station: VideoStatio
     assert client.post("/api/whep/e1/cam", content=offer, headers=SDP).status_code == 401
     response = client.post("/api/whep/e1/cam", content=offer, headers={**SDP, **bearer(video_station.viewer_token)})
     assert response.status_code == 404
+
+
+def test_station_whep_cors_for_configured_origins_and_sessions_limited_per_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A player on a configured origin may use the station's WHEP with a bearer token (preflight unauthenticated,
+    answers and refusals readable); other origins get no CORS; one token holds at most its share of sessions."""
+    import asyncio
+    import time
+
+    from ground_station.auth.roles import Role
+    from smarteye.media.webrtc import WhepServer
+    from smarteye.wire.messages import VideoState, VideoStreamState
+    from tests.support.whep_viewer import client_offer
+
+    player = "https://wall.example.org"
+    whep = WhepServer(max_sessions=8, max_sessions_per_principal=1, cors_origins=[player])
+    with open_video_station(tmp_path, whep=whep) as station, TestClient(station.app) as client:
+        _, other_viewer = station.accounts.create_token("wall-2", Role.VIEWER, "test")
+        with client.websocket_connect("/api/video/uplink?node=e1", headers=bearer(station.edge_token)) as uplink:
+            live = VideoStreamState(node="e1", stream="cam", state=VideoState.LIVE, time=time.time())
+            uplink.send_text(live.model_dump_json())
+            for _ in range(100):
+                if station.relay.fanout("e1", "cam") is not None:
+                    break
+                time.sleep(0.02)
+            preflight = {"Origin": player, "Access-Control-Request-Method": "POST"}
+            response = client.options("/api/whep/e1/cam", headers=preflight)
+            assert response.status_code == 204 and response.headers["access-control-allow-origin"] == player
+            response = client.options("/api/whep/e1/cam", headers={**preflight, "Origin": "https://evil.example"})
+            assert response.status_code == 403 and "access-control-allow-origin" not in response.headers
+
+            async def offer_text() -> str:  # a real viewer's offer; the viewer itself is not needed
+                pc, offer = await client_offer()
+                await pc.close()
+                return offer
+
+            offer = asyncio.run(offer_text())
+            headers = {**SDP, **bearer(station.viewer_token), "Origin": player}
+            response = client.post("/api/whep/e1/cam", content=offer, headers=headers)
+            assert response.status_code == 201, response.text
+            assert response.headers["access-control-allow-origin"] == player
+            assert "Location" in response.headers["access-control-expose-headers"]
+            response = client.post("/api/whep/e1/cam", content=offer, headers=headers)  # same token again
+            assert response.status_code == 429 and response.headers["access-control-allow-origin"] == player
+            response = client.post("/api/whep/e1/cam", content=offer, headers={**SDP, "Origin": player})
+            assert response.status_code == 401 and response.headers["access-control-allow-origin"] == player
+            response = client.post("/api/whep/e1/cam", content=offer, headers={**SDP, **bearer(other_viewer)})
+            assert response.status_code == 201 and "access-control-allow-origin" not in response.headers
+            assert len(whep.sessions) == 2

@@ -88,3 +88,41 @@ def test_relayed_timestamps_keep_rising_when_the_edge_restarts() -> None:
     assert after_restart == [21000, 30000]
     same = make_packet(pts=40000)
     assert rebase(same).pts == 40000 + 21000
+
+
+def test_each_node_has_its_own_stream_limit_and_a_gone_nodes_streams_are_freed(
+    video_station: VideoStation, h264_packets: list[EncodedPacket]
+) -> None:
+    """One node's token filling its streams does not block another node's video; once a node stays
+    disconnected its unwatched streams are freed (the watched one is kept until its viewer leaves)."""
+    from ground_station.auth.roles import Role
+
+    relay = video_station.relay
+    relay.max_streams_per_node, relay.free_after_s = 2, 0.3
+    _, e2_token = video_station.accounts.create_token("e2", Role.EDGE, "test")
+    packet = h264_packets[0]
+
+    def send(ws: object, stream: str) -> None:
+        ws.send_bytes(EncodedPacket(stream, packet.data, packet.pts, True, packet.capture_time, 160, 120).to_wire())  # type: ignore[attr-defined]
+
+    # one event loop for the whole test (the freeing runs there after the sockets are gone)
+    with (
+        TestClient(video_station.app) as client,
+        client.websocket_connect("/api/video/uplink?node=e1", headers=bearer(video_station.edge_token)) as e1,
+    ):
+        for stream in ("a", "b", "c", "d"):  # c and d are over e1's limit
+            send(e1, stream)
+        wait_for(lambda: relay.stats.bad_messages == 2)
+        assert sorted(s for n, s in relay.fanouts if n == "e1") == ["a", "b"]
+        with client.websocket_connect("/api/video/uplink?node=e2", headers=bearer(e2_token)) as e2:
+            send(e2, "a")
+            wait_for(lambda: relay.fanout("e2", "a") is not None)
+        watched = relay.fanout("e1", "a")
+        assert watched is not None
+        reader = watched.subscribe_thread(maxsize=4)
+        e1.close()
+        wait_for(lambda: set(relay.fanouts) == {("e1", "a")}, timeout=10)  # e2's and e1's unwatched: freed
+        assert relay.stats.streams_freed == 2
+        reader.close()
+        wait_for(lambda: not relay.fanouts, timeout=10)
+        assert relay.stats.streams_freed == 3
