@@ -28,7 +28,6 @@ import av
 import numpy as np
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.middleware.cors import CORSMiddleware
 
 from edge.config.video import VideoConfig
 from edge.frame import Frame
@@ -95,7 +94,7 @@ class LiveVideo:
                 encoder.on_encoded = functools.partial(metrics.observe_stage, name, "encode")
             self.fanouts[name], self.encoders[name] = fanout, encoder
         self.udp_outputs = [MpegTsUdpOutput(self.fanouts[name], url) for name, url in config.udp_outputs.items()]
-        self.whep = WhepServer(config.ice_servers, node=node)
+        self.whep = WhepServer(config.ice_servers, node=node, cors_origins=config.whep.cors_origins)
         self.uplink = VideoUplink(config.uplink, node, self.fanouts) if config.uplink else None
         self._shared_rates = rates is not None  # the pipeline records them: not a second time per frame
         self.rates = dict(rates) if rates is not None else {name: StreamStats() for name in streams}
@@ -224,11 +223,7 @@ class LiveVideo:
 
     def whep_app(self) -> FastAPI:
         app = FastAPI(title=f"SmartEye edge {self.node}: WHEP", docs_url=None, redoc_url=None)
-        # Web WHEP players are served from other origins; no cookies are involved (a bearer token at most).
-        app.add_middleware(
-            CORSMiddleware, allow_origins=["*"], allow_methods=["POST", "DELETE", "PATCH", "OPTIONS", "GET"],
-            allow_headers=["Authorization", "Content-Type"], expose_headers=["Location"],
-        )  # fmt: skip
+        # CORS: only video.whep.cors_origins, on the WHEP routes (smarteye.media.whep_http); never `*`.
         token = self.config.whep.token
 
         def guard(request: Request) -> None:
