@@ -37,6 +37,7 @@ from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import (
     MIN_PASSWORD_LENGTH,
+    USERNAME_PATTERN,
     AccountError,
     AccountExists,
     AccountNotFound,
@@ -65,9 +66,6 @@ SESSION_COOKIE = "smarteye_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-USERNAME = r"^[A-Za-z0-9._-]{1,64}$"  # as Accounts.create_user checks it
-
-
 class Login(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
@@ -80,7 +78,9 @@ class SessionInfo(BaseModel):
 
 
 class NewUser(BaseModel):
-    username: str = Field(max_length=64, pattern=USERNAME)
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(max_length=64, pattern=f"^{USERNAME_PATTERN}$")
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     role: Role
 
@@ -96,6 +96,8 @@ class UserChange(BaseModel):
 
 
 class NewToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=128, pattern=r"\S")
     role: Role
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -82,6 +83,7 @@ class Principal:
 
 
 MIN_PASSWORD_LENGTH = 10
+USERNAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"  # also the API's schema: what the document says is what is accepted
 
 
 def _digest(secret: str) -> str:
@@ -130,11 +132,7 @@ class Accounts:
 
     # -- users ---------------------------------------------------------------------------
     def create_user(self, username: str, password: str, role: Role) -> None:
-        if (
-            not username
-            or len(username) > 64
-            or not username.replace("-", "").replace("_", "").replace(".", "").isalnum()
-        ):
+        if not re.fullmatch(USERNAME_PATTERN, username):
             raise AccountError("username must be 1-64 letters, digits, '.', '_' or '-'")
         self._check_password(password)
         with self._hashing():

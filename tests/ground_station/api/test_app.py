@@ -49,7 +49,8 @@ def _protected_routes(app) -> list[tuple[str, str]]:
     for route in app.routes:
         if isinstance(route, APIRoute) and route.path not in PUBLIC:
             path = re.sub(r"\{[^}]+\}", "x", route.path)
-            routes += [(method, path) for method in route.methods if method != "HEAD"]
+            # (OPTIONS: the WHEP routes' CORS preflight, answered before authentication and carrying no data.)
+            routes += [(method, path) for method in route.methods if method not in ("HEAD", "OPTIONS")]
     return routes
 
 
