@@ -517,6 +517,10 @@ def _document_whep(path: str, item: dict[str, Any]) -> None:
             },
             "413": {"description": "SDP offer too large.", "content": {"application/json": _ERROR_JSON}},
             "415": {"description": "Not application/sdp.", "content": {"application/json": _ERROR_JSON}},
+            "429": {
+                "description": "This user or token has its most sessions open.",
+                "content": {"application/json": _ERROR_JSON},
+            },
             "503": {"description": "No viewer slot free.", "content": {"application/json": _ERROR_JSON}},
         }
     leave = item.get("delete")
