@@ -33,7 +33,7 @@ ALERTING = ("/api/alerts", "/api/counts", "/api/rules", "/api/audit", "/api/webh
 # Routes every reader may use; the rest of ALERTING needs the supervise permission (admin, supervisor).
 READ_ONLY = {("GET", "/api/alerts"), ("GET", "/api/alerts/x"), ("GET", "/api/alerts/x/snapshot"),
              ("GET", "/api/alerts/x/clip"), ("GET", "/api/counts/x/x"), ("GET", "/api/rules"),
-             ("GET", "/api/rules/x/x")}  # fmt: skip
+             ("GET", "/api/rules/x/x"), ("GET", "/api/alerts/x/confirmation")}  # fmt: skip
 DOOR = {"name": "door", "points": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.6], [0.1, 0.6]]}
 ENTER = {"name": "door-enter", "kind": "enter", "zone": "door", "severity": "critical"}
 
