@@ -14,6 +14,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice  # webrtcbin as a WHEP viewer (tests/e2e/test_gstreamer_whep.py)
   chromium chromium-driver
   opencv-doc  # vtest.avi, the demo's site camera, without ../shared
 )

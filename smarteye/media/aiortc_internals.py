@@ -11,6 +11,11 @@
 - `RTCRtpReceiver.__timestamp_mapper._origin`, the first RTP timestamp a receiver got: aiortc hands out
   frames with pts counted from it. The Python WHEP viewer (`smarteye.sim.whep_viewer`) adds it back to
   match frames to the server's timing reference.
+- `RTCDtlsTransport._role` (set by `_set_role`): the DTLS role aiortc takes. Answering an `actpass` offer,
+  aiortc always takes the client role (`setup:active`) and its client hello offers ECDSA suites only, so a
+  peer whose certificate is RSA (GStreamer's webrtcbin) fails the handshake ("no shared cipher"). The WHEP
+  server answers as the DTLS server (`setup:passive`, allowed by RFC 8842 §5.3) instead: then the viewer
+  picks the suite from its own list. Without it, GStreamer viewers get no video.
 
 If an aiortc release renames or drops them, tests/smarteye/media/test_aiortc_internals.py fails naming
 the attribute and the version. At run time the features above degrade with one WARNING per attribute.
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiortc
-from aiortc import RTCRtpReceiver, RTCRtpSender, rtcrtpreceiver, rtcrtpsender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, rtcdtlstransport, rtcrtpreceiver, rtcrtpsender
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,8 @@ TIMESTAMP_MAPPER = Internal(
     "RTCRtpReceiver", "__timestamp_mapper", "__init__", "the Python WHEP viewer cannot measure latency"
 )
 MAPPER_ORIGIN = Internal("TimestampMapper", "_origin", "map", "the Python WHEP viewer cannot measure latency")
-INTERNALS = (SENT_RTP_TIMESTAMP, KEYFRAME_REQUEST, TIMESTAMP_MAPPER, MAPPER_ORIGIN)
+DTLS_ROLE = Internal("RTCDtlsTransport", "_role", "_set_role", "GStreamer (webrtcbin) viewers fail the DTLS handshake")
+INTERNALS = (SENT_RTP_TIMESTAMP, KEYFRAME_REQUEST, TIMESTAMP_MAPPER, MAPPER_ORIGIN, DTLS_ROLE)
 
 _MISSING = object()
 _warned: set[Internal] = set()
@@ -68,7 +74,11 @@ def missing_internals() -> list[str]:
     static look at aiortc's code, so the test can name what changed without running a connection."""
     problems = []
     for internal in INTERNALS:
-        owner = getattr(rtcrtpsender, internal.owner, None) or getattr(rtcrtpreceiver, internal.owner, None)
+        owner = (
+            getattr(rtcrtpsender, internal.owner, None)
+            or getattr(rtcrtpreceiver, internal.owner, None)
+            or getattr(rtcdtlstransport, internal.owner, None)
+        )
         code = getattr(getattr(owner, internal.assigned_in, None), "__code__", None)
         where = f"{internal.owner}.{internal.assigned_in}"
         if code is None:
@@ -117,3 +127,27 @@ def received_rtp_origin(receiver: RTCRtpReceiver) -> int | None:
         _degraded(MAPPER_ORIGIN)
         return None
     return origin
+
+
+def answer_as_dtls_server(pc: RTCPeerConnection) -> int:
+    """Call between setRemoteDescription(offer) and createAnswer: when the offer left the DTLS role open
+    (`actpass` everywhere), every DTLS transport becomes the server, so the answer says `setup:passive`.
+    An offer that fixed the role (active/passive) is left to aiortc. Returns how many transports changed."""
+    offer = pc.remoteDescription
+    setups = {line.strip()[len("a=setup:") :] for line in offer.sdp.splitlines() if line.startswith("a=setup:")}
+    if setups != {"actpass"}:
+        return 0
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    changed = 0
+    for transport in {id(t): t for t in transports if t is not None}.values():
+        role = getattr(transport, DTLS_ROLE.attribute, _MISSING)
+        setter = getattr(transport, DTLS_ROLE.assigned_in, None)
+        if role is _MISSING or setter is None:
+            _degraded(DTLS_ROLE)
+            return changed
+        if role == "auto":
+            setter("server")
+            changed += 1
+    return changed

@@ -29,7 +29,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from smarteye.config.ice import IceServer
-from smarteye.media.aiortc_internals import sent_rtp_timestamp, take_keyframe_request
+from smarteye.media.aiortc_internals import answer_as_dtls_server, sent_rtp_timestamp, take_keyframe_request
 from smarteye.media.fanout import AsyncPacketReader, PacketFanout
 from smarteye.media.packet import VIDEO_CLOCK, EncodedPacket
 from smarteye.wire.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
@@ -231,6 +231,7 @@ class WhepServer:
             transceiver.setCodecPreferences(h264)
             session.sender = transceiver.sender
             await pc.setRemoteDescription(offer)
+            answer_as_dtls_server(pc)  # setup:passive: the viewer's own cipher list decides (GStreamer: RSA)
             self._wire(session)
             await pc.setLocalDescription(await pc.createAnswer())
         except WhepError:

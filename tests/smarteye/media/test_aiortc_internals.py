@@ -229,3 +229,29 @@ def test_a_keyframe_request_is_taken_once() -> None:
     rtp_sender._send_keyframe()  # what aiortc does on a viewer's PLI/FIR
     assert take_keyframe_request(rtp_sender) is True
     assert take_keyframe_request(rtp_sender) is False
+
+
+def test_an_actpass_offer_is_answered_as_dtls_server_and_an_explicit_role_is_kept() -> None:
+    """aiortc alone answers `setup:active` (the client, ECDSA-only suites: webrtcbin fails); the WHEP server
+    answers `setup:passive` to `actpass`, and keeps aiortc's choice when the offer fixed the role."""
+    from smarteye.media.fanout import PacketFanout
+    from smarteye.media.webrtc import WhepServer
+    from tests.support.whep_viewer import client_offer
+
+    server = WhepServer()
+    fanout = PacketFanout("cam")
+
+    async def main() -> tuple[str, str]:
+        pc, offer = await client_offer()
+        try:
+            assert "a=setup:actpass" in offer
+            _, actpass_answer = await server.create(offer, fanout)
+            _, passive_answer = await server.create(offer.replace("a=setup:actpass", "a=setup:passive"), fanout)
+            return actpass_answer, passive_answer
+        finally:
+            await server.close_all()
+            await pc.close()
+
+    actpass_answer, passive_answer = asyncio.run(main())
+    assert "a=setup:passive" in actpass_answer and "a=setup:active" not in actpass_answer
+    assert "a=setup:active" in passive_answer and "a=setup:passive" not in passive_answer
