@@ -50,6 +50,7 @@ from ground_station.auth.roles import Permission, Role, allows
 from ground_station.auth.throttle import ACCOUNT, LoginThrottle, retry_after_header
 from ground_station.command.commander import Commander
 from ground_station.command.config import CommandConfig
+from ground_station.feeds.geojson import geojson_text
 from ground_station.metrics import CONTENT_TYPE, StationMetrics
 from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
@@ -421,6 +422,7 @@ def create_app(
         await websocket.accept()
         queue = hub.subscribe()
         may_see_telemetry = allows(principal.role, Permission.TELEMETRY)
+        as_geojson = websocket.query_params.get("format") == "geojson"  # GIS clients: located detections/alerts
 
         async def push() -> None:
             # Reading too: a client that closes or goes away ends this at once, not at the next push (until
@@ -435,6 +437,8 @@ def create_app(
                         break
                     kind, text = pushed.result()
                     if kind == "telemetry" and not may_see_telemetry:
+                        continue
+                    if as_geojson and (text := geojson_text(kind, text)) is None:
                         continue
                     await websocket.send_text(text)
             except (WebSocketDisconnect, RuntimeError):

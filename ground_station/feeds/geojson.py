@@ -3,7 +3,8 @@
 A detection is the latest ground position of each object seen in the last `window_s` that has not ended;
 an alert is one Feature per located object of each open alert (a MultiPoint when several). Properties
 carry what a GIS layer filters on (node, stream, label, score, uncertainty, times; rule, severity, state).
-The same Features are pushed live on a WebSocket as messages arrive.
+The same Features are pushed live as messages arrive on `/api/live?format=geojson` (the live WebSocket, with its
+authentication, origin check and revocation, sending only located detections and alerts, each a Feature).
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ def current_detections(messages: list[DetectionEvent]) -> FeatureCollection:
 def open_alerts(alerts: list[Alert]) -> FeatureCollection:
     features = [f for a in alerts if a.state != "end" and (f := alert_feature(a)) is not None]
     return FeatureCollection(type="FeatureCollection", features=features)
+
+
+def geojson_text(kind: str | None, payload: str) -> str | None:
+    """The live message as a GeoJSON Feature (`/api/live?format=geojson`), None if it is nothing located."""
+    try:
+        feature = feature_of_message(kind or "", payload)
+    except ValueError:  # not a valid event or alert: nothing to show a GIS
+        return None
+    return None if feature is None else feature.model_dump_json(exclude_none=True)
 
 
 def feature_of_message(kind: str, payload: str) -> GeoFeature | None:

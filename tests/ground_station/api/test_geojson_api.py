@@ -61,3 +61,29 @@ def test_current_detections_and_open_alerts_as_geojson(broker, prefix, publisher
     assert [tuple(c) for c in alerts.features[0].geometry.coordinates] == [(127.5, 36.5), (127.5, 36.6)]
     assert alerts.features[0].properties["rule"] == "door-enter"
     station.store.close()
+
+
+def test_the_live_socket_sends_located_detections_as_geojson_features(tmp_path: Path) -> None:
+    from ground_station.api.app import create_app
+    from ground_station.api.live import LiveHub, TelemetryCache
+    from ground_station.auth.accounts import Accounts
+    from ground_station.snapshots import Snapshots
+    from ground_station.store.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'gs.sqlite'}")
+    accounts = Accounts(store.engine, hasher=FAST_HASHER)
+    accounts.create_user("gis", PASSWORD, Role.VIEWER)
+    hub = LiveHub()
+    client = TestClient(create_app(store, accounts, Snapshots(store.engine), hub, TelemetryCache()))
+    client.post("/api/login", json={"username": "gis", "password": PASSWORD})
+    with client.websocket_connect("/api/live?format=geojson") as ws:
+        deadline = time.monotonic() + 5
+        while hub.clients == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        hub.publish(make_event("blind").model_dump_json())  # not located: nothing for a GIS
+        hub.publish('{"kind":"status","stream":"cam1"}')
+        hub.publish(make_event("seen", geo=_at(36.2, 127.2)).model_dump_json())
+        feature = ws.receive_json()
+    assert feature["type"] == "Feature" and feature["id"] == "node1/cam1/seen"
+    assert feature["geometry"] == {"type": "Point", "coordinates": [127.2, 36.2]}
+    store.close()
