@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ground_station.command.config import CommandConfig, VehicleConfig
-from ground_station.command.link import CommandOutcome, VehicleLink, mavlink
+from ground_station.command.link import CommandOutcome, MavlinkConnection, VehicleLink, mavlink
 from ground_station.command.planner import LookPlan, Target, distance_m, plan_look
 from smarteye.wire.messages import DetectionEvent
 
@@ -65,8 +65,11 @@ class Commander:
         self.audit = audit or (lambda *_: None)
         self.confirmations = confirmations or (lambda _: None)
         self.vehicles: dict[str, VehicleConfig] = {v.name: v for v in config.vehicles}
+        # One connection per URL: vehicles sharing a link (a radio, a MAVProxy) are told apart by system id.
+        self.connections = {v.url: MavlinkConnection(v.url) for v in config.vehicles}
         self.links: dict[str, VehicleLink] = {
-            v.name: VehicleLink(v.url, v.system_id, config.heartbeat_timeout_s) for v in config.vehicles
+            v.name: VehicleLink(v.url, v.system_id, config.heartbeat_timeout_s, self.connections[v.url])
+            for v in config.vehicles
         }
         self.plans: dict[str, LookPlan] = {}
         self.flights: dict[str, Flight] = {}
@@ -74,12 +77,12 @@ class Commander:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        for link in self.links.values():
-            link.start()
+        for connection in self.connections.values():
+            connection.start()
 
     def stop(self) -> None:
-        for link in self.links.values():
-            link.stop()
+        for connection in self.connections.values():
+            connection.stop()
 
     # -- reading -------------------------------------------------------------------------------------
     def _link(self, name: str) -> VehicleLink:

@@ -91,4 +91,7 @@ class CommandConfig(BaseModel):
         names = [v.name for v in vehicles]
         if len(set(names)) != len(names):
             raise ValueError("vehicles: names must be unique")
+        on_link = [(v.url, v.system_id) for v in vehicles]
+        if len(set(on_link)) != len(on_link):
+            raise ValueError("vehicles: two vehicles with the same url and system_id")
         return vehicles

@@ -97,31 +97,38 @@ def _quaternion_pitch_yaw(q: list[float]) -> tuple[float, float]:
     return math.degrees(pitch), math.degrees(yaw)
 
 
-class VehicleLink:
-    """One MAVLink connection (URL) and the vehicle with `system_id` on it."""
+class MavlinkConnection:
+    """One MAVLink link (URL) shared by every vehicle on it, told apart by system id (a radio or MAVProxy may carry
+    several). One thread owns it: (re)connects, sends the station's HEARTBEAT at 1 Hz, hands each message to the
+    vehicle whose system id sent it, and lets each vehicle ask for what it misses (its home)."""
 
-    def __init__(self, url: str, system_id: int = 1, heartbeat_timeout_s: float = 3.0) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.state = VehicleState(system_id)
-        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.vehicles: dict[int, VehicleLink] = {}
         self._conn: Any = None
         self._send_lock = threading.Lock()
-        self._changed = threading.Condition()
-        self._acks: dict[int, tuple[int, float]] = {}  # command → (result, monotonic time)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: str | None = None
 
-    # -- life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"mavlink-{self.state.system_id}", daemon=True)
-        self._thread.start()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"mavlink {self.url}", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(3)
+            self._thread = None
         self._close()
+
+    def send(self, write: Any) -> None:
+        conn = self._conn
+        if conn is None:
+            raise ConnectionError("not connected")
+        with self._send_lock:
+            write(conn.mav)
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -131,7 +138,6 @@ class VehicleLink:
 
     def _run(self) -> None:
         next_heartbeat = 0.0
-        home_asked = 0.0
         while not self._stop.is_set():
             if self._conn is None and not self._connect():
                 self._stop.wait(1.0)
@@ -140,20 +146,22 @@ class VehicleLink:
             try:
                 if now >= next_heartbeat:
                     next_heartbeat = now + 1.0
-                    self._send(lambda mav: mav.heartbeat_send(mavlink.MAV_TYPE_GCS, mavlink.MAV_AUTOPILOT_INVALID,
-                                                              0, 0, mavlink.MAV_STATE_ACTIVE))  # fmt: skip
-                if self.state.home is None and self.state.lat is not None and now - home_asked > 2.0:
-                    home_asked = now
-                    self._request_message(mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+                    self.send(lambda mav: mav.heartbeat_send(mavlink.MAV_TYPE_GCS, mavlink.MAV_AUTOPILOT_INVALID,
+                                                             0, 0, mavlink.MAV_STATE_ACTIVE))  # fmt: skip
+                    for vehicle in list(self.vehicles.values()):
+                        vehicle.tick()
                 message = self._conn.recv_match(blocking=True, timeout=0.2)
             except Exception as error:  # whatever the link raised, the thread reconnects, never dies
                 self.error = f"MAVLink link {self.url}: {error}"
                 log.warning("%s; reconnecting", self.error)
                 self._close()
                 continue
-            if message is not None:
+            if message is None:
+                continue
+            vehicle = self.vehicles.get(message.get_srcSystem())
+            if vehicle is not None:
                 try:
-                    self._take(message)
+                    vehicle.take(message)
                 except (ValueError, TypeError, AttributeError) as error:  # a malformed message: skip it
                     log.debug("skipped %s: %s", message.get_type(), error)
 
@@ -168,10 +176,47 @@ class VehicleLink:
         self.error = None
         return True
 
+
+class VehicleLink:
+    """The vehicle with `system_id` on a MAVLink connection: its state, and commands with their acknowledgement."""
+
+    def __init__(
+        self,
+        url: str,
+        system_id: int = 1,
+        heartbeat_timeout_s: float = 3.0,
+        connection: MavlinkConnection | None = None,
+    ) -> None:
+        self.url = url
+        self.state = VehicleState(system_id)
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.connection = connection or MavlinkConnection(url)
+        self.connection.vehicles[system_id] = self
+        self._changed = threading.Condition()
+        self._acks: dict[int, tuple[int, float]] = {}  # command → (result, monotonic time)
+        self._home_asked = 0.0
+
+    @property
+    def error(self) -> str | None:
+        return self.connection.error
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.connection.start()
+
+    def stop(self) -> None:
+        self.connection.stop()
+
+    def tick(self) -> None:
+        """Once a second on the connection's thread: ask for what the vehicle has not said yet (its home)."""
+        now = time.monotonic()
+        if self.state.home is None and self.state.lat is not None and now - self._home_asked > 2.0:
+            self._home_asked = now
+            self._request_message(mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+
     # -- state from the vehicle -------------------------------------------------------------------
-    def _take(self, m: Any) -> None:
-        if m.get_srcSystem() != self.state.system_id:
-            return
+    def take(self, m: Any) -> None:
+        """A message from this vehicle (the connection dispatches by system id)."""
         kind, s = m.get_type(), self.state
         with self._changed:
             if kind == "HEARTBEAT" and m.get_srcComponent() == mavlink.MAV_COMP_ID_AUTOPILOT1:
@@ -195,15 +240,8 @@ class VehicleLink:
             self._changed.notify_all()
 
     # -- commands ------------------------------------------------------------------------------------
-    def _send(self, write: Any) -> None:
-        conn = self._conn
-        if conn is None:
-            raise ConnectionError("not connected")
-        with self._send_lock:
-            write(conn.mav)
-
     def _request_message(self, message_id: int) -> None:
-        self._send(lambda mav: mav.command_long_send(self.state.system_id, mavlink.MAV_COMP_ID_AUTOPILOT1,
+        self.connection.send(lambda mav: mav.command_long_send(self.state.system_id, mavlink.MAV_COMP_ID_AUTOPILOT1,
                                                      mavlink.MAV_CMD_REQUEST_MESSAGE, 0, message_id,
                                                      0, 0, 0, 0, 0, 0))  # fmt: skip
 
@@ -229,10 +267,10 @@ class VehicleLink:
         try:
             if as_int:
                 p = (*params, 0.0, 0.0, 0.0, 0.0)[:4]
-                self._send(lambda mav: mav.command_int_send(*target, frame, command, 0, 0, *p, x, y, z))
+                self.connection.send(lambda mav: mav.command_int_send(*target, frame, command, 0, 0, *p, x, y, z))
             else:
                 p = (*params, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)[:7]
-                self._send(lambda mav: mav.command_long_send(*target, command, 0, *p))
+                self.connection.send(lambda mav: mav.command_long_send(*target, command, 0, *p))
         except (OSError, ConnectionError) as error:
             return CommandOutcome(name, "link lost", str(error))
         deadline = started + timeout

@@ -160,3 +160,74 @@ def test_detections_near_the_target_after_arrival_confirm_the_alert_and_none_mea
     finally:
         commander.stop()
         sim.stop()
+
+
+class _Router:
+    """A MAVLink router for the test (as mavlink-router or MAVProxy on a companion computer): what the station
+    sends goes to every vehicle, what any vehicle sends goes to the station."""
+
+    def __init__(self, vehicles: list[tuple[str, int]]) -> None:
+        import socket
+        import threading
+
+        self.station_side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.station_side.bind(("127.0.0.1", 0))
+        self.vehicle_side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.vehicle_side.bind(("127.0.0.1", 0))
+        self.port = self.station_side.getsockname()[1]
+        self.vehicles, self.station = vehicles, None
+        for sock in (self.station_side, self.vehicle_side):
+            sock.settimeout(0.2)
+        self.running = True
+        for target in (self._from_station, self._from_vehicles):
+            threading.Thread(target=target, daemon=True).start()
+
+    def _from_station(self) -> None:
+        while self.running:
+            try:
+                data, self.station = self.station_side.recvfrom(65536)
+            except OSError:
+                continue
+            for vehicle in self.vehicles:
+                self.vehicle_side.sendto(data, vehicle)
+
+    def _from_vehicles(self) -> None:
+        while self.running:
+            try:
+                data, _ = self.vehicle_side.recvfrom(65536)
+            except OSError:
+                continue
+            if self.station is not None:
+                self.station_side.sendto(data, self.station)
+
+    def close(self) -> None:
+        self.running = False
+        self.station_side.close()
+        self.vehicle_side.close()
+
+
+def test_two_vehicles_on_one_link_are_told_apart_by_system_id() -> None:
+    from smarteye.sim.ports import free_udp_port
+
+    ports = [free_udp_port(), free_udp_port()]
+    sims = [CopterSimulator(f"udpin:127.0.0.1:{port}", home=HOME, system_id=i + 1, speedup=SPEEDUP).start()
+            for i, port in enumerate(ports)]  # fmt: skip
+    router = _Router([("127.0.0.1", port) for port in ports])
+    url = f"udpout:127.0.0.1:{router.port}"
+    config = CommandConfig.model_validate({"vehicles": [{"name": "one", "url": url, "system_id": 1},
+                                                         {"name": "two", "url": url, "system_id": 2}]})  # fmt: skip
+    commander = Commander(config)
+    commander.start()
+    try:
+        assert len(commander.connections) == 1, "one link for both"
+        _until(lambda: all(commander.status(n)["home"] for n in ("one", "two")), 15, "both vehicles' position")
+        assert [o.result for o in commander.takeoff("two", 15, "pia")] == ["accepted"] * 3
+        _until(lambda: sims[1].snapshot().rel_alt > 14.5, 15, "vehicle 2 in the air")
+        assert sims[1].snapshot().armed and not sims[0].snapshot().armed, "only the addressed vehicle moved"
+        _until(lambda: commander.status("two")["mode"] == "GUIDED", 5, "vehicle 2's next heartbeat")
+        assert commander.status("one")["mode"] == "STABILIZE" and not commander.status("one")["armed"]
+    finally:
+        commander.stop()
+        router.close()
+        for sim in sims:
+            sim.stop()
