@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from edge.assets import assets_root
+
+# Property and fuzz tests (Hypothesis, schemathesis) draw the same examples on every run by default, so CI
+# checks a fixed, reproducible set; SMARTEYE_FUZZ_RANDOM=1 explores new ones (what a fuzzing session does).
+settings.register_profile("fixed", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("explore" if os.environ.get("SMARTEYE_FUZZ_RANDOM") else "fixed")
 
 
 def _asset(kind: str, name: str) -> Path:

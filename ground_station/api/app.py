@@ -37,6 +37,7 @@ from ground_station.api.live import LiveHub, TelemetryCache
 from ground_station.api.video import add_video_routes
 from ground_station.auth.accounts import (
     MIN_PASSWORD_LENGTH,
+    TOKEN_NAME_PATTERN,
     USERNAME_PATTERN,
     AccountError,
     AccountExists,
@@ -99,7 +100,8 @@ class UserChange(BaseModel):
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128, pattern=r"\S")
+    # Printable, not only spaces: the same rule as Accounts.create_token (control characters refused by both).
+    name: str = Field(min_length=1, max_length=128, pattern=TOKEN_NAME_PATTERN)
     role: Role
 
 

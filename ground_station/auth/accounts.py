@@ -51,6 +51,8 @@ api_tokens = sa.Table(
     sa.Column("revoked", sa.Float, nullable=True),
 )
 
+TOKEN_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"  # what create_token takes
+
 
 class AccountError(ValueError):
     """A request about accounts that cannot be done (unknown user, weak password, duplicate…)."""
@@ -250,8 +252,8 @@ class Accounts:
     # -- API tokens ----------------------------------------------------------------------
     def create_token(self, name: str, role: Role, created_by: str) -> tuple[str, str]:
         """(id, token); the token is returned once and only its digest is kept."""
-        if not name.strip() or len(name) > 128:
-            raise AccountError("token name must be 1-128 characters")
+        if len(name) > 128 or not re.fullmatch(TOKEN_NAME_PATTERN, name):
+            raise AccountError("token name must be 1-128 printable characters, not only spaces")
         token_id, token = secrets.token_hex(8), "se_" + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             row = dict(id=token_id, name=name, token_hash=_digest(token), role=role.value, created_by=created_by)
