@@ -217,6 +217,9 @@ def run_demo(duration: float | None = None, console: Console | None = None) -> N
     sources: list[dict[str, Any]] = [{"name": "site-cam", "url": camera.url("/cam1"), "rules": SITE_CAM_RULES}]
     if assets.parking_video is not None:
         sources.append({"name": "parking", "url": str(assets.parking_video), "loop": True, "rules": PARKING_RULES})
+    # The demo's drone shares detection equally with the cameras (a drone outranks fixed cameras by default, which
+    # on two cores would leave the site camera about one detection in eleven: a demo should show every stream).
+    drone_source["priority"] = 1
     sources.append(drone_source)
     node: EdgeNode | None = None
     subscriber: mqtt.Client | None = None

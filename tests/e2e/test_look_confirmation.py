@@ -81,10 +81,12 @@ def test_detections_from_the_drones_own_stream_confirm_a_look_and_a_camera_point
                 # The drone's node is up and detecting (its model may be exported on a first run).
                 assert wait_until(lambda: station.store.count_events(stream="drone") > 0, 180), edge.log[-3000:]
 
-                def look(alert_id: str, north: float) -> dict:
+                def look(alert_id: str, north: float, camera_away: bool = False) -> dict:
                     target = Target(*moved(*HOME[:2], north, 20.0), alert_id=alert_id)
                     plan = station.commander.plan("copter1", target, "pia")
                     assert all(o.ok for o in station.commander.confirm("copter1", plan.id, "pia"))
+                    if camera_away:  # up, above the horizon, before arrival: the picture never shows the target
+                        sim.point_camera(20.0)
                     assert wait_until(lambda: station.commander.status("copter1")["flight"]["state"] == "arrived", 60)
                     return plan.as_dict()
 
@@ -97,9 +99,7 @@ def test_detections_from_the_drones_own_stream_confirm_a_look_and_a_camera_point
                 assert seen["node"] == "drone-node" and seen["stream"] == "drone" and seen["distance_m"] <= 15
                 assert seen["time"] >= seen["look_time"]
 
-                sim.point_camera(20.0)  # up, above the horizon: the picture shows no ground
-                second = look("alert-missed", 200.0)
-                sim.point_camera(20.0)  # the look's ROI turned it back on the target: away again at once
+                second = look("alert-missed", 200.0, camera_away=True)
                 assert wait_until(lambda: station.commander.status("copter1")["flight"]["seen"] is not None, 60)
                 missed = station.store.alert_confirmation("alert-missed")
                 assert missed is not None and missed["state"] == "not_seen", (missed, _where(station, second))
