@@ -29,9 +29,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from edge.assets import assets_root  # noqa: E402
+from scripts.station_processes import StationAndEdge, viewer_headers  # noqa: E402
 from smarteye.sim.broker import MosquittoBroker  # noqa: E402
 from smarteye.sim.ports import free_tcp_port  # noqa: E402
 
@@ -59,23 +58,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def smarteye() -> list[str]:
-    script = Path(sys.executable).with_name("smarteye")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "smarteye"]
-
-
 # -- viewers (their own process) -------------------------------------------------------------------
 def run_viewers(url: str, station: str, user: str, password: str, count: int, stop: Any, results: Any) -> None:
     from smarteye.sim.whep_viewer import WhepViewer
 
     async def main() -> None:
-        async with httpx.AsyncClient(base_url=station) as client:
-            response = await client.post("/api/login", json={"username": user, "password": password})
-            response.raise_for_status()
-            headers = {
-                "X-CSRF-Token": response.json()["csrf_token"],
-                "Cookie": f"smarteye_session={response.cookies['smarteye_session']}",
-            }
+        headers = await viewer_headers(station, user, password)
         viewers = [WhepViewer(url, headers=headers) for _ in range(count)]
         # All at once: started one by one, the first ones already decode full-rate video in this process while
         # the last ones negotiate, and on a loaded 2-core box their offers then time out.
@@ -96,18 +84,11 @@ def run_viewers(url: str, station: str, user: str, password: str, count: int, st
 
 
 # -- the system under test -------------------------------------------------------------------------
-class System:
+class System(StationAndEdge):
+    """The station and one edge node on `video` as a real-time camera, YOLO at 320, uplinked."""
+
     def __init__(self, workdir: Path, model: Path, video: Path, broker_url: str) -> None:
-        self.workdir = workdir
-        self.port = free_tcp_port()
-        self.station_url = f"http://127.0.0.1:{self.port}"
-        database = f"sqlite:///{workdir / 'ground.sqlite'}"
-        self.user, self.password = "bench", secrets.token_urlsafe(12)
-        subprocess.run([*smarteye(), "ground-station", "create-user", self.user, "--role", "viewer",
-                        "--database", database, "--password-stdin"], input=self.password + "\n", text=True,
-                       check=True, capture_output=True)  # fmt: skip
-        token = subprocess.run([*smarteye(), "ground-station", "create-token", "bench-edge", "--database", database],
-                               check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        super().__init__(workdir, broker_url, node="bench-edge", user="bench")
         self.edge_whep = f"http://127.0.0.1:{free_tcp_port()}"
         edge_config = workdir / "edge.yaml"
         edge_config.write_text(yaml.safe_dump({
@@ -116,43 +97,13 @@ class System:
             "detector": {"model": str(model), "imgsz": 320},
             "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
             "video": {"whep": {"port": int(self.edge_whep.rsplit(":", 1)[1])},  # only to read encoder figures
-                      "uplink": {"url": self.station_url, "token": token}},
+                      "uplink": {"url": self.station_url, "token": self.token}},
         }))  # fmt: skip
-        self.station = subprocess.Popen(
-            [*smarteye(), "ground-station", "run", "--database", database, "--port", str(self.port),
-             "--mqtt", broker_url, "--log-level", "warning"],
-            stdout=(workdir / "station.log").open("wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.edge = subprocess.Popen(
-            [*smarteye(), "edge", "--config", str(edge_config), "--log-level", "warning"],
-            stdout=(workdir / "edge.log").open("wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        self.start_edge(edge_config)
 
     def stream(self, timeout: float = 120) -> dict[str, Any]:
         """Wait until the station relays the edge's stream; return its row."""
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.station_url) as client:
-            while time.monotonic() < deadline:
-                try:
-                    login = client.post("/api/login", json={"username": self.user, "password": self.password})
-                    cookie = f"smarteye_session={login.cookies['smarteye_session']}"  # a Secure cookie: sent by hand
-                    rows = client.get("/api/video/streams", headers={"Cookie": cookie}).json()
-                    live = [r for r in rows if r.get("state") == "live"]
-                    if live:
-                        return live[0]
-                except (httpx.HTTPError, ValueError, KeyError):
-                    pass
-                time.sleep(0.5)
-        raise RuntimeError(f"no live stream at the station; see {self.workdir}/edge.log and station.log")
-
-    def stop(self) -> None:
-        for proc in (self.edge, self.station):
-            proc.terminate()
-        for proc in (self.edge, self.station):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        return self.live_streams(1, timeout)[0]
 
 
 def measure(system: System, viewers: int, window: float) -> dict[str, Any]:

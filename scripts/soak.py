@@ -25,7 +25,6 @@ import multiprocessing as mp
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 import yaml
 
@@ -43,18 +41,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from edge.assets import assets_root  # noqa: E402
+from scripts.station_processes import StationAndEdge, viewer_headers  # noqa: E402
 from smarteye.sim.broker import MosquittoBroker  # noqa: E402
-from smarteye.sim.ports import free_tcp_port  # noqa: E402
 from smarteye.wire.topics import events_topic  # noqa: E402
 
 NODE = "soak-edge"
 STREAMS = {"people": "vtest.avi", "walkers": "intel_one-by-one-person-detection.mp4"}
 TARGET_RSS_GROWTH_PCT = 5.0
-
-
-def smarteye() -> list[str]:
-    script = Path(sys.executable).with_name("smarteye")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "smarteye"]
 
 
 def process_sample(pid: int) -> dict[str, int]:
@@ -85,13 +78,7 @@ def run_viewers(urls: list[str], station: str, user: str, password: str, stop: A
     from smarteye.sim.whep_viewer import WhepViewer
 
     async def main() -> None:
-        async with httpx.AsyncClient(base_url=station) as client:
-            response = await client.post("/api/login", json={"username": user, "password": password})
-            response.raise_for_status()
-            headers = {
-                "X-CSRF-Token": response.json()["csrf_token"],
-                "Cookie": f"smarteye_session={response.cookies['smarteye_session']}",
-            }
+        headers = await viewer_headers(station, user, password)
         viewers = [WhepViewer(url, headers=headers) for url in urls]
         for viewer in viewers:
             await viewer.start()
@@ -131,20 +118,11 @@ class EventClock:
         return taken
 
 
-class System:
-    """Station and edge as processes, with their logs in `workdir`."""
+class System(StationAndEdge):
+    """The station and the soak's edge node (both sources, uplinked)."""
 
     def __init__(self, workdir: Path, model: Path, media: Path, broker_url: str) -> None:
-        self.workdir = workdir
-        port = free_tcp_port()
-        self.station_url = f"http://127.0.0.1:{port}"
-        database = f"sqlite:///{workdir / 'ground.sqlite'}"
-        self.user, self.password = "soak", secrets.token_urlsafe(12)
-        subprocess.run([*smarteye(), "ground-station", "create-user", self.user, "--role", "viewer",
-                        "--database", database, "--password-stdin"], input=self.password + "\n", text=True,
-                       check=True, capture_output=True)  # fmt: skip
-        token = subprocess.run([*smarteye(), "ground-station", "create-token", NODE, "--database", database],
-                               check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        super().__init__(workdir, broker_url, node=NODE, user="soak")
         config = workdir / "edge.yaml"
         config.write_text(yaml.safe_dump({
             "node": NODE,
@@ -153,44 +131,13 @@ class System:
             "detector": {"model": str(model), "imgsz": 320},
             "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
             "metrics": {"port": 0},
-            "video": {"whep": {"port": 0}, "uplink": {"url": self.station_url, "token": token}},
+            "video": {"whep": {"port": 0}, "uplink": {"url": self.station_url, "token": self.token}},
         }))  # fmt: skip
-        self.station = subprocess.Popen(
-            [*smarteye(), "ground-station", "run", "--database", database, "--port", str(port),
-             "--mqtt", broker_url, "--log-level", "warning"],
-            stdout=(workdir / "station.log").open("wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.edge = subprocess.Popen(
-            [*smarteye(), "edge", "--config", str(config), "--log-level", "warning"],
-            stdout=(workdir / "edge.log").open("wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        self.start_edge(config)
 
     def wait_live(self, timeout: float = 180) -> None:
         """Until the station relays both streams (the viewers need them)."""
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.station_url) as client:
-            while time.monotonic() < deadline:
-                if self.edge.poll() is not None or self.station.poll() is not None:
-                    break
-                try:
-                    login = client.post("/api/login", json={"username": self.user, "password": self.password})
-                    cookie = f"smarteye_session={login.cookies['smarteye_session']}"
-                    rows = client.get("/api/video/streams", headers={"Cookie": cookie}).json()
-                    if {r.get("stream") for r in rows if r.get("state") == "live"} >= set(STREAMS):
-                        return
-                except (httpx.HTTPError, ValueError, KeyError):
-                    pass
-                time.sleep(0.5)
-        raise RuntimeError(f"the streams did not go live at the station; see {self.workdir}/edge.log, station.log")
-
-    def stop(self) -> None:
-        for proc in (self.edge, self.station):
-            proc.terminate()
-        for proc in (self.edge, self.station):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        self.live_streams(len(STREAMS), timeout)
 
 
 def growth(samples: list[dict[str, Any]], warmup: float) -> dict[str, Any]:
