@@ -103,7 +103,8 @@ def _soak(d: dict[str, Any]) -> str:
         f"{g['to_s'] / 60:.0f} min, two sources, two viewers: after warm-up RSS edge {e['rss_growth_pct']:+.2f} %, "
         f"station {s['rss_growth_pct']:+.2f} % (target < 5 %); fds {e['fds'][0]}→{e['fds'][1]} / "
         f"{s['fds'][0]}→{s['fds'][1]}; threads {e['threads'][0]}→{e['threads'][1]} / {s['threads'][0]}→"
-        f"{s['threads'][1]}; p99 capture → MQTT {g['latency_p99_ms_median']} ms."
+        f"{s['threads'][1]}; p99 capture → MQTT {g['latency_p99_ms_median']} ms"
+        + (f" (machine load {g['load_1min_median']} on 2 cores)." if g.get("load_1min_median") is not None else ".")
     )
 
 
@@ -126,7 +127,7 @@ BENCHMARKS = (
     Benchmark("geolocation", "Geolocation on real drone KLV", ("scripts/geolocation_accuracy.py",), _geolocation),
     Benchmark("ingest", "Ground-station ingest", ("scripts/benchmark_ingest.py", "--events", "20000"), _ingest),
     Benchmark("alerts", "Webhooks: receiver down vs up", ("scripts/benchmark_alerts.py",), _alerts),
-    Benchmark("soak", "Soak", ("scripts/soak.py", "--minutes", "5", "--warmup", "60"), _soak),
+    Benchmark("soak", "Soak", ("scripts/soak.py", "--minutes", "30", "--warmup", "120"), _soak),
 )  # fmt: skip
 
 

@@ -203,6 +203,7 @@ def main() -> int:
                 frames = list(counts)
                 sample = {
                     "t": round(time.monotonic() - started, 1),
+                    "load_1min": round(os.getloadavg()[0], 2),  # the machine's, not ours: figures move with it
                     "edge": process_sample(system.edge.pid),
                     "station": process_sample(system.station.pid),
                     "events": len(latencies),
@@ -234,6 +235,7 @@ def main() -> int:
     all_latencies = [s["latency_ms"]["p99"] for s in samples if s["t"] >= args.warmup and s["latency_ms"]["p99"]]
     result["latency_p99_ms_median"] = statistics.median(all_latencies) if all_latencies else None
     result["events"] = clock.received
+    result["load_1min_median"] = statistics.median(s["load_1min"] for s in samples) if samples else None
     print()
     for name in ("edge", "station"):
         g = result[name]
@@ -242,7 +244,10 @@ def main() -> int:
             f"{g['rss_mib'][1]} MiB ({g['rss_growth_pct']:+.2f} %, target < {TARGET_RSS_GROWTH_PCT} %), fds "
             f"{g['fds'][0]} → {g['fds'][1]}, threads {g['threads'][0]} → {g['threads'][1]}"
         )
-    print(f"events received: {clock.received}; median p99 latency per interval: {result['latency_p99_ms_median']} ms")
+    print(
+        f"events received: {clock.received}; median p99 latency per interval: {result['latency_p99_ms_median']} ms"
+        f"; machine load (1-min average, median of the samples): {result['load_1min_median']}"
+    )
     if args.json:
         args.json.write_text(json.dumps({"samples": samples, "growth": result}, indent=2))
     return 0
