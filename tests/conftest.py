@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from edge.assets import assets_root
+from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 
 # Property and fuzz tests (Hypothesis, schemathesis) draw the same examples on every run by default, so CI
 # checks a fixed, reproducible set; SMARTEYE_FUZZ_RANDOM=1 explores new ones (what a fuzzing session does).
@@ -76,6 +78,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ground.sqlite"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def secure_broker() -> Iterator[Callable[..., MosquittoBroker]]:
+    """`secure_broker("site-a", persistence=True)` starts the broker as a site runs it (TLS with a fresh CA,
+    a login per named node and for the station, the ACL): tests use it, not an anonymous one, so they run
+    what production runs. Closed after the test."""
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed")
+    started: list[MosquittoBroker] = []
+
+    def start(*nodes: str, **kwargs: object) -> MosquittoBroker:
+        broker = MosquittoBroker.secured(nodes, **kwargs)  # type: ignore[arg-type]
+        started.append(broker)
+        return broker.start()
+
+    yield start
+    for broker in started:
+        broker.close()
 
 
 E2E_DIR = Path(__file__).resolve().parent / "e2e"

@@ -363,7 +363,7 @@ def test_rules_editor_names_the_refused_field_saves_pushes_and_shows_the_edge_ve
     event = make_event("gate-ev", node="site", stream="gate", capture_time=time.time() - 5, size=(768, 576))
     station.send("site/events/gate", event.model_dump_json())
     station.send("site/snapshots/gate/gate-ev", jpeg_of(frames[5]))
-    recorder = MqttRecorder(station.broker.host, station.broker.port, rules_topic(PREFIX, "site", "gate"))
+    recorder = MqttRecorder(station.broker, rules_topic(PREFIX, "site", "gate"))
     try:
         login(driver, station, "supervisor")
         open_page(driver, station, "/rules?node=site&stream=gate")

@@ -21,7 +21,7 @@ def test_events_during_broker_outage_are_delivered_after_reconnect(media, model_
     published: list[DetectionEvent] = []
     with MosquittoBroker(persistence=True) as broker:
         # A persistent session, like the ground station's: the broker queues for it across its restart.
-        recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/+/events/#", persistent_id="outage-test")
+        recorder = MqttRecorder(broker, "smarteye/v1/+/events/#", persistent_id="outage-test")
         config = parse_config(
             {
                 "node": "outage",

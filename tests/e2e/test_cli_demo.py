@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
     with MosquittoBroker() as broker:
-        recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/#")
+        recorder = MqttRecorder(broker, "smarteye/v1/#")
         env = {**os.environ, "HOME": str(tmp_path)}  # the default spool lives under ~/.cache
         proc = subprocess.Popen(
             [

@@ -39,7 +39,7 @@ def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: fl
     port = free_tcp_port()
     events: list[DetectionEvent] = []
     with MosquittoBroker() as broker:
-        recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/+/telemetry/#")
+        recorder = MqttRecorder(broker, "smarteye/v1/+/telemetry/#")
         config = parse_config(
             {
                 "node": "drone-edge",

@@ -52,7 +52,7 @@ def _check_event_fields(event: dict, started: float, size: tuple[int, int]) -> N
 
 def test_rtsp_camera_people_new_then_end(broker, media, model_path, gst_available, tmp_path) -> None:
     started = time.time()
-    recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/#")
+    recorder = MqttRecorder(broker, "smarteye/v1/#")
     with RtspServer({"/cam1": media("vtest.avi")}, loop=True) as camera:
         config = _config(tmp_path, broker, model_path, [{"name": "cam1", "url": camera.url("/cam1")}])
         with EdgeProcess(config, tmp_path / "edge.log") as edge:
@@ -82,7 +82,7 @@ def test_rtsp_camera_people_new_then_end(broker, media, model_path, gst_availabl
 def test_camera_outage_reconnects_while_other_stream_keeps_going(
     broker, media, model_path, gst_available, tmp_path
 ) -> None:
-    recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/#")
+    recorder = MqttRecorder(broker, "smarteye/v1/#")
     flaky = RtspServer({"/cam1": media("vtest.avi")}, loop=True)
     steady = RtspServer({"/cam2": media("vtest.avi")}, loop=True)
     with flaky, steady:
@@ -147,7 +147,7 @@ def test_bad_sources_fail_clearly_and_good_source_keeps_going(broker, media, mod
     truncated.write_bytes(media("kwiver_aphill_short.ts").read_bytes()[:300_000])
     dead_port = free_tcp_port()
     secret = "s3cr3t-pw"
-    recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/#")
+    recorder = MqttRecorder(broker, "smarteye/v1/#")
     config = _config(
         tmp_path,
         broker,

@@ -29,7 +29,7 @@ def test_geofence_alerts_for_ground_positions_inside_and_not_outside(media, mode
     fence = Polygon(rules["zones"][0]["points"])  # (lat, lon)
     events: list[DetectionEvent] = []
     with MosquittoBroker() as broker:
-        recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/+/alerts/#")
+        recorder = MqttRecorder(broker, "smarteye/v1/+/alerts/#")
         config = parse_config({
             "node": "drone-edge",
             "sources": [{"name": "drone", "url": f"udp://127.0.0.1:{port}", "geo": {"telemetry": {"source": "klv"}},

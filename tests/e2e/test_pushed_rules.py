@@ -40,7 +40,7 @@ def test_pushed_rules_apply_live_and_are_reported(media, model_path, tmp_path) -
         station.connect(broker.host, broker.port)
         station.loop_start()
         _push(station, 3, ["person"])  # retained before the node exists: it must get it when it connects
-        recorder = MqttRecorder(broker.host, broker.port, f"{PREFIX}/push/#")
+        recorder = MqttRecorder(broker, f"{PREFIX}/push/#")
         config = parse_config({
             "node": "push",
             "sources": [{"name": "cam", "url": str(media("vtest.avi")), "loop": True}],

@@ -47,7 +47,7 @@ def _processed_fps(statuses: list[dict], start: float, end: float) -> float:
 def test_a_camera_killed_and_restarted_ten_times_recovers_each_time_and_the_other_is_untouched(
     broker, media, model_path, gst_available, tmp_path: Path
 ) -> None:
-    recorder = MqttRecorder(broker.host, broker.port, "smarteye/v1/#")
+    recorder = MqttRecorder(broker, "smarteye/v1/#")
     flaky = RtspServer({"/cam": media("vtest.avi")}, loop=True)
     steady = RtspServer({"/cam": media("vtest.avi")}, loop=True)
     reconnect = {"initial_s": 0.25, "max_s": 1.0}

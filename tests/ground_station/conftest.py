@@ -1,5 +1,6 @@
-"""Fixtures shared by the ground station's tests: a private Mosquitto per package (each test uses its own
-topic prefix and client ids) with a publisher on it, and the video relay's station."""
+"""Fixtures shared by the ground station's tests: a private, secured Mosquitto per package (TLS, a login per
+test node and for the station, the ACL; each test uses its own topic prefix and client ids) with a publisher
+on it, and the video relay's station."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.ingest import Publisher
+from tests.support.secure_broker import secured_test_broker
 from tests.support.video_station import VideoStation, open_video_station
 
 
@@ -25,7 +27,7 @@ def video_station(tmp_path: Path) -> Iterator[VideoStation]:
 def broker() -> Iterator[MosquittoBroker]:
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed")
-    with MosquittoBroker() as b:
+    with secured_test_broker() as b:
         yield b
 
 

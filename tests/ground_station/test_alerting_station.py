@@ -29,6 +29,7 @@ from tests.support.alerts import T0, clip_announcement, jpeg_bytes, make_alert, 
 from tests.support.factories import make_status
 from tests.support.ingest import Publisher, make_config, wait_until
 from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.secure_broker import secured_test_broker
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.skipif(find_mosquitto() is None, reason="no mosquitto")]
@@ -39,7 +40,7 @@ DOOR = {"name": "door", "points": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.6], [0.1, 0.6
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[MosquittoBroker]:
-    with MosquittoBroker() as b:
+    with secured_test_broker() as b:
         yield b
 
 
@@ -115,9 +116,9 @@ def test_rules_saved_reach_the_edge_retained_and_its_version_shows(broker: Mosqu
         store.save_rules("node1", "cam2", RuleSet(zones=[Zone.model_validate(DOOR)]), "ada", describe_changes)
     station = start_station(broker, tmp_path, prefix)
     publisher = Publisher(broker, prefix)
-    watcher = MqttRecorder(broker.host, broker.port, topic)
+    watcher = MqttRecorder(broker, topic)
     try:
-        late = MqttRecorder(broker.host, broker.port, f"{prefix}/node1/rules/cam2")
+        late = MqttRecorder(broker, f"{prefix}/node1/rules/cam2", user="node1")
         late.wait_for(lambda: bool(late.snapshot()), 10, "the rules saved while the station was away")
         assert late.snapshot()[0].data["rules"]["version"] == 1 and late.snapshot()[0].retain
         assert wait_until(lambda: station.store.current_rules("node1", "cam2").published_time is not None)  # type: ignore[union-attr]
@@ -131,7 +132,7 @@ def test_rules_saved_reach_the_edge_retained_and_its_version_shows(broker: Mosqu
         saved = http.put("/api/rules/node1/cam1", json=body, headers=csrf)
         assert saved.json() == {"node": "node1", "stream": "cam1", "version": 1, "published": True}
 
-        edge = MqttRecorder(broker.host, broker.port, topic)  # subscribes after the save: gets the retained copy
+        edge = MqttRecorder(broker, topic, user="node1")  # subscribes after the save: gets the retained copy
         edge.wait_for(lambda: bool(edge.snapshot()), 10, "the retained rules")
         (received,) = edge.snapshot()
         pushed = RulesConfig.model_validate(received.data)
@@ -155,7 +156,7 @@ def test_rules_saved_reach_the_edge_retained_and_its_version_shows(broker: Mosqu
         assert (cleared["version"], cleared["published"]) == (2, True)
         watcher.wait_for(lambda: len(watcher.snapshot()) == 2, 10, "the rules, then their clearing")
         assert [m.data.get("raw", "rules") for m in watcher.snapshot()] == ["rules", ""]  # an empty payload
-        nobody = MqttRecorder(broker.host, broker.port, topic)
+        nobody = MqttRecorder(broker, topic, user="node1")
         time.sleep(0.5)
         assert nobody.snapshot() == []  # nothing retained any more: the node runs its YAML rules
         nobody.close()

@@ -21,12 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from ground_station.api.webhooks import endpoint_id
 from ground_station.metrics import capture_time_of
 from ground_station.service import GroundStation
-from smarteye.sim.broker import MosquittoBroker, find_mosquitto
+from smarteye.sim.broker import find_mosquitto
 from smarteye.sim.ports import free_tcp_port
 from smarteye.wire.messages import AlertState
 from tests.support.alerts import make_alert
 from tests.support.factories import make_event, make_status
 from tests.support.ingest import Publisher, make_config, wait_until
+from tests.support.secure_broker import secured_test_broker
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,7 +39,7 @@ def running_station(tmp_path: Path, **overrides: Any) -> Iterator[tuple[GroundSt
     """A GroundStation on its own Mosquitto, subscribed, with a publisher that looks like an edge node."""
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed")
-    with MosquittoBroker() as broker:
+    with secured_test_broker() as broker:
         prefix = f"test-{uuid.uuid4().hex[:8]}/v1"
         config = make_config(
             broker,

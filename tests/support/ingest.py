@@ -1,5 +1,5 @@
-"""Helpers for the ground station's ingest tests: a station config on a private broker, a plain paho
-publisher (what an edge node looks like to the broker), and polling for a condition."""
+"""Helpers for the ground station's ingest tests: a station config on a private (secured) broker, a paho
+publisher (what edge nodes look like to the broker: each its own login), and polling for a condition."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ground_station.config import GroundStationConfig
-from smarteye.sim.broker import MosquittoBroker
+from smarteye.sim.broker import STATION_USER, MosquittoBroker
+from tests.support.secure_broker import mqtt_settings, paho_client
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -26,8 +27,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 def make_config(broker: MosquittoBroker, db_url: str, prefix: str, **overrides: Any) -> GroundStationConfig:
     # A short reconnect wait: tests that restart the broker wait for the reconnect, which the default 1 s
     # backoff only slows.
-    mqtt = {"url": broker.url, "client_id": f"ground-{uuid.uuid4().hex[:8]}", "topic_prefix": prefix,
-            "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}  # fmt: skip
+    mqtt = {**mqtt_settings(broker, STATION_USER), "client_id": f"ground-{uuid.uuid4().hex[:8]}",
+            "topic_prefix": prefix, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}  # fmt: skip
     settings: dict[str, Any] = {
         "mqtt": mqtt,
         "database_url": db_url,
@@ -39,18 +40,28 @@ def make_config(broker: MosquittoBroker, db_url: str, prefix: str, **overrides: 
 
 
 class Publisher:
-    """A plain paho publisher (what an edge node looks like to the broker)."""
+    """Paho publishers, one per node, each logged in as that node (the first level of the topic after the
+    prefix), as edge nodes are: on the secured broker's ACL a node may publish only under its own topics."""
 
     def __init__(self, broker: MosquittoBroker, prefix: str) -> None:
+        self.broker = broker
         self.prefix = prefix
         self.infos: list[mqtt.MQTTMessageInfo] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-        self.client.max_inflight_messages_set(200)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
+        self.clients: dict[str, mqtt.Client] = {}
+
+    def client(self, node: str) -> mqtt.Client:
+        """The connected client of `node` (made on its first message; paho queues until the connection is up)."""
+        if node not in self.clients:
+            client = paho_client(self.broker, node, client_id=f"pub-{node}-{uuid.uuid4().hex[:8]}")
+            client.max_inflight_messages_set(200)
+            client.connect(self.broker.host, self.broker.port)
+            client.loop_start()
+            self.clients[node] = client
+        return self.clients[node]
 
     def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
-        self.infos.append(self.client.publish(f"{self.prefix}/{topic}", payload, qos=1, retain=retain))
+        node = topic.split("/", 1)[0]
+        self.infos.append(self.client(node).publish(f"{self.prefix}/{topic}", payload, qos=1, retain=retain))
 
     def event(self, message: Any, topic: str | None = None) -> None:
         self.publish(topic or f"{message.node}/events/{message.stream}", message.model_dump_json())
@@ -59,5 +70,6 @@ class Publisher:
         assert wait_until(lambda: all(info.is_published() for info in self.infos), timeout), "publisher stuck"
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        for client in self.clients.values():
+            client.disconnect()
+            client.loop_stop()

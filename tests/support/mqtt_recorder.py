@@ -1,4 +1,5 @@
-"""A real MQTT subscriber for tests: records every message and waits for conditions."""
+"""A real MQTT subscriber for tests: records every message and waits for conditions.  It logs in as the
+station by default (over the secured broker's TLS), which may read every node's topics."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from smarteye.sim.broker import STATION_USER, MosquittoBroker
+from tests.support.secure_broker import paho_client
+
 
 @dataclass(slots=True)
 class Received:
@@ -22,21 +26,21 @@ class Received:
 
 
 class MqttRecorder:
-    """Subscribes to `topic` on a broker and keeps what arrives (tests are short, so a list is fine)."""
+    """Subscribes to `topic` on a broker as `user` and keeps what arrives (tests are short, so a list is fine)."""
 
-    def __init__(self, host: str, port: int, topic: str, persistent_id: str | None = None) -> None:
+    def __init__(
+        self, broker: MosquittoBroker, topic: str, persistent_id: str | None = None, user: str = STATION_USER
+    ) -> None:
         self.topic = topic
         self.messages: list[Received] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=persistent_id or f"test-{uuid.uuid4().hex[:8]}",
-            clean_session=persistent_id is None,
+        self.client = paho_client(
+            broker, user, client_id=persistent_id or f"test-{uuid.uuid4().hex[:8]}", clean_session=persistent_id is None
         )
         self.client.reconnect_delay_set(0.2, 1)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message
-        self.client.connect(host, port)
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:

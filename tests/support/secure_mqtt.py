@@ -4,7 +4,6 @@ user sees, retained flags included; and the figure lines the reliability report 
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from typing import Any, NamedTuple
 import paho.mqtt.client as mqtt
 
 from smarteye.sim.broker import STATION_USER, MosquittoBroker
+from tests.support.secure_broker import paho_client
 
 
 def report_figure(scenario: str, **values: Any) -> None:
@@ -35,10 +35,8 @@ class SecureRecorder:
     def __init__(self, broker: MosquittoBroker, topic: str, user: str = STATION_USER, session: str | None = None):
         self.messages: list[Seen] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=session or f"rec-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
-        self.client.username_pw_set(user, broker.users[user])
-        self.client.tls_set_context(ssl.create_default_context(cafile=str(broker.ca_file)))
+        client_id = session or f"rec-{uuid.uuid4().hex[:8]}"
+        self.client = paho_client(broker, user, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)

@@ -29,6 +29,7 @@ from ground_station.ingest.loop import NetworkLoop
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.factories import make_event
 from tests.support.ingest import Publisher, make_config, wait_until
+from tests.support.secure_broker import paho_client
 
 REPO = Path(__file__).resolve().parents[3]
 needs_mosquitto = pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
@@ -115,8 +116,8 @@ def test_the_fast_path_takes_plain_qos1_publishes_and_acks_them_in_one_write(
         loop.close()
 
     loop = network_loop()
-    v3 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub3-{uuid.uuid4().hex[:8]}")
-    v5 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub5-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    v3 = paho_client(broker, "node1", client_id=f"pub3-{uuid.uuid4().hex[:8]}")
+    v5 = paho_client(broker, "node1", client_id=f"pub5-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
     props = Properties(PacketTypes.PUBLISH)
     props.ContentType = "application/json"
     try:
@@ -124,22 +125,22 @@ def test_the_fast_path_takes_plain_qos1_publishes_and_acks_them_in_one_write(
             publisher.connect(broker.host, broker.port)
             publisher.loop_start()
         infos = [
-            v3.publish(f"{prefix}/a", b"\x00one", qos=1),
-            v5.publish(f"{prefix}/b", b"two", qos=1),
-            v5.publish(f"{prefix}/c", b"three", qos=1, properties=props),
-            v3.publish(f"{prefix}/d", b"four", qos=0),
-            v3.publish(f"{prefix}/e", b"five", qos=1),
+            v3.publish(f"{prefix}/node1/a", b"\x00one", qos=1),
+            v5.publish(f"{prefix}/node1/b", b"two", qos=1),
+            v5.publish(f"{prefix}/node1/c", b"three", qos=1, properties=props),
+            v3.publish(f"{prefix}/node1/d", b"four", qos=0),
+            v3.publish(f"{prefix}/node1/e", b"five", qos=1),
         ]
         assert wait_until(lambda: all(info.is_published() for info in infos) and len(calls) == 5), calls
         # Two publishers: the broker may interleave them, so compare by topic.
         assert sorted((topic, path, payload, qos) for path, topic, payload, _, qos in calls) == [
-            (f"{prefix}/a".encode(), "fast", b"\x00one", 1),
-            (f"{prefix}/b".encode(), "fast", b"two", 1),
-            (f"{prefix}/c".encode(), "paho", b"three", 1),
-            (f"{prefix}/d".encode(), "paho", b"four", 0),
-            (f"{prefix}/e".encode(), "fast", b"five", 1),
+            (f"{prefix}/node1/a".encode(), "fast", b"\x00one", 1),
+            (f"{prefix}/node1/b".encode(), "fast", b"two", 1),
+            (f"{prefix}/node1/c".encode(), "paho", b"three", 1),
+            (f"{prefix}/node1/d".encode(), "paho", b"four", 0),
+            (f"{prefix}/node1/e".encode(), "fast", b"five", 1),
         ]
-        kept_back = f"{prefix}/c".encode()
+        kept_back = f"{prefix}/node1/c".encode()
         items = [Item(None, None, mid, qos, loop.connection) for _, topic, _, mid, qos in calls if topic != kept_back]
         assert loop.acknowledge(loop.connection, items)
         time.sleep(0.3)  # the network thread writes the acks
@@ -148,7 +149,7 @@ def test_the_fast_path_takes_plain_qos1_publishes_and_acks_them_in_one_write(
         loop = network_loop()  # same client id and session: only the unacknowledged one comes back
         assert wait_until(lambda: len(calls) == 1), calls
         time.sleep(0.5)
-        assert [(topic, payload) for _, topic, payload, _, _ in calls] == [(f"{prefix}/c".encode(), b"three")]
+        assert [(topic, payload) for _, topic, payload, _, _ in calls] == [(f"{prefix}/node1/c".encode(), b"three")]
     finally:
         stop(loop)
         for publisher in (v3, v5):
@@ -163,7 +164,7 @@ def test_messages_paho_decodes_itself_are_stored_and_acknowledged(
     """PUBLISH packets with MQTT 5 properties, and QoS 0, take paho's own path; plain QoS 1 the fast one.
     All are stored, and all QoS-1 ones acknowledged (a restarted session gets nothing again)."""
     config = make_config(broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix)
-    v5 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub5-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    v5 = paho_client(broker, "node1", client_id=f"pub5-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
     v5.connect(broker.host, broker.port)
     v5.loop_start()
     try:

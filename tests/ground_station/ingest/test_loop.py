@@ -12,6 +12,7 @@ from ground_station.ingest.handoff import Item
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.factories import make_event
 from tests.support.ingest import Publisher, make_config, wait_until
+from tests.support.secure_broker import secured_test_broker
 
 pytestmark = [
     pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
@@ -38,7 +39,7 @@ def test_events_published_while_down_arrive_after_restart(
 
 def test_reconnects_until_the_broker_is_up_and_after_it_restarts(tmp_path: Path, prefix: str) -> None:
     """The aggregator's own network loop: retries a broker that is down, resubscribes after a restart."""
-    own = MosquittoBroker()
+    own = secured_test_broker()
     config = make_config(own, f"sqlite:///{tmp_path}/ground.sqlite", prefix)
     try:
         with Aggregator(config) as aggregator:

@@ -19,6 +19,7 @@ from smarteye.wire.messages import AlertState
 from smarteye.wire.rules import Severity
 from tests.support.alerts import make_alert
 from tests.support.ingest import Publisher, make_config, wait_until
+from tests.support.secure_broker import mqtt_settings
 from tests.support.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret-shared-with-the-receiver"
@@ -45,8 +46,9 @@ def station(broker: MosquittoBroker, prefix: str, tmp_path: Path) -> Iterator[Ca
 
     def start(*endpoints: dict[str, object], **webhooks: object) -> Aggregator:
         config = make_config(
-            broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix, mqtt={"url": broker.url, "client_id": client_id,
-            "topic_prefix": prefix}, webhooks={"endpoints": list(endpoints), **webhooks},
+            broker, f"sqlite:///{tmp_path}/ground.sqlite", prefix,
+            mqtt={**mqtt_settings(broker), "client_id": client_id, "topic_prefix": prefix},
+            webhooks={"endpoints": list(endpoints), **webhooks},
         )  # fmt: skip
         aggregator = Aggregator(config)
         started.append(aggregator)
