@@ -21,6 +21,10 @@ from smarteye.config.loading import ConfigError, load_layered
 EDGE_ENV_PREFIX = "SMARTEYE_EDGE_"
 STATION_ENV_PREFIX = "SMARTEYE_STATION_"
 
+# Options several commands take, spelled and explained once.
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+DatabaseUrl = Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")]
+
 app = typer.Typer(
     help="SmartEye: edge video-AI for drones and site cameras.", no_args_is_help=True, pretty_exceptions_enable=False
 )
@@ -77,7 +81,7 @@ def quick_config(sources: list[str], model: str | None, mqtt: str | None, node: 
 
 @app.command()
 def edge(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    config: ConfigFile = None,
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="URL or name=URL (repeatable).")] = None,
     model: Annotated[str | None, typer.Option(help="Model file or name (e.g. yolov8n.pt).")] = None,
     mqtt: Annotated[str | None, typer.Option(help="Broker URL, mqtt://HOST:PORT.")] = None,
@@ -223,8 +227,8 @@ def _ground_config(
 
 @ground_station_app.command("run")
 def ground_station_run(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
-    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    config: ConfigFile = None,
+    database: DatabaseUrl = None,
     mqtt: Annotated[str | None, typer.Option(help="Broker URL, mqtt://HOST:PORT.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port of the web UI and API.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
@@ -286,8 +290,8 @@ def _account_change(config: Path | None, database: str | None, role: str, change
 def ground_station_create_user(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option(help="admin, pilot, supervisor or viewer.")] = "viewer",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
-    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    config: ConfigFile = None,
+    database: DatabaseUrl = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
 ) -> None:
     """Create a user (the first admin too). The password is asked for, never defaulted."""
@@ -307,8 +311,8 @@ def ground_station_create_user(
 def ground_station_create_token(
     name: Annotated[str, typer.Argument(help="Its name; for an edge node's video uplink, the node's name.")],
     role: Annotated[str, typer.Option(help="edge (an edge node's video uplink), viewer, supervisor, …")] = "edge",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
-    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql+psycopg://…")] = None,
+    config: ConfigFile = None,
+    database: DatabaseUrl = None,
 ) -> None:
     """Create an API token and print it (shown once; the station keeps only its hash)."""
     (_, token), _ = _account_change(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.config.detector import DetectorConfig
 from edge.config.source import SourceConfig
@@ -13,7 +13,7 @@ from edge.config.tracking import EventsConfig, TrackerConfig
 from edge.config.video import VideoConfig
 from smarteye.config.loading import load_model, parse_model
 from smarteye.config.mqtt import MqttConfig
-from smarteye.wire.names import check_name
+from smarteye.wire.names import valid_name
 
 
 class SnapshotConfig(BaseModel):
@@ -43,7 +43,9 @@ class EdgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    node: str = Field("edge-1", title="Node name", description="Unique in the deployment; used in MQTT topics.")
+    node: Annotated[str, valid_name("node name")] = Field(
+        "edge-1", title="Node name", description="Unique in the deployment; used in MQTT topics."
+    )
     sources: list[SourceConfig] = Field(min_length=1, title="Sources", description="Cameras and drone feeds.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, title="Detector")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker")
@@ -58,11 +60,6 @@ class EdgeConfig(BaseModel):
     telemetry_interval_s: float = Field(
         0.5, ge=0.05, le=60, title="Telemetry interval", description="Minimum time between telemetry messages."
     )
-
-    @field_validator("node")
-    @classmethod
-    def _node_name(cls, node: str) -> str:
-        return check_name(node, "node name")
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from edge.config.detector import DetectorConfig
 from edge.config.geo import GeoConfig, TelemetrySource
 from smarteye.config.urls import check_network_url, redact_url
-from smarteye.wire.names import check_name
+from smarteye.wire.names import valid_name
 from smarteye.wire.rules import RuleSet
 
 DRONE_PRIORITY = 2  # default priority of a source with geo.telemetry: the pilot's view goes first
@@ -69,7 +70,7 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # the URL may hold a password
 
-    name: str = Field(
+    name: Annotated[str, valid_name("stream name")] = Field(
         title="Stream name",
         description="Unique per node; used in MQTT topics and events (letters, digits, '_' and '-').",
     )
@@ -135,11 +136,6 @@ class SourceConfig(BaseModel):
         "given here replace the node's `detector` fields, the others are the node's. Streams whose resulting "
         "model settings are equal share one loaded model.",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _stream_name(cls, name: str) -> str:
-        return check_name(name, "stream name")
 
     @field_validator("url")
     @classmethod

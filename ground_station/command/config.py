@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smarteye.wire.names import check_name
+from smarteye.wire.names import valid_name
 from smarteye.wire.rules import Space, Zone
 
 MAVLINK_SCHEMES = ("tcp:", "tcpin:", "udpin:", "udpout:", "udp:", "udpbcast:", "/dev/", "COM")
@@ -15,7 +17,9 @@ class VehicleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(title="Name", description="How pilots and the API name the vehicle (letters, digits, _ and -).")
+    name: Annotated[str, valid_name("vehicle name")] = Field(
+        title="Name", description="How pilots and the API name the vehicle (letters, digits, _ and -)."
+    )
     url: str = Field(
         title="MAVLink URL",
         description="tcp:host:port (e.g. an autopilot's or SITL's TCP server), udpin:0.0.0.0:14550 (the vehicle "
@@ -28,11 +32,6 @@ class VehicleConfig(BaseModel):
         description="node/stream of the edge stream this vehicle's camera feeds (e.g. drone-node/drone): its "
         "detections near a target confirm an alert.",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value, "vehicle name")
 
     @field_validator("url")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import AfterValidator
+
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: letters, digits, '_' and '-', 1..64 characters
 
 
@@ -13,3 +15,9 @@ def check_name(value: str, what: str) -> str:
     if not NAME_RE.fullmatch(value):
         raise ValueError(f"{what} {value!r} must be 1-64 letters, digits, '_' or '-' (it is used in MQTT topics)")
     return value
+
+
+def valid_name(what: str) -> AfterValidator:
+    """A field annotation, `Annotated[str, valid_name("zone name")]`, so every model that holds a name checks
+    it with `check_name` and says which name it was."""
+    return AfterValidator(lambda value: check_name(value, what))

@@ -18,10 +18,11 @@ of that footpoint (in geo space).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smarteye.wire.names import check_name
+from smarteye.wire.names import valid_name
 
 Point = tuple[float, float]
 
@@ -101,16 +102,13 @@ class Zone(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(title="Name", description="Unique among the stream's zones and lines.")
+    name: Annotated[str, valid_name("zone name")] = Field(
+        title="Name", description="Unique among the stream's zones and lines."
+    )
     space: Space = Field(Space.IMAGE, title="Space", description="image: fractions of the frame; geo: lat/lon.")
     points: list[Point] = Field(min_length=3, max_length=256, title="Points", description="Polygon corners in "
                                 "order; image (x, y) 0..1 or geo (lat, lon).")  # fmt: skip
     filter: ObjectFilter = Field(default_factory=ObjectFilter, title="Filter")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value, "zone name")
 
     @model_validator(mode="after")
     def _shape(self) -> Zone:
@@ -131,16 +129,13 @@ class Line(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(title="Name", description="Unique among the stream's zones and lines.")
+    name: Annotated[str, valid_name("line name")] = Field(
+        title="Name", description="Unique among the stream's zones and lines."
+    )
     space: Space = Field(Space.IMAGE, title="Space", description="image: fractions of the frame; geo: lat/lon.")
     points: tuple[Point, Point] = Field(title="Points", description="a and b; `in` is crossing from the right of "
                                         "a→b to its left.")  # fmt: skip
     filter: ObjectFilter = Field(default_factory=ObjectFilter, title="Filter")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value, "line name")
 
     @model_validator(mode="after")
     def _shape(self) -> Line:
@@ -155,7 +150,9 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(title="Name", description="Unique in the stream; alerts name it.")
+    name: Annotated[str, valid_name("rule name")] = Field(
+        title="Name", description="Unique in the stream; alerts name it."
+    )
     kind: RuleKind = Field(title="Kind")
     zone: str | None = Field(None, title="Zone", description="The zone it watches (enter, exit, loiter, crowd, "
                              "inside).")  # fmt: skip
@@ -172,11 +169,6 @@ class Rule(BaseModel):
         "a new one for this long (dedup of flapping situations).",
     )  # fmt: skip
     enabled: bool = Field(True, title="Enabled")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value, "rule name")
 
     @model_validator(mode="after")
     def _target(self) -> Rule:
