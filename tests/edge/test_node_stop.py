@@ -34,12 +34,12 @@ def test_a_clean_stop_with_hanging_sources_is_quick_and_says_stopped(
     hanging_camera: int, model_path: Path, tmp_path: Path
 ) -> None:
     statuses: list[StreamStatus] = []
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["hang"]) as broker:
         sources = [{"name": f"cam{i}", "url": f"rtsp://127.0.0.1:{hanging_camera}/cam{i}", "open_timeout_s": 60}
                    for i in range(3)]  # fmt: skip
         config = parse_config({
             "node": "hang", "sources": sources, "detector": {"model": str(model_path), "imgsz": 320},
-            "mqtt": {"url": broker.url, "spool_dir": str(tmp_path)}, "video": {"enabled": False},
+            "mqtt": {**broker.client_settings("hang"), "spool_dir": str(tmp_path)}, "video": {"enabled": False},
             "metrics": {"enabled": False}, "status_interval_s": 0.5,
         })  # fmt: skip
         node = build_node(config, on_status=statuses.append)

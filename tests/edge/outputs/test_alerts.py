@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from smarteye.wire.messages import Alert, AlertObject, AlertState, Box, ZoneCoun
 from smarteye.wire.rules import ClipSettings, Rule, RuleKind, RuleSet, Severity, Zone
 from tests.support.h264 import Encoding, picture
 from tests.support.polling import wait_for
+from tests.support.secure_broker import paho_client
 
 pytestmark = [
     pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
@@ -57,7 +58,7 @@ class Collector:
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"collector-{uuid.uuid4().hex[:8]}")
+        self.client = paho_client(broker, client_id=f"collector-{uuid.uuid4().hex[:8]}")  # as the station
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message
@@ -86,14 +87,14 @@ class Collector:
 
 
 @pytest.fixture
-def broker() -> Iterator[MosquittoBroker]:
-    with MosquittoBroker() as b:
-        yield b
+def broker(secure_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    return secure_broker("node1", prefix=PREFIX)
 
 
 @pytest.fixture
 def publisher(broker: MosquittoBroker, tmp_path: Path) -> Iterator[MqttPublisher]:
-    config = MqttConfig.model_validate({"url": broker.url, "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX})
+    settings = {**broker.client_settings("node1"), "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX}
+    config = MqttConfig.model_validate(settings)
     pub = MqttPublisher(config, client_id="edge-node1", availability_topic=f"{PREFIX}/node1/availability",
                         spool_name="node1")  # fmt: skip
     pub.start()

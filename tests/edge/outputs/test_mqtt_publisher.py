@@ -1,4 +1,7 @@
-"""MqttPublisher against a real, private Mosquitto broker and a real paho subscriber (no mocks).
+"""MqttPublisher against a real, private Mosquitto broker and a real paho subscriber (no mocks).  The broker is
+secured as a site runs it (TLS, a login per node and for the station, the ACL); the publisher is node1, the
+subscribers log in as the station.  Only the tests about logging in and about TLS verification themselves set
+up their own broker.
 
 Tests that restart the broker use `persistence=True` and a clean_session=False subscriber, so the
 subscriber's queue survives the restart: otherwise whether the subscriber or the publisher reconnects
@@ -17,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ import pytest
 from edge.outputs.mqtt_publisher import MqttPublisher
 from smarteye.config.mqtt import MqttConfig
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
+from tests.support.secure_broker import paho_client
 
 pytestmark = [
     pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
@@ -37,6 +41,7 @@ PREFIX = "smarteye-test/v1"
 EVENTS = f"{PREFIX}/node1/events/cam1"
 AVAIL = f"{PREFIX}/node1/availability"
 STATE = f"{PREFIX}/node1/status/cam1"
+NODE = "node1"
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -66,11 +71,8 @@ class Collector:
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"collector-{uuid.uuid4().hex[:8]}",
-            clean_session=clean_session,
-        )
+        self.client = paho_client(broker, client_id=client_id or f"collector-{uuid.uuid4().hex[:8]}",
+                                  clean_session=clean_session)  # fmt: skip
         self.client.reconnect_delay_set(0.1, 0.5)  # back soon after a broker restart, like the publishers here
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
@@ -102,8 +104,10 @@ def event(i: int) -> bytes:
 
 def make_publisher(broker: MosquittoBroker, tmp_path: Path, **overrides: object) -> MqttPublisher:
     # A short reconnect wait: the outage tests wait for reconnects, which the default 1 s backoff only slows.
+    # The login and TLS tests run their own brokers, without node1: they give what the publisher needs.
+    login = broker.client_settings(NODE) if NODE in broker.users else {"url": broker.url}
     config = MqttConfig.model_validate(
-        {"url": broker.url, "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX, "reconnect_min_s": 0.1,
+        {**login, "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX, "reconnect_min_s": 0.1,
          "reconnect_max_s": 0.5, **overrides}
     )  # fmt: skip
     return MqttPublisher(config, client_id=f"pub-{uuid.uuid4().hex[:8]}", availability_topic=AVAIL, spool_name="node1")
@@ -123,15 +127,13 @@ def assert_complete_in_order(ids: list[int], expected: list[int], payloads: list
 
 
 @pytest.fixture
-def broker() -> Iterator[MosquittoBroker]:
-    with MosquittoBroker() as b:
-        yield b
+def broker(secure_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    return secure_broker(NODE, prefix=PREFIX)
 
 
 @pytest.fixture
-def persistent_broker() -> Iterator[MosquittoBroker]:
-    with MosquittoBroker(persistence=True) as b:
-        yield b
+def persistent_broker(secure_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    return secure_broker(NODE, prefix=PREFIX, persistence=True)
 
 
 def test_events_arrive_in_order_with_qos1(broker: MosquittoBroker, tmp_path: Path) -> None:
@@ -238,10 +240,10 @@ def test_broker_restart_during_a_stream_loses_nothing(persistent_broker: Mosquit
 
 
 _KILLED_PUBLISHER = """
-import sys, time
+import json, sys, time
 from smarteye.config.mqtt import MqttConfig
 from edge.outputs.mqtt_publisher import MqttPublisher
-config = MqttConfig(url=sys.argv[1], spool_dir=sys.argv[2])
+config = MqttConfig.model_validate({**json.loads(sys.argv[1]), "spool_dir": sys.argv[2]})
 pub = MqttPublisher(config, client_id="doomed", availability_topic=sys.argv[3], spool_name="doomed")
 pub.start()
 deadline = time.monotonic() + 10
@@ -276,8 +278,9 @@ def test_availability_online_last_will_and_clean_stop(broker: MosquittoBroker, t
     # Dying without a DISCONNECT: the broker publishes the last will.
     watcher = Collector(broker, AVAIL)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    login = json.dumps(broker.client_settings(NODE))
     proc = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_PUBLISHER, broker.url, str(tmp_path / "spool2"), AVAIL],
+        [sys.executable, "-c", _KILLED_PUBLISHER, login, str(tmp_path / "spool2"), AVAIL],
         stdout=subprocess.PIPE,
         env=env,
         cwd=REPO,
@@ -491,7 +494,7 @@ def test_config_validation_and_redaction() -> None:
 def test_subscriptions_get_retained_messages_again_after_a_reconnect(persistent_broker: MosquittoBroker,
                                                                      tmp_path: Path) -> None:  # fmt: skip
     rules = f"{PREFIX}/node1/rules/cam1"
-    setter = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="station-like")
+    setter = paho_client(persistent_broker, client_id="station-like")
     setter.connect(persistent_broker.host, persistent_broker.port)
     setter.loop_start()
     setter.publish(rules, b"v1", qos=1, retain=True).wait_for_publish(5)
@@ -516,9 +519,9 @@ def test_subscriptions_get_retained_messages_again_after_a_reconnect(persistent_
         count = len(received)
         assert wait_until(lambda: pub.connected and pub.stats()["reconnects"] == 1, 10)
         assert wait_until(lambda: len(received) > count and received[-1] == (rules, b"v2"), 10), received
-        other = f"{PREFIX}/node1/telemetry/cam1"
+        other = f"{PREFIX}/node1/rules/cam2"
         pub.subscribe(other, handler)  # while connected: subscribed at once
-        again = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="station-like-2")
+        again = paho_client(persistent_broker, client_id="station-like-2")
         again.connect(persistent_broker.host, persistent_broker.port)
         again.loop_start()
         again.publish(other, b"t", qos=1, retain=True).wait_for_publish(5)

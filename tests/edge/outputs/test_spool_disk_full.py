@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from edge.outputs.mqtt_publisher import MqttPublisher
@@ -22,6 +21,7 @@ from edge.outputs.spool import Spool
 from smarteye.config.mqtt import MqttConfig
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.ingest import wait_until
+from tests.support.secure_broker import paho_client
 from tests.support.secure_mqtt import report_figure
 
 pytestmark = pytest.mark.timeout(60)
@@ -117,14 +117,15 @@ def test_a_corrupt_spool_is_still_set_aside(tmp_path: Path) -> None:
 def test_events_published_while_the_disk_is_full_all_arrive_once_there_is_room(
     small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["node"], prefix="full") as broker:
         received: list[bytes] = []
-        subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
+        subscriber = paho_client(broker, client_id=f"sub-{uuid.uuid4().hex[:6]}")
         subscriber.on_message = lambda c, u, m: received.append(m.payload)
         subscriber.on_connect = lambda c, *a: c.subscribe("full/node/events/#", qos=1)
         subscriber.connect(broker.host, broker.port)
         subscriber.loop_start()
-        config = MqttConfig.model_validate({"url": broker.url, "spool_dir": str(small_disk), "reconnect_min_s": 0.1})
+        config = MqttConfig.model_validate({**broker.client_settings("node"), "spool_dir": str(small_disk),
+                                            "reconnect_min_s": 0.1})  # fmt: skip
         publisher = MqttPublisher(config, f"edge-{uuid.uuid4().hex[:6]}", "full/node/availability", "edge")
         try:
             publisher.start()
