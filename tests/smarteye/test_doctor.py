@@ -50,7 +50,7 @@ def _row(output: str, part: str) -> str:
 def test_missing_ffmpeg_and_stopped_broker_are_named_with_their_fix(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed: nothing to hide")
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["site-a"]) as broker:  # a site's broker: TLS (mqtts://), logins, the ACL
         url = broker.url
         broker.stop()
         done = _doctor(url, _path_without(tmp_path, "ffmpeg"))
@@ -73,7 +73,7 @@ def test_complete_machine_exits_zero() -> None:
     ) if not ok]  # fmt: skip
     if missing:
         pytest.skip(f"not a complete machine: {', '.join(missing)}")
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["site-a"]) as broker:  # a site's broker: TLS (mqtts://), logins, the ACL
         done = _doctor(broker.url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "FAIL" not in done.stdout and "ready: run `smarteye demo`" in done.stdout
