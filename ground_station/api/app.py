@@ -55,7 +55,7 @@ from ground_station.feeds.geojson import geojson_text
 from ground_station.metrics import CONTENT_TYPE, StationMetrics
 from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
-from ground_station.store.audit import LOGIN, LOGIN_FAILURE
+from ground_station.store.audit import ACCESS_ENDED, LOGIN, LOGIN_FAILURE
 from ground_station.store.queries import BadCursorError
 from ground_station.store.store import Store
 from ground_station.video.relay import VideoRelay
@@ -450,8 +450,9 @@ def create_app(
 
         try:
             revoked = await serve_while_allowed(
-                websocket, push(), lambda: still_allowed(websocket, Permission.READ), recheck_s
-            )
+                websocket, push(), lambda: still_allowed(websocket, Permission.READ), recheck_s,
+                on_revoked=lambda: store.record_audit(principal.name, ACCESS_ENDED, "live", {"via": principal.via}),
+            )  # fmt: skip
         finally:
             hub.unsubscribe(queue)
         if not revoked:
@@ -459,7 +460,7 @@ def create_app(
                 await websocket.close()
 
     # -- live video ------------------------------------------------------------------------
-    add_video_routes(app, relay, whep, identify, require, recheck_s=recheck_s)
+    add_video_routes(app, relay, whep, identify, require, recheck_s=recheck_s, audit=store.record_audit)
 
     # -- rules and alerts ------------------------------------------------------------------
     add_alerting_routes(app, store, require, rules_push, webhooks)

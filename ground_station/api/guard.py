@@ -8,7 +8,8 @@ Clients that are not browsers (API tools, edge nodes) send none and authenticate
 
 Why a periodic re-check: a socket is authenticated once, at the handshake; revoking its token, disabling
 its user or logging out (from the API or from the command line, in another process) must still end it.
-Each socket re-checks its credential against the database every `every_s` seconds.
+Each socket re-checks its credential against the database every `every_s` seconds. WHEP viewer sessions are
+not sockets of this server but peer connections: they re-check the same way (api/video.py, WhepServer.create).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ async def serve_while_allowed(
     serve: Coroutine[Any, Any, None],
     still_allowed: Callable[[], bool],
     every_s: float = RECHECK_S,
+    on_revoked: Callable[[], None] | None = None,
 ) -> bool:
-    """Run `serve` until it ends or the credential stops being allowed; then the socket is closed with 4401.
+    """Run `serve` until it ends or the credential stops being allowed; then the socket is closed with 4401
+    and `on_revoked` (blocking: the audit entry) runs.
 
     Returns True if the credential was revoked (the serving task was cancelled, its `finally` blocks ran)."""
     serving = asyncio.ensure_future(serve)
@@ -72,4 +75,6 @@ async def serve_while_allowed(
         await serving
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may have closed first
         await websocket.close(code=CLOSE_REVOKED, reason="credential revoked or no longer allowed")
+    if on_revoked is not None:
+        await run_in_threadpool(on_revoked)
     return True

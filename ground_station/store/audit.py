@@ -24,8 +24,12 @@ WEBHOOK_RETRY = "webhook.retry"
 VEHICLE_COMMAND = "vehicle.command"
 LOGIN = "login"  # a successful login (actor: the user, target: the client address)
 LOGIN_FAILURE = "login.failure"  # a wrong username or password (detail: the reason and the count so far)
+# A live socket, video uplink or WHEP session closed because its credential was revoked or no longer allowed
+# (actor: whose it was, target: what was closed, e.g. "live", "uplink e1", "whep e1/cam").
+ACCESS_ENDED = "access.ended"
 ACTIONS = (
     RULES_SAVE, RULES_CLEAR, ALERT_ACKNOWLEDGE, ALERT_RESOLVE, WEBHOOK_RETRY, VEHICLE_COMMAND, LOGIN, LOGIN_FAILURE,
+    ACCESS_ENDED,
 )  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 Every viewer's sender packs the very packets the stream's one encoder made (aiortc sends an
 `av.Packet` as is: no decoding, no per-viewer encoder; `MediaRelay` would re-encode per viewer).
 Each viewer also gets a data channel (`smarteye`, opened by the viewer) on which it receives the RTP
-timestamp ↔ capture time reference (one pair maps every frame), the stream's state, and clock replies.
+timestamp ↔ capture time reference (one pair maps every frame), the stream's state, and clock replies; for a
+passthrough stream (the source's H.264 forwarded unchanged) also each frame's boxes, for the page to draw.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from smarteye.config.ice import IceServer
 from smarteye.media.aiortc_internals import answer_as_dtls_server, sent_rtp_timestamp, take_keyframe_request
 from smarteye.media.fanout import AsyncPacketReader, PacketFanout
 from smarteye.media.packet import VIDEO_CLOCK, EncodedPacket
-from smarteye.wire.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
+from smarteye.wire.messages import VideoBoxes, VideoClock, VideoFrameTiming, VideoState, VideoStreamState
 
 log = logging.getLogger("edge.video.webrtc")
 
 DATA_CHANNEL = "smarteye"
 STATE_CHECK_S = 0.5
 CONNECT_TIMEOUT_S = 30.0  # a viewer that has not connected by then is gone
+BOXES_BUFFER_LIMIT = 1 << 16  # bytes queued on a viewer's data channel beyond which a frame's boxes are skipped
+RECHECK_S = 2.0  # how often a session's credential is checked again (WhepServer.create's still_allowed)
 
 
 class WhepError(Exception):
@@ -80,14 +83,20 @@ class WhepSession:
     channel: RTCDataChannel | None = None
     node: str = ""
     principal: str = ""  # who asked for it (user, token or client address): its sessions are limited
+    # Whether the credential that opened the session may still watch (blocking: run in a thread). A session is
+    # authenticated once, at its offer: without this, revoking its token or user would leave it playing.
+    still_allowed: Callable[[], bool] | None = None
     created: float = field(default_factory=time.time)
     frames_sent: int = 0
+    boxes_sent: int = 0
+    boxes_skipped: int = 0  # the viewer's data channel was not open or had fallen behind
     _previous_pts: int | None = None
     _rtp_origin: int | None = None
     _sent_epoch: float | None = None  # capture time of pts 0 as last told to the viewer
     _shown_state: VideoState | None = None
     _watch: asyncio.Task[None] | None = None
     _timing_template: str = ""
+    _boxes_template: str = ""
 
     def __post_init__(self) -> None:
         # The per-frame message of every viewer differs only in two numbers: the model is rendered once
@@ -98,6 +107,15 @@ class WhepSession:
             .replace("%", "%%")
             .replace('"rtp_timestamp":1', '"rtp_timestamp":%d')
             .replace('"capture_time":2.5', '"capture_time":%.6f')
+        )
+        boxes = VideoBoxes(node=self.node, stream=self.fanout.stream, capture_time=2.5, width=1, height=1, boxes=[])
+        self._boxes_template = (
+            boxes.model_dump_json()
+            .replace("%", "%%")
+            .replace('"capture_time":2.5', '"capture_time":%.6f')
+            .replace('"width":1', '"width":%d')
+            .replace('"height":1', '"height":%d')
+            .replace('"boxes":[]', '"boxes":%s')
         )
 
     def before_send(self, packet: EncodedPacket) -> None:
@@ -116,8 +134,24 @@ class WhepSession:
                 rtp_timestamp = (self._rtp_origin + packet.pts) % 2**32
                 if self.send(self._timing_template % (rtp_timestamp, packet.capture_time)):
                     self._sent_epoch = epoch
+        if packet.boxes is not None:
+            self._send_boxes(packet)
         self._previous_pts = packet.pts
         self.frames_sent += 1
+
+    def _send_boxes(self, packet: EncodedPacket) -> None:
+        """The frame's boxes, as it leaves (they reach the page before the frame is shown, which waits in the
+        jitter buffer). Bounded: a viewer whose channel has fallen behind misses boxes, never holds memory."""
+        channel = self.channel
+        if channel is None or channel.bufferedAmount > BOXES_BUFFER_LIMIT:
+            self.boxes_skipped += 1
+            return
+        assert packet.boxes is not None
+        text = self._boxes_template % (packet.capture_time, packet.width, packet.height, packet.boxes.decode())
+        if self.send(text):
+            self.boxes_sent += 1
+        else:
+            self.boxes_skipped += 1
 
     def send(self, text: str) -> bool:
         channel = self.channel
@@ -126,6 +160,16 @@ class WhepSession:
                 channel.send(text)
                 return True
         return False
+
+    async def _still_allowed(self) -> bool:
+        """The check in a thread (it reads the accounts database); a check that fails ends the session, as
+        the station's WebSockets do (api/guard.py): access is not kept on an error."""
+        assert self.still_allowed is not None
+        try:
+            return await asyncio.to_thread(self.still_allowed)
+        except Exception:
+            log.exception("viewer %s: its credential could not be checked", self.id)
+            return False
 
     def on_channel_message(self, message: str | bytes) -> None:
         try:
@@ -139,14 +183,23 @@ class WhepSession:
         ):
             self.send(VideoClock(node=self.node, client=float(request["client"]), server=time.time()).model_dump_json())
 
-    async def watch_state(self, expire: Callable[[], Awaitable[object]]) -> None:
+    async def watch_state(self, expire: Callable[[], Awaitable[object]], recheck_s: float = RECHECK_S) -> None:
         """Tell the viewer when its stream goes down or comes back (it never has to reload); end a session
-        whose viewer never completed ICE (WHEP here has no trickle, so ICE alone would wait forever)."""
+        whose viewer never completed ICE (WHEP here has no trickle, so ICE alone would wait forever), and one
+        whose credential is no longer allowed (checked every `recheck_s`)."""
+        checked = time.monotonic()
         while True:
             if self.pc.connectionState != "connected" and time.time() - self.created > CONNECT_TIMEOUT_S:
                 log.info("viewer %s never connected within %.0f s: session ended", self.id, CONNECT_TIMEOUT_S)
                 await expire()
                 return
+            if self.still_allowed is not None and time.monotonic() - checked >= recheck_s:
+                checked = time.monotonic()
+                if not await self._still_allowed():
+                    log.info("viewer %s (%s): credential revoked or no longer allowed: session ended",
+                             self.id, self.principal)  # fmt: skip
+                    await expire()
+                    return
             status = self.fanout.status()
             if status.state is not self._shown_state or self._shown_state is None:
                 message = VideoStreamState(
@@ -169,7 +222,9 @@ class WhepServer:
         node: str = "",
         max_sessions_per_principal: int = 16,
         cors_origins: list[str] | None = None,
+        recheck_s: float = RECHECK_S,
     ) -> None:
+        self.recheck_s = recheck_s  # how often each session's still_allowed runs
         self.ice_servers = ice_servers or []
         self.cors_origins = cors_origins or []  # web players' origins allowed by the HTTP routes (whep_http)
         self.max_sessions = max_sessions
@@ -184,12 +239,18 @@ class WhepServer:
         return RTCConfiguration(iceServers=servers)
 
     async def create(
-        self, offer_sdp: str, fanout: PacketFanout, node: str | None = None, principal: str = ""
+        self,
+        offer_sdp: str,
+        fanout: PacketFanout,
+        node: str | None = None,
+        principal: str = "",
+        still_allowed: Callable[[], bool] | None = None,
     ) -> tuple[str, str]:
         """Answer a viewer's SDP offer; returns the session id (for its resource URL) and the SDP answer.
 
         `principal` names who asks (user, token or client address): one of them may hold at most
-        `max_sessions_per_principal` sessions, so a single viewer cannot take every slot."""
+        `max_sessions_per_principal` sessions, so a single viewer cannot take every slot. `still_allowed`
+        (blocking) is run every `recheck_s` while the session lasts: once False, the session ends."""
         if len(self.sessions) + sum(self._pending.values()) >= self.max_sessions:
             raise WhepError(503, f"this server already has {self.max_sessions} viewers")
         if self.principal_sessions(principal) >= self.max_sessions_per_principal:
@@ -199,7 +260,7 @@ class WhepServer:
             )  # fmt: skip
         self._pending[principal] = self._pending.get(principal, 0) + 1
         try:
-            return await self._create(offer_sdp, fanout, node, principal)
+            return await self._create(offer_sdp, fanout, node, principal, still_allowed)
         finally:
             self._pending[principal] -= 1
             if not self._pending[principal]:
@@ -210,7 +271,14 @@ class WhepServer:
         held = sum(1 for s in self.sessions.values() if s.principal == principal)
         return held + self._pending.get(principal, 0)
 
-    async def _create(self, offer_sdp: str, fanout: PacketFanout, node: str | None, principal: str) -> tuple[str, str]:
+    async def _create(
+        self,
+        offer_sdp: str,
+        fanout: PacketFanout,
+        node: str | None,
+        principal: str,
+        still_allowed: Callable[[], bool] | None,
+    ) -> tuple[str, str]:
         if "m=video" not in offer_sdp:
             raise WhepError(400, "the SDP offer has no video section")
         try:
@@ -221,7 +289,7 @@ class WhepServer:
         pc = RTCPeerConnection(self._configuration())
         session = WhepSession(
             secrets.token_urlsafe(12), fanout, fanout.subscribe_async(loop), pc, node=node or self.node,
-            principal=principal,
+            principal=principal, still_allowed=still_allowed,
         )  # fmt: skip
         try:
             # The transceiver exists before the offer is applied: aiortc negotiates codecs while applying
@@ -264,7 +332,9 @@ class WhepServer:
             if pc.connectionState in ("failed", "closed"):
                 await self.delete(session.id)
 
-        session._watch = asyncio.get_running_loop().create_task(session.watch_state(lambda: self.delete(session.id)))
+        session._watch = asyncio.get_running_loop().create_task(
+            session.watch_state(lambda: self.delete(session.id), self.recheck_s)
+        )
 
     async def delete(self, session_id: str) -> bool:
         session = self.sessions.pop(session_id, None)

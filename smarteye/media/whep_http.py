@@ -67,11 +67,13 @@ def add_whep_routes(
     tags: Sequence[str] = ("video",),
     principal: Callable[[Request], str] = client_address,
     cors_origins: Collection[str] | None = None,
+    guard: Callable[[Request], Callable[[], bool]] | None = None,
 ) -> None:
     """`path` may hold parameters (e.g. /whep/{stream}); `resolve` maps them to the stream's fan-out and node;
     `principal` names who asks (its sessions are limited, see WhepServer.create); `cors_origins` are the
     web origins (scheme://host[:port]) whose players may call these routes from a browser (default: the
-    server's own list)."""
+    server's own list); `guard` gives, for an offer, the check of its credential that the session re-runs
+    while it lasts (the station: ended once the token or user is revoked; None: never re-checked)."""
     origins = frozenset(o.lower().rstrip("/") for o in (server.cors_origins if cors_origins is None else cors_origins))
 
     async def offer(request: Request) -> Response:
@@ -85,7 +87,10 @@ def add_whep_routes(
             raise HTTPException(404, "no such stream")
         fanout, node = target
         try:
-            session_id, answer = await server.create(body.decode("utf-8", "replace"), fanout, node, principal(request))
+            session_id, answer = await server.create(
+                body.decode("utf-8", "replace"), fanout, node, principal(request),
+                still_allowed=guard(request) if guard is not None else None,
+            )  # fmt: skip
         except WhepError as error:
             raise HTTPException(error.status, str(error)) from None
         return Response(

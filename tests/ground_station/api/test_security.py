@@ -21,6 +21,7 @@ from ground_station.auth.throttle import LoginThrottle, ThrottlePolicy
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
 from tests.support.accounts import FAST_HASHER
+from tests.support.polling import wait_for
 
 PASSWORD = "correct horse battery"
 
@@ -197,6 +198,12 @@ def test_revoking_a_token_or_disabling_a_user_closes_their_live_sockets(station)
         assert admin.patch("/api/users/val", json={"disabled": True}, headers=csrf).status_code == 200
         closed = by_session.receive()
         assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
+
+    def closures() -> set[tuple[str, str, str]]:  # each closure is audited, once the socket is closed
+        entries = admin.get("/api/audit", params={"action": "access.ended"}).json()["items"]
+        return {(e["actor"], e["target"], e["detail"]["via"]) for e in entries}
+
+    wait_for(lambda: closures() == {("token:wall", "live", "token"), ("val", "live", "session")})
 
 
 def test_live_telemetry_filter_reads_the_kind_field_not_the_text(station) -> None:
