@@ -14,6 +14,7 @@ from smarteye.config.ice import IceServer
 from smarteye.config.mqtt import MqttConfig
 from smarteye.config.origins import check_origin
 from smarteye.wire.messages import AlertState
+from smarteye.wire.names import repeated
 from smarteye.wire.rules import Severity
 
 _BACKENDS = ("sqlite", "postgresql")
@@ -219,10 +220,8 @@ class WebhooksConfig(BaseModel):
 
     @model_validator(mode="after")
     def _unique_urls(self) -> WebhooksConfig:
-        urls = [endpoint.url for endpoint in self.endpoints]
-        repeated = sorted({url for url in urls if urls.count(url) > 1})
-        if repeated:
-            raise ValueError(f"endpoints: each url once (repeated: {', '.join(repeated)})")
+        if twice := repeated(endpoint.url for endpoint in self.endpoints):
+            raise ValueError(f"endpoints: each url once (repeated: {twice})")
         return self
 
     def backoff_s(self, attempts: int) -> float:

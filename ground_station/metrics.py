@@ -17,6 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -58,20 +59,14 @@ def capture_time_of(payload: str) -> float | None:
     return float(spaced.group(1)) if spaced else None
 
 
+@dataclass(eq=False)  # eq=False keeps identity hashing: the registry files collectors by object
 class StationCollector(Collector):
     """Reads the station's parts at scrape time; parts not given (an app built alone) are left out."""
 
-    def __init__(
-        self,
-        hub: LiveHub,
-        relay: VideoRelay | None = None,
-        whep: WhepServer | None = None,
-        aggregator: Aggregator | None = None,
-    ) -> None:
-        self.hub = hub
-        self.relay = relay
-        self.whep = whep
-        self.aggregator = aggregator
+    hub: LiveHub
+    relay: VideoRelay | None = None
+    whep: WhepServer | None = None
+    aggregator: Aggregator | None = None
 
     def collect(self) -> Iterator[Metric]:
         if self.aggregator is not None:

@@ -13,7 +13,7 @@ from edge.config.tracking import EventsConfig, TrackerConfig
 from edge.config.video import VideoConfig
 from smarteye.config.loading import load_model, parse_model
 from smarteye.config.mqtt import MqttConfig
-from smarteye.wire.names import valid_name
+from smarteye.wire.names import repeated, valid_name
 
 
 class SnapshotConfig(BaseModel):
@@ -64,9 +64,8 @@ class EdgeConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
         names = [s.name for s in self.sources]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        if twice := repeated(names):
+            raise ValueError(f"source names must be unique; repeated: {twice}")
         unknown = sorted(set(self.video.udp_outputs) - set(names))
         if unknown:
             raise ValueError(f"video.udp_outputs names unknown streams: {', '.join(unknown)}")

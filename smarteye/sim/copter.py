@@ -43,6 +43,7 @@ from pymavlink import mavutil
 
 from edge.telemetry.mavlink_reader import ensure_mavlink2
 from edge.telemetry.vehicle import euler_deg_to_quaternion
+from smarteye.sim.running import StartStop
 
 log = logging.getLogger("smarteye.sim.copter")
 ensure_mavlink2()  # the GIMBAL_* and CAMERA_* messages exist only in the MAVLink 2 modules
@@ -151,7 +152,7 @@ def _quaternion(roll_deg: float, pitch_deg: float, yaw_deg: float) -> list[float
     return list(euler_deg_to_quaternion(roll_deg, pitch_deg, yaw_deg))
 
 
-class CopterSimulator:
+class CopterSimulator(StartStop):
     """One simulated copter on one MAVLink link; `start()` runs it in a thread, `stop()` ends it."""
 
     def __init__(
@@ -206,12 +207,6 @@ class CopterSimulator:
         for link in [self._link, *self._outs]:
             if link is not None:
                 link.close()
-
-    def __enter__(self) -> CopterSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def has_position(self) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 from edge.geo.locator import pose_from_klv
 from edge.geo.projection import camera_to_ned
 from edge.telemetry.klv import KlvParser
+from smarteye.sim.running import StartStop
 from smarteye.wire.telemetry import SensorMetadata
 
 log = logging.getLogger("smarteye.sim.drone")
@@ -50,7 +51,7 @@ def _euler_from_rotation(matrix: np.ndarray) -> tuple[float, float, float]:
     return roll, pitch, yaw
 
 
-class DroneSimulator:
+class DroneSimulator(StartStop):
     """Streams `video` to udp://host:port (looped) and, if `mavlink_url` is set, its pose as MAVLink."""
 
     def __init__(
@@ -151,13 +152,6 @@ class DroneSimulator:
                 self._ffmpeg.wait(5)
             except subprocess.TimeoutExpired:
                 self._ffmpeg.kill()
-
-    def __enter__(self) -> DroneSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # camera_to_ned maps optical axes (x right, y down, z forward); Euler angles of a camera are those of

@@ -18,9 +18,9 @@ import pathlib
 import subprocess
 import threading
 from collections.abc import Mapping
-from types import TracebackType
 
 from smarteye.sim.ports import free_tcp_port
+from smarteye.sim.running import StartStop
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = pathlib.Path(__file__).with_name("rtsp_server_main.py")
@@ -28,7 +28,7 @@ SCRIPT = pathlib.Path(__file__).with_name("rtsp_server_main.py")
 _STDERR_KEEP = 200  # lines of the server's stderr kept for error messages
 
 
-class RtspServer:
+class RtspServer(StartStop):
     """One RTSP server process serving ``mounts`` (``{"/cam1": path}``) on one port.
 
     The port stays fixed for the object's lifetime, so ``restart()`` brings a camera
@@ -187,18 +187,6 @@ class RtspServer:
         return f"rtsp://{host}:{self.port}{name}"
 
     # -- context manager ---------------------------------------------------------------
-
-    def __enter__(self) -> RtspServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

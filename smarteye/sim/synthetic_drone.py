@@ -13,6 +13,7 @@ import time
 
 from edge.telemetry.mavlink_reader import ensure_mavlink2
 from edge.telemetry.vehicle import euler_deg_to_quaternion
+from smarteye.sim.running import StartStop
 
 log = logging.getLogger("smarteye.sim.synthetic_drone")
 
@@ -22,7 +23,7 @@ SYSTEM_ID = 1
 GIMBAL_COMPONENT = 154
 
 
-class SyntheticDroneFlight:
+class SyntheticDroneFlight(StartStop):
     """Sends the MAVLink of a drone circling (lat, lon) to `mavlink_url` (e.g. udpout:127.0.0.1:14550)."""
 
     def __init__(
@@ -113,10 +114,3 @@ class SyntheticDroneFlight:
         finally:
             link.close()
             gimbal.close()
-
-    def __enter__(self) -> SyntheticDroneFlight:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -4,6 +4,8 @@ with the same rule."""
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 
 from pydantic import AfterValidator
 
@@ -21,3 +23,9 @@ def valid_name(what: str) -> AfterValidator:
     """A field annotation, `Annotated[str, valid_name("zone name")]`, so every model that holds a name checks
     it with `check_name` and says which name it was."""
     return AfterValidator(lambda value: check_name(value, what))
+
+
+def repeated(values: Iterable[str]) -> str:
+    """The values given more than once, sorted and comma-separated ("" when each is unique): an error names
+    every repeat at once, not just the first."""
+    return ", ".join(sorted(value for value, count in Counter(values).items() if count > 1))

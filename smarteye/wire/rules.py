@@ -22,7 +22,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smarteye.wire.names import valid_name
+from smarteye.wire.names import repeated, valid_name
 
 Point = tuple[float, float]
 
@@ -210,14 +210,10 @@ class RuleSet(BaseModel):
 
     @model_validator(mode="after")
     def _references(self) -> RuleSet:
-        names = [z.name for z in self.zones] + [line.name for line in self.lines]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"zone and line names must be unique; repeated: {', '.join(repeated)}")
-        rule_names = [r.name for r in self.rules]
-        repeated = sorted({n for n in rule_names if rule_names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
+        if twice := repeated([z.name for z in self.zones] + [line.name for line in self.lines]):
+            raise ValueError(f"zone and line names must be unique; repeated: {twice}")
+        if twice := repeated(r.name for r in self.rules):
+            raise ValueError(f"rule names must be unique; repeated: {twice}")
         zones, lines = {z.name for z in self.zones}, {line.name for line in self.lines}
         for index, rule in enumerate(self.rules):
             if rule.zone is not None and rule.zone not in zones:
