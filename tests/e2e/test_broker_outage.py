@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def test_events_during_broker_outage_are_delivered_after_reconnect(media, model_path, tmp_path) -> None:
     published: list[DetectionEvent] = []
-    with MosquittoBroker(persistence=True) as broker:
+    with MosquittoBroker.secured(["outage"], persistence=True) as broker:
         # A persistent session, like the ground station's: the broker queues for it across its restart.
         recorder = MqttRecorder(broker, "smarteye/v1/+/events/#", persistent_id="outage-test")
         config = parse_config(
@@ -28,7 +28,7 @@ def test_events_during_broker_outage_are_delivered_after_reconnect(media, model_
                 "sources": [{"name": "cam", "url": str(media("vtest.avi")), "loop": True}],
                 "detector": {"model": str(model_path)},
                 "events": {"end_after_s": 1.0, "update_interval_s": 0.5},
-                "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+                "mqtt": {**broker.client_settings("outage"), "spool_dir": str(tmp_path / "spool")},
                 "video": ANY_PORT_VIDEO,
             }
         )

@@ -17,9 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["quick"]) as broker:
         recorder = MqttRecorder(broker, "smarteye/v1/#")
-        env = {**os.environ, "HOME": str(tmp_path)}  # the default spool lives under ~/.cache
+        # The default spool lives under ~/.cache; the broker's CA comes from the environment, the login in the URL.
+        env = {**os.environ, "HOME": str(tmp_path), "SMARTEYE_EDGE_MQTT__TLS__CA_FILE": str(broker.ca_file)}
+        login = f"mqtts://quick:{broker.users['quick']}@{broker.host}:{broker.port}"
         proc = subprocess.Popen(
             [
                 *smarteye_command(),
@@ -29,7 +31,7 @@ def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
                 "--model",
                 str(model_path),
                 "--mqtt",
-                broker.url,
+                login,
                 "--node",
                 "quick",
             ],

@@ -15,7 +15,7 @@ MEASURE_S = 8.0
 
 
 def test_higher_priority_stream_gets_more_detection_and_the_lower_is_not_starved(media, model_path, tmp_path) -> None:
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["priority"]) as broker:
         config = parse_config(
             {
                 "node": "priority",
@@ -25,7 +25,7 @@ def test_higher_priority_stream_gets_more_detection_and_the_lower_is_not_starved
                     {"name": "gate", "url": str(media("intel_car-detection.mp4")), "loop": True},
                 ],
                 "detector": {"model": str(model_path), "imgsz": 640},  # ~10 fps here: 42.5 fps offered overloads it
-                "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+                "mqtt": {**broker.client_settings("priority"), "spool_dir": str(tmp_path / "spool")},
                 "metrics": {"enabled": False},
                 "video": {"enabled": False},
             }

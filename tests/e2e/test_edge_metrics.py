@@ -17,13 +17,13 @@ STAGES = {"decode", "wait", "convert", "inference", "tracking", "events", "publi
 
 
 def test_edge_metrics_have_stage_histograms_after_frames_flowed(media, model_path, tmp_path) -> None:
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["metrics"]) as broker:
         config = parse_config(
             {
                 "node": "metrics",
                 "sources": [{"name": "cam", "url": str(media("vtest.avi")), "realtime": False}],
                 "detector": {"model": str(model_path), "imgsz": 320},
-                "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+                "mqtt": {**broker.client_settings("metrics"), "spool_dir": str(tmp_path / "spool")},
                 "metrics": {"port": 0},
                 # A UDP MPEG-TS output is a consumer, so every processed frame is also drawn on and encoded.
                 "video": {"whep": {"port": 0}, "udp_outputs": {"cam": f"udp://127.0.0.1:{free_udp_port()}"}},

@@ -28,7 +28,7 @@ def test_geofence_alerts_for_ground_positions_inside_and_not_outside(media, mode
     rules = drone_geofence(simulator.first_footprint())  # what `smarteye demo` runs on its drone
     fence = Polygon(rules["zones"][0]["points"])  # (lat, lon)
     events: list[DetectionEvent] = []
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["drone-edge"]) as broker:
         recorder = MqttRecorder(broker, "smarteye/v1/+/alerts/#")
         config = parse_config({
             "node": "drone-edge",
@@ -36,7 +36,7 @@ def test_geofence_alerts_for_ground_positions_inside_and_not_outside(media, mode
                          "rules": {**rules, "clip": {"enabled": False}}}],
             "detector": {"model": str(model_path), "conf": 0.15},
             "events": {"min_hits": 2, "update_interval_s": 0.2, "update_min_move": 0.0},
-            "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+            "mqtt": {**broker.client_settings("drone-edge"), "spool_dir": str(tmp_path / "spool")},
             "metrics": {"port": 0},
             "video": {"enabled": False},
         })  # fmt: skip

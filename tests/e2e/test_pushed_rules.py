@@ -11,11 +11,12 @@ import paho.mqtt.client as mqtt
 
 from edge.config import parse_config
 from edge.factory import build_node
-from smarteye.sim.broker import MosquittoBroker
+from smarteye.sim.broker import STATION_USER, MosquittoBroker
 from smarteye.wire.messages import RulesConfig
 from smarteye.wire.rules import RuleSet
 from smarteye.wire.topics import rules_topic
 from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.secure_broker import paho_client
 
 PREFIX = "smarteye/v1"
 WHOLE_FRAME = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
@@ -35,8 +36,8 @@ def _push(client: mqtt.Client, version: int, labels: list[str], rule: str = "som
 
 
 def test_pushed_rules_apply_live_and_are_reported(media, model_path, tmp_path) -> None:
-    with MosquittoBroker() as broker:
-        station = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="station-push")
+    with MosquittoBroker.secured(["push"]) as broker:
+        station = paho_client(broker, STATION_USER, client_id="station-push")
         station.connect(broker.host, broker.port)
         station.loop_start()
         _push(station, 3, ["person"])  # retained before the node exists: it must get it when it connects
@@ -45,7 +46,7 @@ def test_pushed_rules_apply_live_and_are_reported(media, model_path, tmp_path) -
             "node": "push",
             "sources": [{"name": "cam", "url": str(media("vtest.avi")), "loop": True}],
             "detector": {"model": str(model_path), "imgsz": 320},
-            "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+            "mqtt": {**broker.client_settings("push"), "spool_dir": str(tmp_path / "spool")},
             "status_interval_s": 1.0,
             "metrics": {"port": 0},
             "video": {"enabled": False},
