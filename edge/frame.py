@@ -97,6 +97,9 @@ class Frame:
     events: list[DetectionEvent] = field(default_factory=list, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     """Seconds spent per stage on this frame (decode included), for the stage histograms."""
+    source_packet: Any = field(default=None, repr=False)
+    """The compressed packet (av.Packet) this frame was decoded from, when one packet gave exactly this frame
+    (no reordering): the live video forwards it unchanged instead of encoding (H.264 passthrough)."""
 
     @classmethod
     def from_bgr(cls, stream: str, seq: int, capture_time: float, pts: float | None, image: np.ndarray) -> Frame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -47,6 +48,30 @@ class EncoderConfig(BaseModel):
         None, ge=64, le=7680, title="Maximum width", description="Downscale wider streams before encoding; unset: "
         "the source's own size.",
     )  # fmt: skip
+
+
+BoxesMode = Literal["page", "burn_in"]
+
+
+class LiveConfig(BaseModel):
+    """How the boxes reach the live video's viewers (WHEP and the station's live wall)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boxes: BoxesMode = Field(
+        "burn_in",
+        title="Boxes",
+        description="`page`: a source already in browser-playable H.264 is forwarded unchanged (no decode copy, no "
+        "encoder) and the boxes go with each frame for the page to draw; other sources are encoded with the boxes "
+        "burned in. `burn_in`: always encode with the boxes burned in (viewers that cannot draw). The UDP MPEG-TS "
+        "output is always burned in.",
+    )
+    streams: dict[str, BoxesMode] = Field(
+        default_factory=dict, title="Per stream", description="Stream name → `page` or `burn_in`, overriding `boxes`."
+    )
+
+    def mode(self, stream: str) -> BoxesMode:
+        return self.streams.get(stream, self.boxes)
 
 
 def _host_port(value: str, what: str) -> str:
@@ -141,6 +166,7 @@ class VideoConfig(BaseModel):
     enabled: bool = Field(True, title="Enabled", description="Encode the annotated streams.")
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig, title="Annotation")
     encoder: EncoderConfig = Field(default_factory=EncoderConfig, title="Encoder")
+    live: LiveConfig = Field(default_factory=LiveConfig, title="Live boxes")
     whep: WhepServerConfig = Field(default_factory=WhepServerConfig, title="WHEP server")
     udp_outputs: dict[str, str] = Field(
         default_factory=dict,

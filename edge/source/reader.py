@@ -129,6 +129,8 @@ class AvReader:
                     seq += 1
                     frame = Frame.from_av(stream, seq, received, pts, av_frame, data)
                     frame.timings["decode"] = decode_s
+                    if len(decoded) == 1 and av_frame.pts == packet.pts:  # its own packet: passthrough can forward it
+                        frame.source_packet = packet
                     yield frame
         except av.FFmpegError as error:
             raise SourceError(f"{self.config.safe_url}: {_describe(error, self.config)}") from None

@@ -3,7 +3,8 @@
 Every viewer's sender packs the very packets the stream's one encoder made (aiortc sends an
 `av.Packet` as is: no decoding, no per-viewer encoder; `MediaRelay` would re-encode per viewer).
 Each viewer also gets a data channel (`smarteye`, opened by the viewer) on which it receives the RTP
-timestamp ↔ capture time reference (one pair maps every frame), the stream's state, and clock replies.
+timestamp ↔ capture time reference (one pair maps every frame), the stream's state, and clock replies; for a
+passthrough stream (the source's H.264 forwarded unchanged) also each frame's boxes, for the page to draw.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from smarteye.config.ice import IceServer
 from smarteye.media.aiortc_internals import answer_as_dtls_server, sent_rtp_timestamp, take_keyframe_request
 from smarteye.media.fanout import AsyncPacketReader, PacketFanout
 from smarteye.media.packet import VIDEO_CLOCK, EncodedPacket
-from smarteye.wire.messages import VideoClock, VideoFrameTiming, VideoState, VideoStreamState
+from smarteye.wire.messages import VideoBoxes, VideoClock, VideoFrameTiming, VideoState, VideoStreamState
 
 log = logging.getLogger("edge.video.webrtc")
 
 DATA_CHANNEL = "smarteye"
 STATE_CHECK_S = 0.5
 CONNECT_TIMEOUT_S = 30.0  # a viewer that has not connected by then is gone
+BOXES_BUFFER_LIMIT = 1 << 16  # bytes queued on a viewer's data channel beyond which a frame's boxes are skipped
 RECHECK_S = 2.0  # how often a session's credential is checked again (WhepServer.create's still_allowed)
 
 
@@ -86,12 +88,15 @@ class WhepSession:
     still_allowed: Callable[[], bool] | None = None
     created: float = field(default_factory=time.time)
     frames_sent: int = 0
+    boxes_sent: int = 0
+    boxes_skipped: int = 0  # the viewer's data channel was not open or had fallen behind
     _previous_pts: int | None = None
     _rtp_origin: int | None = None
     _sent_epoch: float | None = None  # capture time of pts 0 as last told to the viewer
     _shown_state: VideoState | None = None
     _watch: asyncio.Task[None] | None = None
     _timing_template: str = ""
+    _boxes_template: str = ""
 
     def __post_init__(self) -> None:
         # The per-frame message of every viewer differs only in two numbers: the model is rendered once
@@ -102,6 +107,15 @@ class WhepSession:
             .replace("%", "%%")
             .replace('"rtp_timestamp":1', '"rtp_timestamp":%d')
             .replace('"capture_time":2.5', '"capture_time":%.6f')
+        )
+        boxes = VideoBoxes(node=self.node, stream=self.fanout.stream, capture_time=2.5, width=1, height=1, boxes=[])
+        self._boxes_template = (
+            boxes.model_dump_json()
+            .replace("%", "%%")
+            .replace('"capture_time":2.5', '"capture_time":%.6f')
+            .replace('"width":1', '"width":%d')
+            .replace('"height":1', '"height":%d')
+            .replace('"boxes":[]', '"boxes":%s')
         )
 
     def before_send(self, packet: EncodedPacket) -> None:
@@ -120,8 +134,24 @@ class WhepSession:
                 rtp_timestamp = (self._rtp_origin + packet.pts) % 2**32
                 if self.send(self._timing_template % (rtp_timestamp, packet.capture_time)):
                     self._sent_epoch = epoch
+        if packet.boxes is not None:
+            self._send_boxes(packet)
         self._previous_pts = packet.pts
         self.frames_sent += 1
+
+    def _send_boxes(self, packet: EncodedPacket) -> None:
+        """The frame's boxes, as it leaves (they reach the page before the frame is shown, which waits in the
+        jitter buffer). Bounded: a viewer whose channel has fallen behind misses boxes, never holds memory."""
+        channel = self.channel
+        if channel is None or channel.bufferedAmount > BOXES_BUFFER_LIMIT:
+            self.boxes_skipped += 1
+            return
+        assert packet.boxes is not None
+        text = self._boxes_template % (packet.capture_time, packet.width, packet.height, packet.boxes.decode())
+        if self.send(text):
+            self.boxes_sent += 1
+        else:
+            self.boxes_skipped += 1
 
     def send(self, text: str) -> bool:
         channel = self.channel

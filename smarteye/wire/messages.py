@@ -213,6 +213,36 @@ class VideoFrameTiming(_Message):
     clock_rate: Literal[90000] = Field(90000, description="RTP timestamp ticks per second.")
 
 
+class VideoBox(BaseModel):
+    """One box as a page draws it over the video (H.264 passthrough), in the frame's own pixels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track_id: int
+    class_id: int
+    label: str = Field(description="Class, track id and score as the annotator writes them; empty: no label.")
+    colour: str = Field(pattern="^#[0-9a-f]{6}$", description="The annotator's colour for the class.")
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    corners: list[tuple[float, float]] | None = Field(None, description="An oriented box's four corners (OBB).")
+
+
+class VideoBoxes(_Message):
+    """Sent to a viewer on the data channel with every frame of a passthrough stream (the source's H.264 forwarded
+    unchanged): the boxes to draw on the frame captured at `capture_time` (the latest detection's tracks moved
+    to that time). The `video_frame` reference maps a shown frame's RTP timestamp to its capture time, so a page
+    draws, in requestVideoFrameCallback, the boxes of exactly the frame shown."""
+
+    kind: Literal["video_boxes"] = "video_boxes"
+    stream: str
+    capture_time: float = Field(description="When the edge received the frame from its source (epoch s).")
+    width: int = Field(gt=0, description="The frame's width: the boxes' coordinates are in its pixels.")
+    height: int = Field(gt=0)
+    boxes: list[VideoBox]
+
+
 class VideoClock(_Message):
     """Reply to a viewer's `{"kind": "clock", "client": t}` ping: the server clock, to correct for clock offset."""
 
@@ -314,6 +344,7 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "telemetry": Telemetry,
     "video_state": VideoStreamState,
     "video_frame": VideoFrameTiming,
+    "video_boxes": VideoBoxes,
     "clock": VideoClock,
     "keyframe": KeyframeRequest,
     "alert": Alert,

@@ -9,6 +9,7 @@ import numpy as np
 
 from edge.config.video import AnnotationConfig
 from edge.track.tracker import TrackedBox, obb_corners
+from smarteye.wire.messages import VideoBox
 
 # Distinct, legible colours (BGR), picked by class id so a class keeps its colour across streams.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -52,6 +53,29 @@ class Annotator:
                 draw_label(image, f"{name} #{box.track_id} {box.score:.2f}", top_left, colour, scale)
         if overlay and self.config.overlay:
             draw_label(image, overlay, (0, 0), OVERLAY_BACKGROUND, scale * 1.1, inside=True)
+
+
+    def describe(self, tracks: Sequence[TrackedBox]) -> list[VideoBox]:
+        """The boxes `draw` would paint, for a page to draw over the unchanged video (H.264 passthrough): same
+        classes, colours and labels, so both modes look alike."""
+        if not self.config.enabled:
+            return []
+        boxes = []
+        for box in tracks:
+            if box.class_id not in self._drawn:
+                continue
+            blue, green, red = PALETTE[box.class_id % len(PALETTE)]
+            name = self.class_names.get(box.class_id, str(box.class_id))
+            corners = [(round(x, 1), round(y, 1)) for x, y in obb_corners(box.obb)] if box.obb is not None else None
+            boxes.append(
+                VideoBox(
+                    track_id=box.track_id, class_id=box.class_id, colour=f"#{red:02x}{green:02x}{blue:02x}",
+                    label=f"{name} #{box.track_id} {box.score:.2f}" if self.config.labels else "",
+                    x1=round(box.x1, 1), y1=round(box.y1, 1), x2=round(box.x2, 1), y2=round(box.y2, 1),
+                    corners=corners,
+                )
+            )  # fmt: skip
+        return boxes
 
 
 def draw_label(

@@ -26,7 +26,7 @@ import numpy as np
 
 from edge.config.video import EncoderConfig
 from smarteye.media.fanout import PacketFanout
-from smarteye.media.packet import TIME_BASE, VIDEO_CLOCK, EncodedPacket
+from smarteye.media.packet import TIME_BASE, EncodedPacket, PtsClock
 
 log = logging.getLogger("edge.video")
 
@@ -50,6 +50,8 @@ class StreamEncoder:
         self.stream = stream
         self.config = config
         self.fanout = fanout
+        # The viewers' fan-out as well, while the stream's H.264 passthrough cannot serve them (set by the live video).
+        self.also: PacketFanout | None = None
         # Bounded: a few frames absorb a moment without CPU (a loaded box, the GIL held by detection) instead of
         # dropping one; beyond that the oldest is replaced, so latency stays within BACKLOG frames.
         self._backlog: collections.deque[_Pending] = collections.deque()
@@ -61,8 +63,7 @@ class StreamEncoder:
         self._codec: av.CodecContext | None = None
         self._yuv: np.ndarray | None = None  # reused conversion buffer (one per picture size)
         self._scaled: np.ndarray | None = None
-        self._epoch: float | None = None
-        self._last_pts = -1
+        self.clock = PtsClock()  # the live video may make it count from its passthrough's epoch
         self._last_keyframe = 0.0
         self._last_capture = 0.0
         self.frames_in = 0
@@ -208,10 +209,7 @@ class StreamEncoder:
         if self._codec is None or (self._codec.width, self._codec.height) != (width, height) or self._rate_changed():
             self._codec = self._open(width, height)
             self._force_keyframe = True
-        if self._epoch is None:
-            self._epoch = capture_time
-        pts = max(self._last_pts + 1, round((capture_time - self._epoch) * VIDEO_CLOCK))
-        self._last_pts = pts
+        pts = self.clock(capture_time)
         frame = av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")
         frame.pts = pts
         frame.time_base = TIME_BASE
@@ -228,6 +226,10 @@ class StreamEncoder:
         for packet in self._codec.encode(frame):
             self.frames_encoded += 1
             self.keyframes += packet.is_keyframe
-            self.fanout.publish(
-                EncodedPacket(self.stream, bytes(packet), packet.pts, packet.is_keyframe, capture_time, width, height)
-            )
+            encoded = EncodedPacket(
+                self.stream, bytes(packet), packet.pts, packet.is_keyframe, capture_time, width, height
+            )  # fmt: skip
+            self.fanout.publish(encoded)
+            also = self.also
+            if also is not None:
+                also.publish(encoded)

@@ -10,6 +10,11 @@ as `frames_replaced`), and the detection loop only tells `consume` which tracks 
 draws, on its own copy of each frame, the latest detection's tracks moved to that frame's capture time
 (edge/outputs/video/motion.py), so boxes are never more than one detection behind. A stream that is never tapped
 (no source thread wired to it) is still drawn and encoded by `consume`, at the detection rate.
+
+With `video.live.boxes: page` (edge/outputs/video/passthrough.py) a source already in browser-playable H.264 is
+not encoded for its viewers: its packets go to them unchanged, each with its frame's boxes (the same motion-moved
+tracks) for the page to draw. The encoder then runs only for the UDP MPEG-TS output (boxes burned in), or for the
+viewers too when the source cannot be forwarded.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import av
 import numpy as np
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import TypeAdapter
 
 from edge.config.video import VideoConfig
 from edge.frame import Frame
@@ -36,19 +42,22 @@ from edge.outputs.video.annotate import Annotator
 from edge.outputs.video.encoder import StreamEncoder
 from edge.outputs.video.motion import TrackMotion
 from edge.outputs.video.mpegts_udp import MpegTsUdpOutput
+from edge.outputs.video.passthrough import H264Passthrough
 from edge.outputs.video.rate import SourceRate
 from edge.outputs.video.uplink import VideoUplink
 from edge.pipeline import StreamStats
 from edge.track.tracker import TrackedBox
 from smarteye.media.fanout import PacketFanout
 from smarteye.media.listen import listen_or_next
+from smarteye.media.packet import PtsClock
 from smarteye.media.webrtc import WhepServer
 from smarteye.media.whep_http import add_whep_routes
-from smarteye.wire.messages import VideoState, VideoStreamState
+from smarteye.wire.messages import VideoBox, VideoState, VideoStreamState
 
 log = logging.getLogger("edge.video")
 
 BOX_LOG = 300  # frames of detected and of drawn boxes kept per stream (~10 s at 30 fps)
+_BOX_LIST = TypeAdapter(list[VideoBox])
 
 
 def _box_rows(boxes: Sequence[TrackedBox]) -> list[dict[str, float]]:
@@ -84,16 +93,27 @@ class LiveVideo:
         self.node = node
         own_names = stream_class_names or {}
         self.annotators = {name: Annotator(config.annotation, own_names.get(name, class_names)) for name in streams}
-        self.fanouts: dict[str, PacketFanout] = {}
+        self.fanouts: dict[str, PacketFanout] = {}  # the viewers' (WHEP, uplink)
+        self.burned: dict[str, PacketFanout] = {}  # the encoder's (boxes burned in): the viewers' too unless `page`
         self.encoders: dict[str, StreamEncoder] = {}
+        self.passthrough: dict[str, H264Passthrough | None] = {}
         for name in streams:
             fanout = PacketFanout(name)
-            encoder = StreamEncoder(name, config.encoder, fanout)
-            fanout.keyframe_requester = encoder.request_keyframe
+            page = config.live.mode(name) == "page"
+            burned = PacketFanout(name) if page else fanout
+            encoder = StreamEncoder(name, config.encoder, burned)
+            burned.keyframe_requester = encoder.request_keyframe
+            passthrough = None
+            if page:  # one frame clock for both, so a viewer switched between them never goes back in time
+                clock = PtsClock()
+                encoder.clock = PtsClock(clock)
+                passthrough = H264Passthrough(name, fanout, clock)
+                fanout.keyframe_requester = functools.partial(self._viewer_keyframe, name)
             if metrics is not None:
                 encoder.on_encoded = functools.partial(metrics.observe_stage, name, "encode")
-            self.fanouts[name], self.encoders[name] = fanout, encoder
-        self.udp_outputs = [MpegTsUdpOutput(self.fanouts[name], url) for name, url in config.udp_outputs.items()]
+            self.fanouts[name], self.burned[name], self.encoders[name] = fanout, burned, encoder
+            self.passthrough[name] = passthrough
+        self.udp_outputs = [MpegTsUdpOutput(self.burned[name], url) for name, url in config.udp_outputs.items()]
         self.whep = WhepServer(config.ice_servers, node=node, cors_origins=config.whep.cors_origins)
         self.uplink = VideoUplink(config.uplink, node, self.fanouts) if config.uplink else None
         self._shared_rates = rates is not None  # the pipeline records them: not a second time per frame
@@ -126,12 +146,42 @@ class LiveVideo:
         self.source_frames[stream] += 1
         source_rate = self.source_rates[stream]
         source_rate.observe(frame.seq, frame.pts, frame.capture_time)
-        if not self.fanouts[stream].consumers:
-            return
+        viewers, passthrough = self.fanouts[stream], self.passthrough[stream]
+        forwarding = passthrough is not None and passthrough.active
+        if forwarding and viewers.consumers:
+            assert passthrough is not None
+            if not passthrough.forward(frame, self._page_boxes(stream, frame.capture_time)):
+                self._burn_for_viewers(stream)
+                forwarding = False
+        burned = self.burned[stream]
+        if not (burned is not viewers and burned.consumers) and not (viewers.consumers and not forwarding):
+            return  # nobody needs the encoder (nobody watches, or the viewers get the source's own packets)
         if source_rate.fps is None:
             return  # its first two or three frames: the stream starts once it can declare the real rate
         encoder.frame_rate = source_rate.fps
         encoder.submit(frame.bgr(), frame.capture_time, functools.partial(self._draw, stream, frame.capture_time))
+
+    def _page_boxes(self, stream: str, capture_time: float) -> bytes:
+        """The boxes the page draws on this frame (passthrough): the latest detection's, moved to its time."""
+        motion = self.motion[stream]
+        boxes = motion.at(capture_time)
+        self.drawn[stream].append(
+            {"capture_time": capture_time, "detection_time": motion.detection_time, "boxes": _box_rows(boxes)}
+        )
+        return _BOX_LIST.dump_json(self.annotators[stream].describe(boxes))
+
+    def _burn_for_viewers(self, stream: str) -> None:
+        """The source cannot be forwarded: the encoder (boxes burned in) serves the viewers too, from a keyframe."""
+        encoder = self.encoders[stream]
+        if encoder.also is None:
+            encoder.also = self.fanouts[stream]
+            encoder.request_keyframe()
+
+    def _viewer_keyframe(self, stream: str) -> None:
+        """A viewer needs a keyframe: the encoder makes one; a forwarded source's next one comes when it comes."""
+        passthrough = self.passthrough[stream]
+        if passthrough is None or not passthrough.active:
+            self.encoders[stream].request_keyframe()
 
     def _draw(self, stream: str, capture_time: float, canvas: np.ndarray) -> None:
         """On the encoder's thread: the latest detection's tracks, moved to this frame's time, and the overlay."""
@@ -160,7 +210,9 @@ class LiveVideo:
     def submit(self, stream: str, image: np.ndarray, tracks: Sequence[TrackedBox], capture_time: float,
                fps: float) -> None:  # fmt: skip
         """Draw this frame's objects on its picture and hand it to the stream's encoder."""
-        if not self.fanouts[stream].consumers:
+        if self.passthrough[stream] is not None:  # no source packets reach here: the encoder serves the viewers
+            self._burn_for_viewers(stream)
+        if not self.fanouts[stream].consumers and not self.burned[stream].consumers:
             return  # nobody watches (no viewer, no UDP output, uplink down): neither draw nor encode
         overlay = f"{stream}  {fps:.1f} fps  {(time.time() - capture_time) * 1000:.0f} ms"
         self.annotators[stream].draw(image, tracks, overlay)
@@ -173,8 +225,14 @@ class LiveVideo:
             return
         if not live:
             fanout.set_down(reason)
+            if self.burned[stream] is not fanout:
+                self.burned[stream].set_down(reason)
             self.motion[stream].clear()
             self.source_rates[stream].reset()
+            passthrough = self.passthrough[stream]
+            if passthrough is not None:  # it may come back as something else: try forwarding again
+                passthrough.reset()
+                self.encoders[stream].also = None
         state = VideoStreamState(
             node=self.node, stream=stream, state=VideoState.LIVE if live else VideoState.DOWN, reason=reason,
             width=fanout.width, height=fanout.height, time=time.time(),
@@ -252,6 +310,7 @@ class LiveVideo:
     def describe(self, stream: str) -> dict[str, object]:
         status = self.fanouts[stream].status()
         encoder = self.encoders[stream]
+        passthrough = self.passthrough[stream]
         return {
             "stream": stream, "state": status.state.value, "reason": status.reason, "width": status.width,
             "height": status.height, "fps": status.fps, "viewers": self.whep.viewers(self.fanouts[stream]),
@@ -259,6 +318,9 @@ class LiveVideo:
             "frames_encoded": encoder.frames_encoded,
             "frames_replaced": encoder.frames_replaced, "source_fps": self.source_rates[stream].fps,
             "keyframes": encoder.keyframes, "keyframe_requests": encoder.keyframe_requests,
+            "boxes": "page" if passthrough is not None and passthrough.active else "burn_in",
+            "passthrough_refused": passthrough.refused if passthrough is not None else None,
+            "frames_forwarded": passthrough.frames_forwarded if passthrough is not None else 0,
             "encode_seconds": round(encoder.encode_seconds, 3),
             "encode_cpu_seconds": round(encoder.encode_cpu_seconds, 3),
             "encode_ms": round(encoder.encode_seconds / encoder.frames_encoded * 1000, 2)

@@ -2,7 +2,11 @@
    Each tile shows its glass-to-glass latency: the station's data channel gives the RTP timestamp ↔
    capture time reference (frames are stamped in 90 kHz from their capture times, so one pair maps
    them all); requestVideoFrameCallback tells when each RTP timestamp is shown; a clock ping corrects for the offset between this browser's clock and the station's.
-   A tile whose stream goes down says so over the frozen picture and resumes by itself. */
+   A tile whose stream goes down says so over the frozen picture and resumes by itself.
+   Boxes: a stream the edge burns them into needs nothing here. A passthrough stream (the camera's own H.264,
+   forwarded unchanged) sends each frame's boxes on the data channel (`video_boxes`, keyed by capture time);
+   in requestVideoFrameCallback the shown frame's RTP timestamp gives its capture time, and that frame's boxes are
+   drawn on a canvas over the video, so the boxes always belong to the picture on screen. */
 "use strict";
 
 (async function () {
@@ -18,6 +22,9 @@
   const LATENCY_WINDOW = 30; // frames in the median
   const STALL_MS = 3000; // no frame shown for this long while "live": treat as down
   const CLOCK_SYNC_MS = 10000;
+  const BOX_FRAMES = 120; // frames of boxes kept waiting for their frame to be shown (~4 s at 30 fps)
+  const DRAWN_LOG = 300; // frames drawn, kept for the end-to-end tests (what was drawn on which frame)
+  const SAME_FRAME_S = 0.002; // a shown frame's capture time (from RTP) and its boxes' agree within 1/90 kHz
   const nowS = () => (performance.timeOrigin + performance.now()) / 1000;
   let iceServers = [];
   try {
@@ -63,9 +70,17 @@
       this.lastFrameAt = 0;
       this.remote = { state: "waiting", reason: null };
       this.connection = "new";
+      this.boxFrames = []; // [{capture, width, height, boxes}] in arrival order (capture order)
+      this.drawn = []; // [{capture, boxes}]: what was drawn over which shown frame (bounded)
+      this.hasBoxes = false; // the canvas has something on it
 
       this.video = h("video", { class: "tile-video", autoplay: true, playsinline: true, muted: true });
       this.video.muted = true; // autoplay needs it; there is no audio anyway
+      this.canvas = h("canvas", {
+        class: "tile-boxes",
+        "aria-hidden": "true",
+        style: { position: "absolute", inset: "0", width: "100%", height: "100%", pointerEvents: "none" },
+      });
       this.badge = h("span", { class: "badge tile-state" }, "connecting");
       this.latencyEl = h("span", { class: "tile-latency", title: "Glass-to-glass: capture at the edge → shown here" });
       this.metaEl = h("span", { class: "tile-meta muted small" });
@@ -86,7 +101,7 @@
           onclick: () => toggleFocus(this),
           onkeydown: (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), toggleFocus(this)),
         },
-        h("div", { class: "tile-media" }, this.video, this.overlay),
+        h("div", { class: "tile-media" }, this.video, this.canvas, this.overlay),
         h(
           "figcaption",
           { class: "tile-caption" },
@@ -105,6 +120,7 @@
       this.close(false);
       this.connection = "connecting";
       this.timing = null; // a new session has its own RTP timestamps
+      this.boxFrames = [];
       const pc = new RTCPeerConnection({ iceServers });
       this.pc = pc;
       pc.addTransceiver("video", { direction: "recvonly" });
@@ -196,6 +212,9 @@
       }
       if (msg.kind === "video_frame") {
         this.timing = { rtp: msg.rtp_timestamp, capture: msg.capture_time, rate: msg.clock_rate || 90000 };
+      } else if (msg.kind === "video_boxes") {
+        this.boxFrames.push({ capture: msg.capture_time, width: msg.width, height: msg.height, boxes: msg.boxes });
+        if (this.boxFrames.length > BOX_FRAMES) this.boxFrames.shift();
       } else if (msg.kind === "video_state") {
         this.remote = { state: msg.state, reason: msg.reason };
         if (isNum(msg.width)) Object.assign(this.info, { width: msg.width, height: msg.height, fps: msg.fps });
@@ -222,8 +241,70 @@
         const shown = (performance.timeOrigin + meta.expectedDisplayTime) / 1000 + this.offset;
         this.latencies.push((shown - capture) * 1000);
         if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+        this.drawBoxes(capture);
+      } else if (this.hasBoxes) {
+        this.clearBoxes(); // no timing yet: nothing can be matched to this frame
       }
       this.video.requestVideoFrameCallback(this.onFrame);
+    }
+
+    /* The boxes of the frame captured at `capture` (this frame's), over the video's picture (object-fit: contain). */
+    drawBoxes(capture) {
+      let frame = null;
+      for (let i = this.boxFrames.length - 1; i >= 0; i--) {
+        if (Math.abs(this.boxFrames[i].capture - capture) <= SAME_FRAME_S) {
+          frame = this.boxFrames[i];
+          this.boxFrames.splice(0, i); // older frames will not be shown any more
+          break;
+        }
+      }
+      if (!frame) {
+        if (this.hasBoxes) this.clearBoxes(); // never another frame's boxes
+        return;
+      }
+      const canvas = this.canvas;
+      const ratio = window.devicePixelRatio || 1;
+      const cw = Math.round(canvas.clientWidth * ratio);
+      const ch = Math.round(canvas.clientHeight * ratio);
+      if (canvas.width !== cw || canvas.height !== ch) Object.assign(canvas, { width: cw, height: ch });
+      const ctx = canvas.getContext("2d");
+      ctx.clearRect(0, 0, cw, ch);
+      const scale = Math.min(cw / frame.width, ch / frame.height);
+      const dx = (cw - frame.width * scale) / 2;
+      const dy = (ch - frame.height * scale) / 2;
+      const X = (x) => dx + x * scale;
+      const Y = (y) => dy + y * scale;
+      const font = Math.max(10, Math.round(12 * ratio));
+      ctx.lineWidth = Math.max(1, 2 * ratio);
+      ctx.font = `${font}px sans-serif`;
+      ctx.textBaseline = "top";
+      for (const box of frame.boxes) {
+        ctx.strokeStyle = box.colour;
+        ctx.beginPath();
+        if (box.corners) {
+          box.corners.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+          ctx.closePath();
+        } else {
+          ctx.rect(X(box.x1), Y(box.y1), (box.x2 - box.x1) * scale, (box.y2 - box.y1) * scale);
+        }
+        ctx.stroke();
+        if (box.label) {
+          const width = ctx.measureText(box.label).width + 6;
+          const top = Y(box.y1) - font - 4 >= 0 ? Y(box.y1) - font - 4 : Y(box.y1);
+          ctx.fillStyle = box.colour;
+          ctx.fillRect(X(box.x1), top, width, font + 4);
+          ctx.fillStyle = "#fff";
+          ctx.fillText(box.label, X(box.x1) + 3, top + 2);
+        }
+      }
+      this.hasBoxes = frame.boxes.length > 0;
+      this.drawn.push({ capture, boxes: frame.boxes });
+      if (this.drawn.length > DRAWN_LOG) this.drawn.shift();
+    }
+
+    clearBoxes() {
+      this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
+      this.hasBoxes = false;
     }
 
     get state() {
