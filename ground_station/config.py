@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -73,6 +73,14 @@ class WebConfig(BaseModel):
         description="Where the self-signed certificate and its key (mode 600) are kept.",
     )
     session_ttl_s: float = Field(12 * 3600, ge=60, le=30 * 86400, title="Session lifetime", description="Seconds.")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        title="Trusted proxies",
+        description="Reverse proxies (CIDRs, e.g. 10.0.0.5/32) whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed: a request from one of them is taken as from the right-most address in X-Forwarded-For that "
+        "is not a trusted proxy (login throttling and the audit see the client, not the proxy). Empty: no "
+        "forwarding header is believed, from anyone.",
+    )
     tiles_url: str | None = Field(
         None,
         title="Map tiles URL",

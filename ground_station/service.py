@@ -63,6 +63,10 @@ class GroundStation:
             uvicorn.Config(
                 self.app, host=config.web.host, port=config.web.port, log_level="warning", lifespan="off",
                 ssl_certfile=self.tls.cert if self.tls else None, ssl_keyfile=self.tls.key if self.tls else None,
+                # uvicorn's own X-Forwarded-* handling, for the configured proxies only (its default believes
+                # 127.0.0.1, so any local process could pick the address the login throttle counts).
+                proxy_headers=bool(config.web.trusted_proxies),
+                forwarded_allow_ips=[str(network) for network in config.web.trusted_proxies],
             )
         )  # fmt: skip
         self._thread: threading.Thread | None = None
