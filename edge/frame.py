@@ -97,6 +97,8 @@ class Frame:
     events: list[DetectionEvent] = field(default_factory=list, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     """Seconds spent per stage on this frame (decode included), for the stage histograms."""
+    detected_at: float | None = field(default=None, repr=False)
+    """perf_counter() when detection finished with it: the hand-off to tracking is timed from here."""
     source_packet: Any = field(default=None, repr=False)
     """The compressed packet (av.Packet) this frame was decoded from, when one packet gave exactly this frame
     (no reordering): the live video forwards it unchanged instead of encoding (H.264 passthrough)."""

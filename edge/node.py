@@ -1,9 +1,13 @@
 """The running edge node: the threads that move frames and state, started and stopped in order.
 
 It is handed its parts already built (edge/factory.py), so tests can inject any of them. Threads: one
-supervisor per source (decode, reconnect), one detection loop shared by all streams (fed
-latest-frame-wins by the FrameBoard, running the pipeline), a status loop, a telemetry loop, and the
-MQTT publisher's own network and sender threads.
+supervisor per source (decode, reconnect), the detection workers shared by all streams (fed latest-frame-wins by
+the FrameBoard, running the pipeline's detection half: one per inference the runtime can run at once), one
+"track" thread that finishes every detected frame in the order it was taken (tracking, geolocation, rules,
+events, sinks), a status loop, a telemetry loop, and the MQTT publisher's own network and sender threads.
+
+Inference never waits for tracking, events or the sinks: while the track thread finishes frame n, a worker is
+already inferring on frame n+1 (bounded: at most one frame per worker ahead, edge/pipeline.py InOrderHandoff).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from edge.config.node import EdgeConfig
+from edge.frame import Frame
 from edge.geo.locator import StreamGeolocator
 from edge.metrics import EdgeMetrics
 from edge.outputs.alerts import AlertSink
@@ -21,7 +26,7 @@ from edge.outputs.events import EventSink
 from edge.outputs.mqtt_publisher import MqttPublisher
 from edge.outputs.status import StatusReporter
 from edge.outputs.video.service import LiveVideo
-from edge.pipeline import Pipeline
+from edge.pipeline import InOrderHandoff, Pipeline
 from edge.rules.stage import RulesStage
 from edge.source.slot import FrameBoard
 from edge.source.supervisor import SourceHealth, SourceSupervisor
@@ -62,13 +67,22 @@ class EdgeNode:
         mavlink: dict[str, MavlinkReader],
         metrics: EdgeMetrics,
         alerts: AlertSink | None = None,
+        detection_workers: int = 1,
     ) -> None:
+        """`detection_workers`: frames inferred at once (the runtime's parallel infer requests; 1 otherwise)."""
         self.config, self.board, self.streams, self.pipeline = config, board, streams, pipeline
         self.publisher, self.events, self.status, self.video = publisher, events, status, video
         self.mavlink, self.metrics, self.alerts = mavlink, metrics, alerts
         self.metrics_port: int | None = None
         self._stop = threading.Event()
-        self._detect_thread = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
+        self._warmed = threading.Event()
+        self._take_lock = threading.Lock()  # a frame's ticket is drawn with the take: the hand-off keeps take order
+        self.handoff = InOrderHandoff(max(1, detection_workers))
+        self._detect_threads = [
+            threading.Thread(target=self._detect_loop, args=(index,), name=f"detect-{index}", daemon=True)
+            for index in range(max(1, detection_workers))
+        ]
+        self._track_thread = threading.Thread(target=self._track_loop, name="track", daemon=True)
         self._status_thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
         self._telemetry_thread = threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True)
 
@@ -90,7 +104,9 @@ class EdgeNode:
         self.publisher.start()
         for reader in self.mavlink.values():
             reader.start()
-        self._detect_thread.start()
+        self._track_thread.start()
+        for thread in self._detect_threads:
+            thread.start()
         for stream in self.streams.values():
             stream.supervisor.start()
         self._status_thread.start()
@@ -106,7 +122,10 @@ class EdgeNode:
         for stream in self.streams.values():
             stream.supervisor.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.board.close()
-        self._detect_thread.join(10)
+        for thread in self._detect_threads:  # each ends after its current frame, which the track thread finishes
+            thread.join(10)
+        self.handoff.close()
+        self._track_thread.join(10)
         if self.video is not None:
             self.video.stop()
         if self.alerts is not None:
@@ -130,14 +149,40 @@ class EdgeNode:
             self.stop()
 
     # -- threads ---------------------------------------------------------------------------
-    def _detect_loop(self) -> None:
-        self._warm_up()
-        last_expiry = time.time()
+    def _detect_loop(self, index: int) -> None:
+        """A detection worker: takes the scheduler's next frame, runs the detection half, hands it on in order."""
+        if index == 0:
+            self._warm_up()
+            self._warmed.set()
+        else:
+            while not self._warmed.wait(IDLE_TICK_S):
+                if self._stop.is_set():
+                    return
         while not self._stop.is_set():
-            frame = self.board.take(IDLE_TICK_S)
+            with self._take_lock:
+                frame = self.board.take(IDLE_TICK_S)
+                if frame is None:
+                    continue
+                ticket = self.handoff.ticket()
+            detected: Frame | None = None
+            try:
+                detected = self.pipeline.detect(frame)
+            except Exception:
+                log.exception("stream %s: frame %d could not be processed", frame.stream, frame.seq)
+            finally:
+                self.handoff.put(ticket, detected)  # a failed frame still gives up its place in the order
+
+    def _track_loop(self) -> None:
+        """Finishes the detected frames in take order; ends objects of stalled streams between frames. At the stop it
+        finishes what the workers still hand over, until the hand-off is closed (the workers have ended)."""
+        last_expiry = time.time()
+        while True:
+            got, frame = self.handoff.get(IDLE_TICK_S)
+            if not got and self.handoff.closed:
+                return
             if frame is not None:
                 try:
-                    self.pipeline.process(frame)
+                    self.pipeline.finish(frame)
                 except Exception:
                     log.exception("stream %s: frame %d could not be processed", frame.stream, frame.seq)
             now = time.time()
