@@ -235,13 +235,10 @@
       updatePending();
       syncUrl();
     }
-    const p = apiQuery(st.filters);
-    p.set("limit", String(PAGE));
-    if (!reset && st.cursor) p.set("cursor", st.cursor);
     older.disabled = true;
     let page;
     try {
-      page = await api("GET", `/api/alerts?${p}`);
+      page = await SE.fetchPage("/api/alerts", apiQuery(st.filters), PAGE, reset ? null : st.cursor);
     } catch (err) {
       if (seq === st.loadSeq) notice.replaceChildren(SE.errorBox(err));
       older.disabled = false;
@@ -679,10 +676,9 @@
           ),
         ),
       );
-      const p = new URLSearchParams({ limit: "50" });
+      const p = new URLSearchParams();
       if ($("wh-state").value) p.set("state", $("wh-state").value);
-      if (more && wh.cursor) p.set("cursor", wh.cursor);
-      const page = await api("GET", `/api/webhooks/deliveries?${p}`);
+      const page = await SE.fetchPage("/api/webhooks/deliveries", p, 50, more && wh.cursor);
       if (seq !== wh.seq) return;
       $("wh-notice").replaceChildren();
       const rows = deliveriesTable(page.items);
@@ -729,13 +725,12 @@
 
   async function loadAudit(more = false) {
     const seq = ++audit.seq;
-    const p = new URLSearchParams({ limit: "100" });
+    const p = new URLSearchParams();
     if ($("audit-action").value) p.set("action", $("audit-action").value);
     if ($("audit-actor").value.trim()) p.set("actor", $("audit-actor").value.trim());
-    if (more && audit.cursor) p.set("cursor", audit.cursor);
     let page;
     try {
-      page = await api("GET", `/api/audit?${p}`);
+      page = await SE.fetchPage("/api/audit", p, 100, more && audit.cursor);
     } catch (err) {
       if (seq === audit.seq) $("audit-notice").replaceChildren(SE.errorBox(err));
       return;

@@ -218,6 +218,17 @@
     return data;
   };
 
+  /**
+   * One page of a newest-first listing (/api/events, /api/alerts, …): `query` holds its filters, `cursor`
+   * is the previous page's next_cursor (none: the first page). Every list pages the same way.
+   */
+  SE.fetchPage = function (path, query, limit, cursor) {
+    const p = new URLSearchParams(query || undefined);
+    p.set("limit", String(limit));
+    if (cursor) p.set("cursor", cursor);
+    return SE.api("GET", `${path}?${p}`);
+  };
+
   /** A red notice with the error's message. */
   SE.errorBox = (err) => h("div", { class: "notice notice-error", role: "alert" }, (err && err.message) || String(err));
 

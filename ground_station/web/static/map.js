@@ -524,11 +524,9 @@
     let cursor = null;
     let found = 0;
     for (let page = 0; page < HISTORY_PAGES; page++) {
-      const p = new URLSearchParams({ limit: "200" });
-      if (cursor) p.set("cursor", cursor);
       let r;
       try {
-        r = await api("GET", `/api/events?${p}`);
+        r = await SE.fetchPage("/api/events", null, 200, cursor);
       } catch {
         return;
       }

@@ -209,13 +209,10 @@
       st.cursor = null;
       count.textContent = "loading…";
     }
-    const p = apiQuery(st.filters);
-    p.set("limit", String(PAGE));
-    if (!reset && st.cursor) p.set("cursor", st.cursor);
     older.disabled = true;
     let r;
     try {
-      r = await api("GET", `/api/events?${p}`);
+      r = await SE.fetchPage("/api/events", apiQuery(st.filters), PAGE, reset ? null : st.cursor);
     } catch (err) {
       if (seq === st.loadSeq) {
         notice.replaceChildren(SE.errorBox(err));
@@ -242,10 +239,8 @@
   /** After a WebSocket reconnect: add what arrived meanwhile without losing the place in the list. */
   async function catchUp() {
     if (!st.filters) return;
-    const p = apiQuery(st.filters);
-    p.set("limit", String(PAGE));
     try {
-      const r = await api("GET", `/api/events?${p}`);
+      const r = await SE.fetchPage("/api/events", apiQuery(st.filters), PAGE);
       const fresh = (r.items || []).filter((ev) => !st.ids.has(ev.id));
       for (const ev of fresh.reverse()) addRow(ev, "top", true);
       updateCount();
