@@ -38,7 +38,7 @@ def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: fl
     """Events the node published, and the telemetry messages a real subscriber received."""
     port = free_tcp_port()
     events: list[DetectionEvent] = []
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["drone-edge"]) as broker:
         recorder = MqttRecorder(broker, "smarteye/v1/+/telemetry/#")
         config = parse_config(
             {
@@ -46,7 +46,7 @@ def _run(tmp_path, video, geo: dict, sim_mavlink: str | None, until, timeout: fl
                 "sources": [{"name": "drone", "url": f"udp://127.0.0.1:{port}", "geo": geo}],
                 "detector": {"model": "yolov8n.pt", "conf": 0.15},
                 "events": {"min_hits": 2, "update_interval_s": 0.2, "update_min_move": 0.0},
-                "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+                "mqtt": {**broker.client_settings("drone-edge"), "spool_dir": str(tmp_path / "spool")},
                 "video": ANY_PORT_VIDEO,
             }
         )

@@ -19,9 +19,8 @@ VTEST_SIZE = (768, 576)
 
 
 @pytest.fixture
-def broker():
-    with MosquittoBroker() as running:
-        yield running
+def broker(secure_broker) -> MosquittoBroker:
+    return secure_broker("test-edge")
 
 
 def _config(tmp_path: Path, broker: MosquittoBroker, model: Path, sources: list[dict], **extra) -> Path:
@@ -31,7 +30,7 @@ def _config(tmp_path: Path, broker: MosquittoBroker, model: Path, sources: list[
         sources=sources,
         detector={"model": str(model), "imgsz": 640},
         events={"end_after_s": 1.5, "update_interval_s": 0.5, **extra.pop("events", {})},
-        mqtt={"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+        mqtt={**broker.client_settings("test-edge"), "spool_dir": str(tmp_path / "spool")},
         status_interval_s=1.0,
         **extra,
     )

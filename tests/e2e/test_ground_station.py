@@ -13,7 +13,7 @@ from edge.factory import build_node
 from ground_station.auth.roles import Role
 from ground_station.config import GroundStationConfig
 from ground_station.service import GroundStation
-from smarteye.sim.broker import MosquittoBroker
+from smarteye.sim.broker import STATION_USER, MosquittoBroker
 from smarteye.sim.ports import free_tcp_port
 from smarteye.wire.messages import DetectionEvent, EventType
 from tests.support.edge_process import ANY_PORT_VIDEO
@@ -24,11 +24,11 @@ PASSWORD = "supervisor-password"
 
 def test_edge_to_ground_station_no_loss_no_doubles_with_snapshots(db_url, media, model_path, tmp_path) -> None:
     published: list[DetectionEvent] = []
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["site-a"]) as broker:
         station = GroundStation(
             GroundStationConfig.model_validate(
-                {"mqtt": {"url": broker.url, "client_id": f"gs-{time.time_ns()}"}, "database_url": db_url,
-                 "web": {"port": free_tcp_port(), "secure_cookies": False}}
+                {"mqtt": {**broker.client_settings(STATION_USER), "client_id": f"gs-{time.time_ns()}"},
+                 "database_url": db_url, "web": {"port": free_tcp_port(), "secure_cookies": False}}
             )
         )  # fmt: skip
         station.accounts.create_user("sup", PASSWORD, Role.SUPERVISOR)
@@ -39,7 +39,8 @@ def test_edge_to_ground_station_no_loss_no_doubles_with_snapshots(db_url, media,
                     {"node": "site-a",
                      "sources": [{"name": "walkway", "url": str(media("vtest.avi")), "realtime": False}],
                      "detector": {"model": str(model_path), "imgsz": 320},
-                     "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")}, "video": ANY_PORT_VIDEO}
+                     "mqtt": {**broker.client_settings("site-a"), "spool_dir": str(tmp_path / "spool")},
+                     "video": ANY_PORT_VIDEO}
                 ),
                 on_event=published.append,
             )  # fmt: skip

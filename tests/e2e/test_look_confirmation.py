@@ -40,7 +40,7 @@ def test_detections_from_the_drones_own_stream_confirm_a_look_and_a_camera_point
     mavlink_port, edge_port = free_tcp_port(), free_udp_port()
     sim = CopterSimulator(f"tcpin:127.0.0.1:{mavlink_port}", home=HOME, speedup=5.0, camera_hfov_deg=60.0,
                           telemetry_out=(f"udpout:127.0.0.1:{edge_port}",)).start()  # fmt: skip
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["drone-node"]) as broker:
         station = GroundStation(
             make_config(
                 broker,
@@ -70,7 +70,7 @@ def test_detections_from_the_drones_own_stream_confirm_a_look_and_a_camera_point
             }],
             detector={"model": str(model_path), "imgsz": 320},
             events={"update_interval_s": 0.5},
-            mqtt={"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+            mqtt={**broker.client_settings("drone-node"), "spool_dir": str(tmp_path / "spool")},
             video={"enabled": False},
         )  # fmt: skip
         try:

@@ -42,7 +42,7 @@ def test_a_mavlink_client_finds_the_stream_by_video_stream_information_and_plays
     mav = mavutil.mavlink
     link_port, video_port = free_udp_port(), free_udp_port()
     gcs = mavutil.mavlink_connection(f"udpin:127.0.0.1:{link_port}", source_system=255, source_component=190)
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["drone-node"]) as broker:
         config = write_config(
             tmp_path / "edge.yaml",
             node="drone-node",
@@ -52,7 +52,7 @@ def test_a_mavlink_client_finds_the_stream_by_video_stream_information_and_plays
                         "camera": {"hfov_deg": 70}},
             }],
             detector={"model": str(model_path), "imgsz": 320},
-            mqtt={"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+            mqtt={**broker.client_settings("drone-node"), "spool_dir": str(tmp_path / "spool")},
             video={"whep": {"port": 0}, "udp_outputs": {"drone": f"udp://127.0.0.1:{video_port}"}},
         )  # fmt: skip
         with EdgeProcess(config, tmp_path / "edge.log") as edge:

@@ -28,9 +28,8 @@ BASELINE_S = 20.0
 
 
 @pytest.fixture
-def broker():
-    with MosquittoBroker() as running:
-        yield running
+def broker(secure_broker) -> MosquittoBroker:
+    return secure_broker("restarts")
 
 
 def _rate(events: list[dict], start: float, end: float) -> float:
@@ -61,7 +60,7 @@ def test_a_camera_killed_and_restarted_ten_times_recovers_each_time_and_the_othe
             ],
             detector={"model": str(model_path), "imgsz": 320},
             events={"end_after_s": 1.5, "update_interval_s": 0.5},
-            mqtt={"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+            mqtt={**broker.client_settings("restarts"), "spool_dir": str(tmp_path / "spool")},
             status_interval_s=1.0,
         )
         with EdgeProcess(config, tmp_path / "edge.log") as edge:
