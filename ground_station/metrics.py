@@ -146,17 +146,11 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 
 class StationMetrics:
-    """The registry behind a station's /metrics, and the ingest latency histogram."""
+    """The registry behind a station's /metrics (`parts` read at scrape time), and the ingest latency histogram."""
 
-    def __init__(
-        self,
-        hub: LiveHub,
-        relay: VideoRelay | None = None,
-        whep: WhepServer | None = None,
-        aggregator: Aggregator | None = None,
-    ) -> None:
+    def __init__(self, parts: StationCollector) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StationCollector(hub, relay, whep, aggregator))
+        self.registry.register(parts)
         self.ingest_latency = Histogram(
             "smarteye_ingest_latency_seconds",
             "Event capture at the edge → stored at the station (edge and station clocks assumed in sync).",

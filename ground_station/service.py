@@ -18,7 +18,7 @@ from ground_station.command.commander import Commander
 from ground_station.config import GroundStationConfig
 from ground_station.feeds.cot import CotSender
 from ground_station.ingest import Aggregator
-from ground_station.metrics import StationMetrics
+from ground_station.metrics import StationCollector, StationMetrics
 from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
 from ground_station.store.store import Store
@@ -45,7 +45,7 @@ class GroundStation:
             max_sessions_per_principal=config.video.max_viewers_per_principal, cors_origins=config.video.cors_origins,
         )  # fmt: skip
         self.aggregator = Aggregator(config, self.store, snapshots=self.snapshots, on_message=self._on_message)
-        self.metrics = StationMetrics(self.hub, self.relay, self.whep, self.aggregator)
+        self.metrics = StationMetrics(StationCollector(self.hub, self.relay, self.whep, self.aggregator))
         self.rules_push = RulesPush(self.store, config.mqtt.topic_prefix, publisher=self.aggregator)
         self.aggregator.add_connect_listener(self.rules_push.wake)
         self.commander = Commander(

@@ -52,7 +52,7 @@ from ground_station.auth.throttle import ACCOUNT, LoginThrottle, retry_after_hea
 from ground_station.command.commander import Commander
 from ground_station.command.config import CommandConfig
 from ground_station.feeds.geojson import geojson_text
-from ground_station.metrics import CONTENT_TYPE, StationMetrics
+from ground_station.metrics import CONTENT_TYPE, StationCollector, StationMetrics
 from ground_station.rules import RulesPush
 from ground_station.snapshots import Snapshots
 from ground_station.store.audit import ACCESS_ENDED, LOGIN, LOGIN_FAILURE
@@ -169,7 +169,7 @@ def create_app(
     throttle = LoginThrottle() if throttle is None else throttle
     relay = VideoRelay() if relay is None else relay
     whep = WhepServer() if whep is None else whep
-    metrics = StationMetrics(hub, relay, whep) if metrics is None else metrics
+    metrics = StationMetrics(StationCollector(hub, relay, whep)) if metrics is None else metrics
     app = FastAPI(
         title="SmartEye ground station",
         version="1",
