@@ -18,6 +18,15 @@ the encoder thread's own CPU share (draw + convert + encode, thread CPU time s/s
 
     python3 scripts/benchmark_live_viewers.py --video gopro_karma.mp4   # a 29.97 fps camera instead of 10 fps
 
+`--boxes page` (the default, as the node's) forwards an H.264 camera's packets unchanged to the viewers (the page
+draws the boxes; no encoder runs); `--boxes burn_in` encodes every frame with the boxes burned in. The camera is a
+file read in real time, or with `--rtsp` the same file served by the simulated RTSP camera (GStreamer, H.264
+constrained baseline, as an IP camera sends it; its process is the camera and is not counted). A file or camera
+that cannot be forwarded (MPEG-4 vtest.avi, B-frames) is encoded either way: the script prints which it was.
+
+    python3 scripts/benchmark_live_viewers.py --rtsp --boxes page      # passthrough
+    python3 scripts/benchmark_live_viewers.py --rtsp --boxes burn_in   # the same camera, encoded
+
     python3 scripts/benchmark_live_viewers.py                  # 3 rounds × (1, 10 viewers), 15 s windows
     python3 scripts/benchmark_live_viewers.py --rounds 1 --window 8 --json out.json
 """
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -47,6 +57,7 @@ from edge.assets import assets_root  # noqa: E402
 from scripts.station_processes import StationAndEdge, viewer_headers  # noqa: E402
 from smarteye.sim.broker import MosquittoBroker  # noqa: E402
 from smarteye.sim.ports import free_tcp_port  # noqa: E402
+from smarteye.sim.rtsp_server import RtspServer  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATIO = 1.1
@@ -87,16 +98,21 @@ def run_viewers(url: str, station: str, user: str, password: str, count: int, st
 class System(StationAndEdge):
     """The station and one edge node on `video` as a real-time camera, YOLO at 320, uplinked."""
 
-    def __init__(self, workdir: Path, model: Path, video: Path, broker_url: str) -> None:
+    def __init__(self, workdir: Path, model: Path, video: Path | str, broker_url: str, boxes: str = "page") -> None:
+        """`video`: a file (read in real time) or an rtsp:// URL."""
         super().__init__(workdir, broker_url, node="bench-edge", user="bench")
+        source: dict[str, Any] = {"name": "cam", "url": str(video)}
+        if isinstance(video, Path):
+            source |= {"loop": True, "realtime": True}
         self.edge_whep = f"http://127.0.0.1:{free_tcp_port()}"
         edge_config = workdir / "edge.yaml"
         edge_config.write_text(yaml.safe_dump({
             "node": "bench-edge",
-            "sources": [{"name": "cam", "url": str(video), "loop": True, "realtime": True}],
+            "sources": [source],
             "detector": {"model": str(model), "imgsz": 320},
             "mqtt": {"url": broker_url, "spool_dir": str(workdir / "spool")},
             "video": {"whep": {"port": int(self.edge_whep.rsplit(":", 1)[1])},  # only to read encoder figures
+                      "live": {"boxes": boxes},
                       "uplink": {"url": self.station_url, "token": self.token}},
         }))  # fmt: skip
         self.start_edge(edge_config)
@@ -148,6 +164,9 @@ def measure(system: System, viewers: int, window: float) -> dict[str, Any]:
         "min_frames_per_viewer": min(summary["frames"]),
         "latency_s": summary["latency_s"],
         "encode_ms": encoder["encode_ms"],
+        "forwarded_fps": rate("frames_forwarded"),
+        "boxes": encoder["boxes"],
+        "passthrough_refused": encoder["passthrough_refused"],
         "keyframes": encoder["keyframes"] - encoder_before["keyframes"],
         "keyframe_requests": encoder["keyframe_requests"] - encoder_before["keyframe_requests"],
     }
@@ -160,6 +179,8 @@ def main() -> int:
     parser.add_argument("--many", type=int, default=10, help="the larger number of viewers")
     parser.add_argument("--json", type=Path, help="write the results here too")
     parser.add_argument("--video", default="vtest.avi", help="the camera: a file under the assets' media/")
+    parser.add_argument("--boxes", choices=("page", "burn_in"), default="page", help="video.live.boxes of the node")
+    parser.add_argument("--rtsp", action="store_true", help="serve the file over the simulated RTSP camera (H.264)")
     args = parser.parse_args()
 
     root = assets_root()
@@ -168,8 +189,13 @@ def main() -> int:
         print(f"needs models/yolov8n.pt and media/{args.video}: set SMARTEYE_ASSETS", file=sys.stderr)
         return 2
     results = []
-    with tempfile.TemporaryDirectory(prefix="smarteye-viewers-") as tmp, MosquittoBroker() as broker:
-        system = System(Path(tmp), model, video, broker.url)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="smarteye-viewers-"))
+        broker = stack.enter_context(MosquittoBroker())
+        camera: Path | str = video
+        if args.rtsp:
+            camera = stack.enter_context(RtspServer({"/cam": video}, loop=True)).url("/cam")
+        system = System(Path(tmp), model, camera, broker.url, args.boxes)
         try:
             system.stream()
             time.sleep(5)  # model warm-up
@@ -186,7 +212,8 @@ def main() -> int:
                         f"{row['keyframes']} keyframes ({row['keyframe_requests']} requested) in the window; "
                         f"camera {row['source_fps']:.1f} fps, encoded {row['encoded_fps']:.1f} fps "
                         f"(dropped {row['dropped_fps']:.2f}/s), edge CPU per stream {row['edge_cpu_per_stream']:.3f} "
-                        f"of which encoder {row['encoder_cpu']:.3f}",
+                        f"of which encoder {row['encoder_cpu']:.3f}; boxes {row['boxes']}, forwarded "
+                        f"{row['forwarded_fps']:.1f} fps {row['passthrough_refused'] or ''}",
                         flush=True,
                     )
         finally:
@@ -206,12 +233,16 @@ def main() -> int:
         camera, encoded = median(count, "source_fps"), median(count, "encoded_fps")
         print(f"live video at full rate, {count:2d} viewer(s): camera {camera:.1f} fps, "
               f"encoded {encoded:.1f} fps ({encoded / max(camera, 1e-9):.2f}×), "
+              f"forwarded {median(count, 'forwarded_fps'):.1f} fps, "
               f"edge CPU per stream {median(count, 'edge_cpu_per_stream'):.3f} s/s "
               f"(encoder {median(count, 'encoder_cpu'):.3f})")  # fmt: skip
     verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
     print(f"ratio {args.many} viewers / 1 viewer: {ratio:.3f} (target ≤ {TARGET_RATIO}) {verdict}")
     if args.json:
-        args.json.write_text(json.dumps({"rounds": results, "ratio": ratio, "verdict": verdict}, indent=2))
+        args.json.write_text(json.dumps(
+            {"rounds": results, "ratio": ratio, "verdict": verdict, "boxes": args.boxes, "rtsp": args.rtsp,
+             "video": args.video}, indent=2,
+        ))  # fmt: skip
     return 0 if verdict == "PASS" else 1
 
 

@@ -59,7 +59,7 @@ class LiveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     boxes: BoxesMode = Field(
-        "burn_in",
+        "page",
         title="Boxes",
         description="`page`: a source already in browser-playable H.264 is forwarded unchanged (no decode copy, no "
         "encoder) and the boxes go with each frame for the page to draw; other sources are encoded with the boxes "

@@ -70,6 +70,7 @@ def system(media, model_path, gst_available, tmp_path_factory):
         mqtt={"url": broker.url, "spool_dir": str(tmp / "spool")},
         video={
             "whep": {"port": whep_port},
+            "live": {"boxes": "burn_in"},  # the encoded path (the camera sends H.264: passthrough otherwise)
             "udp_outputs": {"cam": f"udp://127.0.0.1:{udp_port}"},
             "uplink": {"url": station.url, "token": token},
         },

@@ -133,7 +133,7 @@ class H264Passthrough:
 
     def _refuse(self, reason: str) -> bool:
         if self.refused is None:
-            log.warning("stream %s: H.264 passthrough not possible, %s: encoding it with the boxes burned in",
-                        self.stream, reason)  # fmt: skip
+            log.info("stream %s: H.264 passthrough not possible, %s: encoding it with the boxes burned in",
+                     self.stream, reason)  # fmt: skip
         self.refused = reason
         return False
