@@ -11,7 +11,6 @@ import json
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +18,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from edge.config.video import EncoderConfig, UplinkConfig
+from edge.config.video import UplinkConfig
 from edge.outputs.video.uplink import VideoUplink
 from smarteye.media.webrtc import WhepServer
 from smarteye.media.whep_http import add_whep_routes
-from tests.support.h264 import Encoding, picture
+from tests.support.h264 import Encoding, live_camera
 from tests.support.polling import wait_for
 from tests.support.video_station import open_video_station
 
@@ -45,23 +44,8 @@ def webrtcbin() -> None:
 @pytest.fixture
 def camera() -> Iterator[Encoding]:
     """A real libx264 stream at 10 fps, keyframe every second."""
-    encoding = Encoding(EncoderConfig(keyframe_interval_s=1))
-    encoding.encoder.start()
-    stop = threading.Event()
-
-    def feed() -> None:
-        step = 0
-        while not stop.is_set():
-            encoding.encoder.submit(picture(160, 120, step % 20), time.time())
-            step += 1
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    yield encoding
-    stop.set()
-    thread.join(2)
-    encoding.encoder.stop()
+    with live_camera() as encoding:
+        yield encoding
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge.config.video import EncoderConfig, UplinkConfig
+from edge.config.video import UplinkConfig
 from edge.outputs.video.uplink import VideoUplink
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.sim.ports import free_tcp_port
 from smarteye.sim.whep_viewer import WhepViewer
-from tests.support.h264 import Encoding, picture
+from tests.support.h264 import Encoding, live_camera
 from tests.support.polling import wait_for
 
 PASSWORD = "revocation-test-password"
@@ -62,23 +62,8 @@ def _smarteye() -> list[str]:
 @pytest.fixture
 def camera() -> Iterator[Encoding]:
     """A real libx264 stream at 10 fps, keyframe every second."""
-    encoding = Encoding(EncoderConfig(keyframe_interval_s=1))
-    encoding.encoder.start()
-    stop = threading.Event()
-
-    def feed() -> None:
-        step = 0
-        while not stop.is_set():
-            encoding.encoder.submit(picture(160, 120, step % 20), time.time())
-            step += 1
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    yield encoding
-    stop.set()
-    thread.join(2)
-    encoding.encoder.stop()
+    with live_camera() as encoding:
+        yield encoding
 
 
 @pytest.fixture

@@ -3,6 +3,11 @@ fan-out, and a fresh FFmpeg decoder to check what comes out."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
 import av
 import numpy as np
 
@@ -39,6 +44,31 @@ class Encoding:
         packet = self.reader.get(5)
         assert packet is not None, "the encoder produced no packet"
         return packet
+
+
+@contextlib.contextmanager
+def live_camera(width: int = 160, height: int = 120, fps: float = 10.0) -> Iterator[Encoding]:
+    """A real libx264 stream (keyframe every second) of moving pictures, fed at `fps` until the block ends: the
+    camera of WHEP tests, whose viewers decode it."""
+    encoding = Encoding(EncoderConfig(keyframe_interval_s=1))
+    encoding.encoder.start()
+    stop = threading.Event()
+
+    def feed() -> None:
+        step = 0
+        while not stop.is_set():
+            encoding.encoder.submit(picture(width, height, step % 20), time.time())
+            step += 1
+            time.sleep(1 / fps)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        yield encoding
+    finally:
+        stop.set()
+        thread.join(2)
+        encoding.encoder.stop()
 
 
 def decode(packets: list[EncodedPacket]) -> list[np.ndarray]:
