@@ -52,6 +52,7 @@ class StreamEncoder:
         self.fanout = fanout
         # The viewers' fan-out as well, while the stream's H.264 passthrough cannot serve them (set by the live video).
         self.also: PacketFanout | None = None
+        self._also_live: PacketFanout | None = None  # `also` once a keyframe reached it (never a P-frame first)
         # Bounded: a few frames absorb a moment without CPU (a loaded box, the GIL held by detection) instead of
         # dropping one; beyond that the oldest is replaced, so latency stays within BACKLOG frames.
         self._backlog: collections.deque[_Pending] = collections.deque()
@@ -230,6 +231,7 @@ class StreamEncoder:
                 self.stream, bytes(packet), packet.pts, packet.is_keyframe, capture_time, width, height
             )  # fmt: skip
             self.fanout.publish(encoded)
-            also = self.also
-            if also is not None:
-                also.publish(encoded)
+            if self.also is not self._also_live and (self.also is None or encoded.keyframe):
+                self._also_live = self.also  # its viewers had the camera's packets: they go on from a keyframe
+            if self._also_live is not None:
+                self._also_live.publish(encoded)

@@ -126,3 +126,34 @@ def test_each_node_has_its_own_stream_limit_and_a_gone_nodes_streams_are_freed(
         reader.close()
         wait_for(lambda: not relay.fanouts, timeout=10)
         assert relay.stats.streams_freed == 3
+
+
+def test_passthrough_boxes_reach_station_viewers_with_their_frame(
+    video_station: VideoStation, h264_packets: list[EncodedPacket]
+) -> None:
+    """A forwarded stream's boxes travel inside each packet: the station's viewers get every frame with its own
+    boxes, also when the relay re-stamps the timestamps after an edge restart."""
+    import dataclasses
+
+    from ground_station.video.relay import _PtsRebase
+
+    sent = [
+        dataclasses.replace(p, boxes=f'[{{"track_id":{i},"x1":{i}.5}}]'.encode(), _av_packet=None)
+        for i, p in enumerate(h264_packets)
+    ]
+    with TestClient(video_station.app).websocket_connect(
+        "/api/video/uplink?node=e1", headers=bearer(video_station.edge_token)
+    ) as ws:
+        live = VideoStreamState(node="e1", stream="cam", state=VideoState.LIVE, time=time.time())
+        ws.send_text(live.model_dump_json())
+        wait_for(lambda: video_station.relay.fanout("e1", "cam") is not None)
+        reader = video_station.relay.fanout("e1", "cam").subscribe_thread(maxsize=100)  # type: ignore[union-attr]
+        ws.receive_json()  # the keyframe request
+        for packet in sent:
+            ws.send_bytes(packet.to_wire())
+        received = [reader.get(3) for _ in sent]
+        reader.close()
+    assert [p.boxes for p in received] == [p.boxes for p in sent]  # type: ignore[union-attr]
+    rebase = _PtsRebase()
+    rebase(make_packet(pts=90_000))
+    assert rebase(sent[1]).boxes == sent[1].boxes  # re-stamped after a restart, boxes kept
