@@ -12,11 +12,12 @@ import pytest
 from ground_station.auth.roles import Role
 from ground_station.service import GroundStation
 from ground_station.store import AlertMedia, Received
-from smarteye.sim.broker import MosquittoBroker, find_mosquitto
+from smarteye.sim.broker import find_mosquitto
 from smarteye.sim.ports import free_tcp_port
 from tests.support.alerts import make_alert, mp4_bytes
 from tests.support.browser import chromium, shot
 from tests.support.ingest import make_config
+from tests.support.secure_broker import secured_test_broker
 
 PASSWORD = "correct horse battery"
 PLAY_AND_SEEK = """
@@ -51,7 +52,7 @@ video.play().then(() => {
 def test_a_clip_plays_and_seeks_in_the_browser(tmp_path: Path) -> None:
     if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed")
-    with MosquittoBroker() as broker:
+    with secured_test_broker() as broker:
         config = make_config(broker, f"sqlite:///{tmp_path / 'gs.sqlite'}", f"test-{uuid.uuid4().hex[:8]}/v1",
                              web={"port": free_tcp_port(), "secure_cookies": False})  # fmt: skip
         station = GroundStation(config)

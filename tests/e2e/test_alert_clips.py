@@ -21,6 +21,7 @@ from edge.config import parse_config
 from edge.detect.detector import Detector
 from edge.factory import build_node
 from smarteye.sim.broker import MosquittoBroker
+from tests.support.secure_broker import paho_client
 
 PRE_S, POST_S = 2.0, 2.0
 KEYFRAME_S = 1.0
@@ -29,8 +30,8 @@ KEYFRAME_S = 1.0
 def test_an_alert_on_real_video_gets_its_snapshot_and_a_clip_nobody_was_watching(media, model_path, tmp_path) -> None:
     received: list[tuple[str, bytes]] = []
     lock = threading.Lock()
-    with MosquittoBroker() as broker:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
+    with MosquittoBroker.secured(["clips"]) as broker:
+        client = paho_client(broker, client_id=f"test-{uuid.uuid4().hex[:8]}")  # as the station
         subscribed = threading.Event()
         client.on_connect = lambda c, *_: c.subscribe("smarteye/v1/#", qos=1)
         client.on_subscribe = lambda *_: subscribed.set()
@@ -55,7 +56,7 @@ def test_an_alert_on_real_video_gets_its_snapshot_and_a_clip_nobody_was_watching
             "node": "clips",
             "sources": [{"name": "cam", "url": str(media("vtest.avi")), "rules": rules}],
             "detector": {"model": str(model_path), "imgsz": 320},
-            "mqtt": {"url": broker.url, "spool_dir": str(tmp_path / "spool")},
+            "mqtt": {**broker.client_settings("clips"), "spool_dir": str(tmp_path / "spool")},
             "metrics": {"enabled": False},
             "video": {"whep": {"port": 0}, "encoder": {"keyframe_interval_s": KEYFRAME_S}},  # no viewer, no output
         })  # fmt: skip

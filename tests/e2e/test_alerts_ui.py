@@ -19,7 +19,6 @@ Screenshots go to test-artifacts/ (alerts-*.png, rules-*.png).
 from __future__ import annotations
 
 import json
-import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from tests.support.mqtt_recorder import MqttRecorder
 
 pytestmark = pytest.mark.skipif(find_mosquitto() is None, reason="no mosquitto")
 PREFIX = "smarteye/v1"  # the edge's default: the real node of the acceptance test talks to this station too
+EDGE_NODE = "gate-edge"  # that node (its login on the broker)
 ROLES = ("admin", "supervisor", "viewer")
 SITE = (38.2456, -77.3537)
 
@@ -79,7 +79,7 @@ class Station:
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[MosquittoBroker]:
-    with MosquittoBroker() as mosquitto:
+    with MosquittoBroker.secured(["site", "drone-1", EDGE_NODE], prefix=PREFIX) as mosquitto:
         yield mosquitto
 
 
@@ -534,13 +534,13 @@ def edge_node(station: Station, media, model_path, tmp_path: Path):
     from edge.factory import build_node
     from ground_station.auth.roles import Role
 
-    node_name = f"edge{secrets.token_hex(2)}"
+    node_name = EDGE_NODE
     _, token = station.gs.accounts.create_token(node_name, Role.EDGE, "test")
     config = parse_config({
         "node": node_name,
         "sources": [{"name": "cam", "url": str(media("vtest.avi")), "loop": True}],
         "detector": {"model": str(model_path), "imgsz": 320},
-        "mqtt": {"url": station.broker.url, "spool_dir": str(tmp_path / "spool")},
+        "mqtt": {**station.broker.client_settings(node_name), "spool_dir": str(tmp_path / "spool")},
         "status_interval_s": 1.0,
         "metrics": {"enabled": False},
         "video": {"whep": {"port": 0}, "encoder": {"keyframe_interval_s": 1.0},

@@ -12,6 +12,7 @@ import pytest
 from smarteye.sim.broker import MosquittoBroker
 from tests.support.edge_process import smarteye_command
 from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.secure_broker import edge_cli_login
 
 pytestmark = pytest.mark.slow
 
@@ -19,9 +20,8 @@ pytestmark = pytest.mark.slow
 def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
     with MosquittoBroker.secured(["quick"]) as broker:
         recorder = MqttRecorder(broker, "smarteye/v1/#")
-        # The default spool lives under ~/.cache; the broker's CA comes from the environment, the login in the URL.
-        env = {**os.environ, "HOME": str(tmp_path), "SMARTEYE_EDGE_MQTT__TLS__CA_FILE": str(broker.ca_file)}
-        login = f"mqtts://quick:{broker.users['quick']}@{broker.host}:{broker.port}"
+        login, ca_env = edge_cli_login(broker, "quick")
+        env = {**os.environ, **ca_env, "HOME": str(tmp_path)}  # the default spool lives under ~/.cache
         proc = subprocess.Popen(
             [
                 *smarteye_command(),

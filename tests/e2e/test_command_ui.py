@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 def station(tmp_path: Path) -> Iterator[tuple[GroundStation, CopterSimulator, dict[str, str], Publisher]]:
     mavlink_port = free_tcp_port()
     sim = CopterSimulator(f"tcpin:127.0.0.1:{mavlink_port}", home=HOME, speedup=10.0).start()
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["site-a", "drone-node"]) as broker:
         config = make_config(
             broker, f"sqlite:///{tmp_path / 'gs.sqlite'}", "smarteye/v1",
             web={"host": "127.0.0.1", "port": free_tcp_port(), "secure_cookies": False},

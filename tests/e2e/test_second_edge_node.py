@@ -16,14 +16,18 @@ import pytest
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.edge_process import smarteye_command
 from tests.support.polling import wait_for
+from tests.support.secure_broker import edge_cli_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")]
 WHEP_LINE = re.compile(r"WHEP endpoint on (http://127\.0\.0\.1:(\d+)/whep)")
 
 
-def _start(name: str, video: Path, model: Path, broker_url: str, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+def _start(
+    name: str, video: Path, model: Path, broker: MosquittoBroker, tmp_path: Path
+) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
-    env = {**os.environ, "SMARTEYE_EDGE_MQTT__SPOOL_DIR": str(tmp_path / f"spool-{name}")}
+    broker_url, ca_env = edge_cli_login(broker, name)
+    env = {**os.environ, **ca_env, "SMARTEYE_EDGE_MQTT__SPOOL_DIR": str(tmp_path / f"spool-{name}")}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*smarteye_command(), "edge", "--source", f"cam={video}", "--model", str(model), "--mqtt", broker_url,
@@ -50,9 +54,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def test_second_node_takes_another_whep_port_and_the_first_keeps_running(media, model_path, tmp_path) -> None:
     video = media("vtest.avi")
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["edge-one", "edge-two"]) as broker:
         # Both load the model at once (the slow part); whichever binds WHEP second must move on.
-        nodes = [_start(name, video, model_path, broker.url, tmp_path) for name in ("edge-one", "edge-two")]
+        nodes = [_start(name, video, model_path, broker, tmp_path) for name in ("edge-one", "edge-two")]
         try:
             for proc, log in nodes:
                 wait_for(lambda proc=proc, log=log: _whep(log) is not None or proc.poll() is not None, timeout=90)

@@ -28,6 +28,13 @@ def mqtt_settings(broker: MosquittoBroker, user: str = STATION_USER) -> dict[str
     return broker.client_settings(user) if broker.users else {"url": broker.url}
 
 
+def edge_cli_login(broker: MosquittoBroker, node: str) -> tuple[str, dict[str, str]]:
+    """What `smarteye edge --mqtt URL --node NODE` needs on the secured broker: the URL with the node's login
+    (the edge moves it out of the URL) and the environment naming the test CA."""
+    url = f"mqtts://{node}:{broker.users[node]}@{broker.host}:{broker.port}"
+    return url, {"SMARTEYE_EDGE_MQTT__TLS__CA_FILE": str(broker.ca_file)}
+
+
 def paho_client(
     broker: MosquittoBroker, user: str = STATION_USER, client_id: str | None = None, **kwargs: Any
 ) -> mqtt.Client:
