@@ -110,8 +110,9 @@ class EdgeMetrics:
         self.stage_seconds = Histogram(
             "smarteye_edge_stage_seconds",
             "Time per frame in each stage: decode, wait (capture → taken for detection), convert, inference, "
-            "tracking, geolocation, rules, events, and the sinks (publish, alerts, video); encode on the encoder "
-            "thread; tile: mean time per tile when the detector slices frames.",
+            "handoff (detected → taken by the track thread), tracking, geolocation, rules, events, and the sinks "
+            "(publish, alerts, video); encode on the encoder thread; tile: mean time per tile when the detector "
+            "slices frames.",
             ["node", "stream", "stage"],
             buckets=STAGE_BUCKETS,
             registry=self.registry,

@@ -67,9 +67,10 @@ class EdgeNode:
         mavlink: dict[str, MavlinkReader],
         metrics: EdgeMetrics,
         alerts: AlertSink | None = None,
-        detection_workers: int = 1,
+        detection_workers: int | None = None,
     ) -> None:
-        """`detection_workers`: frames inferred at once (the runtime's parallel infer requests; 1 otherwise)."""
+        """`detection_workers`: frames inferred at once; None: as many as the detectors can run at once (asked at
+        warm-up, Detector.parallelize: OpenVINO's parallel infer requests), 1 for every other runtime."""
         self.config, self.board, self.streams, self.pipeline = config, board, streams, pipeline
         self.publisher, self.events, self.status, self.video = publisher, events, status, video
         self.mavlink, self.metrics, self.alerts = mavlink, metrics, alerts
@@ -77,14 +78,20 @@ class EdgeNode:
         self._stop = threading.Event()
         self._warmed = threading.Event()
         self._take_lock = threading.Lock()  # a frame's ticket is drawn with the take: the hand-off keeps take order
-        self.handoff = InOrderHandoff(max(1, detection_workers))
-        self._detect_threads = [
-            threading.Thread(target=self._detect_loop, args=(index,), name=f"detect-{index}", daemon=True)
-            for index in range(max(1, detection_workers))
-        ]
+        self._workers = detection_workers
+        self.handoff = InOrderHandoff(max(1, detection_workers or 1))
+        self._detect_threads = [self._worker(0)]  # the first warms up, then starts the others
         self._track_thread = threading.Thread(target=self._track_loop, name="track", daemon=True)
         self._status_thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
         self._telemetry_thread = threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True)
+
+    def _worker(self, index: int) -> threading.Thread:
+        return threading.Thread(target=self._detect_loop, args=(index,), name=f"detect-{index}", daemon=True)
+
+    @property
+    def detection_workers(self) -> int:
+        """Detection workers running (known once the first has warmed the detectors up)."""
+        return len(self._detect_threads)
 
     @property
     def rules(self) -> dict[str, RulesStage]:
@@ -105,8 +112,7 @@ class EdgeNode:
         for reader in self.mavlink.values():
             reader.start()
         self._track_thread.start()
-        for thread in self._detect_threads:
-            thread.start()
+        self._detect_threads[0].start()
         for stream in self.streams.values():
             stream.supervisor.start()
         self._status_thread.start()
@@ -122,8 +128,11 @@ class EdgeNode:
         for stream in self.streams.values():
             stream.supervisor.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.board.close()
-        for thread in self._detect_threads:  # each ends after its current frame, which the track thread finishes
-            thread.join(10)
+        if self._detect_threads[0].ident is not None:
+            self._warmed.wait(10)  # the first worker may still be warming up and starting the others
+        for thread in list(self._detect_threads):  # each ends after its current frame, which the track thread finishes
+            if thread.ident is not None:
+                thread.join(10)
         self.handoff.close()
         self._track_thread.join(10)
         if self.video is not None:
@@ -152,12 +161,10 @@ class EdgeNode:
     def _detect_loop(self, index: int) -> None:
         """A detection worker: takes the scheduler's next frame, runs the detection half, hands it on in order."""
         if index == 0:
-            self._warm_up()
-            self._warmed.set()
-        else:
-            while not self._warmed.wait(IDLE_TICK_S):
-                if self._stop.is_set():
-                    return
+            try:
+                self._start_workers(self._warm_up())
+            finally:
+                self._warmed.set()
         while not self._stop.is_set():
             with self._take_lock:
                 frame = self.board.take(IDLE_TICK_S)
@@ -190,20 +197,39 @@ class EdgeNode:
                 last_expiry = now
                 self._expire_stalled(now)
 
-    def _warm_up(self) -> None:
+    def _start_workers(self, parallel: int) -> None:
+        """The other detection workers: as configured, else one per frame the detectors can infer at once."""
+        count = max(1, self._workers if self._workers is not None else parallel)
+        self.handoff.widen(count)
+        for index in range(1, count):
+            if self._stop.is_set():
+                return
+            thread = self._worker(index)
+            self._detect_threads.append(thread)
+            thread.start()
+
+    def _warm_up(self) -> int:
         """Each distinct detector runs once before the first frame: lazy set-up (the runtime compiling for its input,
         ultralytics' predictor) would otherwise stall the first camera frames by seconds. In the detect thread, so
-        the sources connect meanwhile; frames arriving wait on the latest-frame-wins board."""
+        the sources connect meanwhile; frames arriving wait on the latest-frame-wins board. Returns how many frames
+        the detectors can infer at once (the most any of them can)."""
         seen: set[int] = set()
+        parallel = 1
         for stages in self.pipeline.stages.values():
             for stage in stages:
-                warm_up = getattr(stage, "warm_up", None)
-                if warm_up is not None and id(stage) not in seen:
-                    seen.add(id(stage))
-                    try:
+                if id(stage) in seen:
+                    continue
+                seen.add(id(stage))
+                try:
+                    parallelize = getattr(stage, "parallelize", None)
+                    if parallelize is not None and self._workers is None:
+                        parallel = max(parallel, parallelize())
+                    warm_up = getattr(stage, "warm_up", None)
+                    if warm_up is not None:
                         warm_up()
-                    except Exception:
-                        log.exception("warm-up of %s failed (the first frames will be slow)", stage.name)
+                except Exception:
+                    log.exception("warm-up of %s failed (the first frames will be slow)", stage.name)
+        return parallel
 
     def _expire_stalled(self, now: float) -> None:
         """End objects of streams that stopped delivering frames (they cannot be confirmed gone)."""

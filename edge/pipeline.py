@@ -178,6 +178,12 @@ class InOrderHandoff:
         self._next = 0
         self._closed = False
 
+    def widen(self, capacity: int) -> None:
+        """Allow `capacity` results ahead (more detection workers started); never narrows."""
+        with self._cond:
+            self.capacity = max(self.capacity, capacity)
+            self._cond.notify_all()
+
     def ticket(self) -> int:
         with self._cond:
             self._issued += 1

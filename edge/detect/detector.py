@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +17,7 @@ import numpy as np
 from edge.assets import AssetMissing, find_asset, obtain_asset, searched_places
 from edge.assets_catalog import catalog_entry
 from edge.config.detector import DetectorConfig
+from edge.detect import openvino_requests
 from edge.detect.runtime import ExportError, LoadedModel, RuntimeUnavailable, load_model, runs_on
 from edge.detect.sliced import Slicer
 
@@ -54,8 +60,54 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+class ModelSlots:
+    """The YOLO objects one loaded runtime's predictions run on, one per prediction that may run at once, checked out
+    per call: ultralytics' predictor keeps per-call state, so two threads never share one. Shared by every Detector
+    around the same loaded model (`slots_of`). Holds the loaded model alone until `parallelize`."""
+
+    def __init__(self, model: Any) -> None:
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._free.put(model)
+        self.count = 1
+        self.compiled: Any = None  # the THROUGHPUT-compiled OpenVINO model the replicas infer on
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[Any]:
+        model = self._free.get()  # waits while every one is predicting
+        try:
+            if self.compiled is not None:
+                openvino_requests.bind(model, self.compiled)
+            yield model
+        finally:
+            self._free.put(model)
+
+    def replace(self, models: list[Any], compiled: Any) -> None:
+        """Run on `models` (all idle, bound to `compiled`) from now on; the loaded model stays for direct calls."""
+        self._free.get()  # the loaded model, idle: nothing predicts yet when the node parallelizes
+        for model in models:
+            self._free.put(model)
+        self.count, self.compiled = len(models), compiled
+
+
+_slots: weakref.WeakKeyDictionary[Any, ModelSlots] = weakref.WeakKeyDictionary()
+_slots_lock = threading.Lock()
+
+
+def slots_of(model: Any) -> ModelSlots:
+    """The slots of a loaded model, the same for every Detector sharing it (edge/detect/pool.py)."""
+    with _slots_lock:
+        found = _slots.get(model)
+        if found is None:
+            found = _slots[model] = ModelSlots(model)
+        return found
+
+
 class Detector:
-    """A loaded YOLO model with the configured thresholds and class filter; one serves every stream."""
+    """A loaded YOLO model with the configured thresholds and class filter; one serves every stream.
+
+    `predict` may be called from several threads (the node's detection workers): each call runs on a free slot of
+    the loaded runtime (ModelSlots), and waits for one when all are busy."""
 
     name = "inference"
 
@@ -107,6 +159,31 @@ class Detector:
         }
         if config.half:
             self.predict_args["quantize"] = "fp16"
+        self.slots = slots_of(self.model)
+
+    def parallelize(self) -> int:
+        """Let this runtime infer several frames at once when it gains from it, and say how many (1: one at a time).
+
+        OpenVINO on the CPU: the export compiled for throughput with one infer request per stream of the plugin
+        (edge/detect/openvino_requests.py), each on its own predictor. Other runtimes, sliced detection (dynamic
+        tile shapes) and a plugin that offers a single stream keep the one loaded model. `model` (the loaded
+        model) is left as ultralytics compiled it, for direct calls."""
+        slots = self.slots
+        with slots.lock:
+            if slots.count > 1 or self.backend != "openvino" or self.slicer is not None:
+                return slots.count
+            compiled = openvino_requests.compile_for_throughput(self.model)
+            count = openvino_requests.optimal_requests(compiled) if compiled is not None else 1
+            if count < 2:
+                return 1
+            replicas = openvino_requests.replicas(self.model, self.predict_args, count)
+            if not all(openvino_requests.bind(replica, compiled) for replica in replicas):
+                log.warning("detector: ultralytics' OpenVINO backend changed; inferring one frame at a time")
+                return 1
+            slots.replace(replicas, compiled)
+            log.info("detector: %s infers %d frames at once (OpenVINO %s)", self.model_name, count,
+                     openvino_requests.HINT)  # fmt: skip
+            return count
 
     def warm_up(self, width: int = 640, height: int = 480, rounds: int = 2) -> None:
         """Run on a blank frame of the stream's size so the first real frames are not slowed by lazy set-up
@@ -120,7 +197,8 @@ class Detector:
     def predict(self, images: np.ndarray | list[np.ndarray], **overrides: Any) -> list[Any]:
         """ultralytics Results, one per image (a list runs as one batch)."""
         try:
-            return self.model.predict(images, **{**self.predict_args, **overrides})
+            with self.slots.use() as model:
+                return model.predict(images, **{**self.predict_args, **overrides})
         except Exception as error:
             raise ModelError(f"inference with {self.model_name} failed: {error}") from error
 

@@ -118,8 +118,9 @@ def configure_threads(backend: str, *, force: bool = False) -> None:
       letterboxing, one annotator per stream drawing); its per-call parallel_for on 640 px frames costs more in
       hand-offs than it saves and oversubscribes the cores, so one thread each: parallelism comes from the stages.
     - OpenVINO: ultralytics compiles with PERFORMANCE_HINT=LATENCY (one stream over all cores, one synchronous
-      request), which suits a single detector thread serving frames one at a time; a THROUGHPUT hint would add
-      streams that only help when several requests are in flight. test_runtime checks that hint.
+      request), which suits a caller serving frames one at a time (test_runtime checks that hint). The node infers
+      on a THROUGHPUT-compiled copy instead, with one request in flight per stream of the plugin
+      (edge/detect/openvino_requests.py, Detector.parallelize).
     - ONNX Runtime: ultralytics leaves intra_op_num_threads at its default, the physical cores.
 
     Once a PyTorch model is loaded it keeps its cores; `force` sets the pools for `backend` regardless (benchmarks
