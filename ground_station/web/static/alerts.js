@@ -7,29 +7,17 @@
 "use strict";
 
 (async function () {
-  const { h, api, isNum, DASH } = SE;
+  const { h, api, isNum, DASH, byId: $ } = SE;
   const PAGE = 50;
   const session = await SE.init("alerts");
   const supervisor = ["admin", "supervisor"].includes(session.role);
 
-  const $ = (id) => document.getElementById(id);
-  const form = $("filters");
-  const fRange = $("f-range");
-  const fNode = $("f-node");
-  const fStream = $("f-stream");
+  const { form, fRange, fNode, fStream, list, empty, older, count: countEl, pending, liveToggle, detail, layout, notice } =
+    SE.listPage("alerts");
   const fRule = $("f-rule");
   const fState = $("f-state");
   const fAck = $("f-ack");
   const fResolved = $("f-resolved");
-  const list = $("alerts");
-  const empty = $("empty");
-  const older = $("older");
-  const countEl = $("count");
-  const pending = $("pending");
-  const liveToggle = $("live-toggle");
-  const detail = $("detail");
-  const layout = $("layout");
-  const notice = $("notice");
 
   const st = {
     alerts: new Map(), // alert_id → the alert as the API returns it
@@ -805,24 +793,12 @@
   $("audit-older").addEventListener("click", () => loadAudit(true));
 
   // ------------------------------------------------------------------------------------------ wiring
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    load(true);
-  });
   $("f-reset").addEventListener("click", () => {
     form.reset();
     fillStreams();
     load(true);
   });
   fNode.addEventListener("change", fillStreams);
-  older.addEventListener("click", () => load(false));
-  pending.addEventListener("click", () => load(true));
-  liveToggle.addEventListener("change", () => {
-    if (liveToggle.checked && st.pending) load(true);
-  });
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && st.selected && !document.querySelector(".lightbox")) closeDetail();
-  });
   // Durations of ongoing alerts in the list.
   setInterval(() => {
     for (const [id, li] of st.rows) {
@@ -834,13 +810,11 @@
     }
   }, 5000);
 
-  if (window.innerWidth < 900) $("filters-box").open = false;
   const wanted = applyUrl();
   showView();
-  loadChoices();
-  await load(true);
-  SE.live.start();
-  if (wanted) select(wanted);
+  const hasPending = () => st.pending > 0;
+  const hasSelection = () => Boolean(st.selected);
+  await SE.startListPage({ load, loadChoices, select, hasPending, hasSelection, closeDetail }, wanted);
 })().catch((err) => {
   if (!(err instanceof SE.ApiError)) console.error(err);
 });

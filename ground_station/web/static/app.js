@@ -54,6 +54,54 @@
   };
   const h = SE.h;
   SE.$ = (sel, root = document) => root.querySelector(sel);
+  SE.byId = (id) => document.getElementById(id); // every page's `$`
+
+  /**
+   * The elements of a filtered list page (pages/filters.html: its filter form and paged_list(…, what)),
+   * looked up in one place; a missing one is a page bug, reported by its id.
+   */
+  SE.listPage = function (what) {
+    const ids = {
+      form: "filters", fRange: "f-range", fNode: "f-node", fStream: "f-stream", list: what, empty: "empty",
+      older: "older", count: "count", pending: "pending", liveToggle: "live-toggle", notice: "notice",
+      detail: "detail", layout: "layout",
+    };
+    const found = {};
+    for (const [key, id] of Object.entries(ids)) {
+      found[key] = document.getElementById(id);
+      if (!found[key]) throw new Error(`list page: no element #${id}`);
+    }
+    return found;
+  };
+
+  /**
+   * Starts a list page once its own handlers are set. The controls of paged_list and the filter form work
+   * the same on every list page: Apply and "Older" load, the "n new — show" button and turning Live back on
+   * reload when messages are waiting, Esc closes the detail (not an open lightbox). Then the choices, the
+   * first page, live updates, and the item the URL named (`wanted`).
+   */
+  SE.startListPage = async function (page, wanted) {
+    const { load, loadChoices, select, hasPending, hasSelection, closeDetail } = page;
+    const byId = SE.byId;
+    byId("filters").addEventListener("submit", (e) => {
+      e.preventDefault();
+      load(true);
+    });
+    byId("older").addEventListener("click", () => load(false));
+    byId("pending").addEventListener("click", () => load(true));
+    const liveToggle = byId("live-toggle");
+    liveToggle.addEventListener("change", () => {
+      if (liveToggle.checked && hasPending()) load(true);
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && hasSelection() && !document.querySelector(".lightbox")) closeDetail();
+    });
+    if (window.innerWidth < 900) byId("filters-box").open = false;
+    loadChoices();
+    await load(true);
+    SE.live.start();
+    if (wanted) select(wanted);
+  };
 
   // A filter <select> keeps a value given by the URL even before the choices that hold it are loaded.
   SE.ensureOption = function (sel, value) {

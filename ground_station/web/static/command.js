@@ -6,8 +6,7 @@
 "use strict";
 
 (async function () {
-  const { h, api, isNum, DASH } = SE;
-  const $ = (id) => document.getElementById(id);
+  const { h, api, isNum, DASH, byId: $ } = SE;
   const card = $("command-card");
   const map = SE.pilotMap || (await new Promise((ok) => document.addEventListener("se:map", () => ok(SE.pilotMap), { once: true })));
   const mayCommand = ["pilot", "admin"].includes(SE.session.role);

@@ -7,7 +7,7 @@
 "use strict";
 
 (async function () {
-  const { h, s, api, isNum, DASH } = SE;
+  const { h, s, api, isNum, DASH, byId: $ } = SE;
   const session = await SE.init("map");
 
   const R = 6378137; // the Web Mercator sphere
@@ -24,7 +24,6 @@
   const FIT_MIN_EXTENT_M = 80;
   const DRONE_COLORS = ["#1f63d6", "#e07b00", "#8e3bc4", "#00838f", "#c2185b", "#2a9d3c"];
 
-  const $ = (id) => document.getElementById(id);
   const hud = $("hud");
   const hudNote = $("hud-note");
   const droneSelect = $("drone-select");

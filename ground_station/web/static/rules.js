@@ -11,11 +11,10 @@
 "use strict";
 
 (async function () {
-  const { h, api, isNum } = SE;
+  const { h, api, isNum, byId: $ } = SE;
   const session = await SE.init("rules");
   const canEdit = ["admin", "supervisor"].includes(session.role);
 
-  const $ = (id) => document.getElementById(id);
   const streamSelect = $("stream-select");
   const syncEl = $("sync");
   const notice = $("notice");

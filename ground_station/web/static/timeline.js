@@ -3,29 +3,17 @@
 "use strict";
 
 (async function () {
-  const { h, api, isNum } = SE;
+  const { h, api, isNum, byId: $ } = SE;
   const PAGE = 50;
   await SE.init("timeline");
 
-  const $ = (id) => document.getElementById(id);
-  const form = $("filters");
-  const fRange = $("f-range");
+  const { form, fRange, fNode, fStream, list, empty, older, count, pending, liveToggle, detail, layout, notice } =
+    SE.listPage("events");
   const fStart = $("f-start");
   const fEnd = $("f-end");
-  const fNode = $("f-node");
-  const fStream = $("f-stream");
   const fLabel = $("f-label");
   const fMin = $("f-min-score");
   const fType = $("f-type");
-  const list = $("events");
-  const empty = $("empty");
-  const older = $("older");
-  const count = $("count");
-  const pending = $("pending");
-  const liveToggle = $("live-toggle");
-  const detail = $("detail");
-  const layout = $("layout");
-  const notice = $("notice");
 
   const st = { ids: new Set(), cursor: null, loadSeq: 0, selected: null, pending: 0, filters: null, streams: new Map() };
 
@@ -283,16 +271,8 @@
     syncUrl();
   }
 
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && st.selected && !document.querySelector(".lightbox")) closeDetail();
-  });
-
   // ------------------------------------------------------------------------------------------ wiring
   let labelTimer = null;
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    load(true);
-  });
   fRange.addEventListener("change", () => {
     const custom = fRange.value === "custom";
     $("custom-range").hidden = !custom;
@@ -314,11 +294,6 @@
     fillStreams();
     load(true);
   });
-  older.addEventListener("click", () => load(false));
-  pending.addEventListener("click", () => load(true));
-  liveToggle.addEventListener("change", () => {
-    if (liveToggle.checked && st.pending) load(true);
-  });
 
   SE.live.on("event", (ev) => {
     if (!ev || !ev.id) return;
@@ -339,12 +314,10 @@
     if (reconnect) catchUp();
   });
 
-  if (window.innerWidth < 900) $("filters-box").open = false;
   const wanted = applyUrl();
-  loadChoices();
-  await load(true);
-  SE.live.start();
-  if (wanted) select(wanted);
+  const hasPending = () => st.pending > 0;
+  const hasSelection = () => Boolean(st.selected);
+  await SE.startListPage({ load, loadChoices, select, hasPending, hasSelection, closeDetail }, wanted);
 })().catch((err) => {
   if (!(err instanceof SE.ApiError)) console.error(err);
 });

@@ -3,11 +3,10 @@
 "use strict";
 
 (async function () {
-  const { h, api, isNum } = SE;
+  const { h, api, isNum, byId: $ } = SE;
   const ROLES = ["viewer", "pilot", "supervisor", "admin"];
   const session = await SE.init("users");
 
-  const $ = (id) => document.getElementById(id);
   const notice = $("notice");
   const content = $("users-content");
 
