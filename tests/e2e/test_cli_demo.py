@@ -12,7 +12,7 @@ import pytest
 from smarteye.sim.broker import MosquittoBroker
 from tests.support.edge_process import smarteye_command
 from tests.support.mqtt_recorder import MqttRecorder
-from tests.support.secure_broker import edge_cli_login
+from tests.support.secure_broker import cli_login
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_quick_start_flags_without_config(media, model_path, tmp_path) -> None:
     with MosquittoBroker.secured(["quick"]) as broker:
         recorder = MqttRecorder(broker, "smarteye/v1/#")
-        login, ca_env = edge_cli_login(broker, "quick")
+        login, ca_env = cli_login(broker, "quick")
         env = {**os.environ, **ca_env, "HOME": str(tmp_path)}  # the default spool lives under ~/.cache
         proc = subprocess.Popen(
             [

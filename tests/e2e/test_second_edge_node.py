@@ -16,7 +16,7 @@ import pytest
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from tests.support.edge_process import smarteye_command
 from tests.support.polling import wait_for
-from tests.support.secure_broker import edge_cli_login
+from tests.support.secure_broker import cli_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")]
 WHEP_LINE = re.compile(r"WHEP endpoint on (http://127\.0\.0\.1:(\d+)/whep)")
@@ -26,7 +26,7 @@ def _start(
     name: str, video: Path, model: Path, broker: MosquittoBroker, tmp_path: Path
 ) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
-    broker_url, ca_env = edge_cli_login(broker, name)
+    broker_url, ca_env = cli_login(broker, name)
     env = {**os.environ, **ca_env, "SMARTEYE_EDGE_MQTT__SPOOL_DIR": str(tmp_path / f"spool-{name}")}
     with log.open("wb") as out:
         proc = subprocess.Popen(

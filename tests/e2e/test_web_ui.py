@@ -170,17 +170,18 @@ class GroundStation:
 
 @contextmanager
 def station_over_mqtt(broker, database: Path, **web: Any) -> Iterator[GroundStation]:
-    """The real ground station on `database`, fed over `broker`, with one user per role."""
-    import paho.mqtt.client as mqtt
-
+    """The real ground station on `database`, fed over `broker` by each node with its own login, with one user
+    per role."""
     from ground_station.auth.roles import Role
     from ground_station.config import GroundStationConfig
     from ground_station.service import GroundStation as Station
+    from smarteye.sim.broker import STATION_USER
     from smarteye.sim.ports import free_tcp_port
+    from tests.support.ingest import Publisher
 
     station = Station(
         GroundStationConfig.model_validate(
-            {"mqtt": {"url": broker.url, "client_id": f"gs-ui-{secrets.token_hex(4)}"},
+            {"mqtt": {**broker.client_settings(STATION_USER), "client_id": f"gs-ui-{secrets.token_hex(4)}"},
              "database_url": f"sqlite:///{database}",
              "web": {"port": free_tcp_port(), "secure_cookies": False, **web}}
         )
@@ -189,13 +190,12 @@ def station_over_mqtt(broker, database: Path, **web: Any) -> Iterator[GroundStat
     for role, (name, password) in accounts.items():
         station.accounts.create_user(name, password, Role(role))
     station.start()
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ui-test-{secrets.token_hex(4)}")
-    publisher.connect(broker.host, broker.port)
-    publisher.loop_start()
+    publisher = Publisher(broker, "smarteye/v1")
     where: dict[str, tuple[str, str]] = {}  # event_id → (node, stream), for the snapshot topic
 
     def send(topic: str, payload: bytes, retain: bool = False) -> None:
-        publisher.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+        publisher.publish(topic, payload, retain=retain)
+        publisher.flush(5)
         assert station.aggregator.wait_idle(10), "the aggregator did not store what was sent"
 
     def push(message: dict[str, Any]) -> None:
@@ -204,17 +204,16 @@ def station_over_mqtt(broker, database: Path, **web: Any) -> Iterator[GroundStat
             where[message["event_id"]] = (node, message["stream"])
         topic = {"event": f"events/{message.get('stream')}", "status": f"status/{message.get('stream')}",
                  "telemetry": f"telemetry/{message.get('stream')}", "availability": "availability"}[kind]  # fmt: skip
-        send(f"smarteye/v1/{node}/{topic}", json.dumps(message).encode(), retain=kind in ("status", "availability"))
+        send(f"{node}/{topic}", json.dumps(message).encode(), retain=kind in ("status", "availability"))
 
     def add_snapshot(event_id: str, jpeg: bytes) -> None:
         node, stream = where[event_id]
-        send(f"smarteye/v1/{node}/snapshots/{stream}/{event_id}", jpeg)
+        send(f"{node}/snapshots/{stream}/{event_id}", jpeg)
 
     try:
         yield GroundStation(station.url, push, add_snapshot, accounts)
     finally:
-        publisher.loop_stop()
-        publisher.disconnect()
+        publisher.close()
         station.stop()
 
 
@@ -222,10 +221,10 @@ def station_over_mqtt(broker, database: Path, **web: Any) -> Iterator[GroundStat
 def broker():
     from smarteye.sim.broker import MosquittoBroker
 
-    mosquitto = MosquittoBroker()
+    mosquitto = MosquittoBroker.secured(["site-a", "site-b", "drone-1", "drone-2"])
     mosquitto.start()
     yield mosquitto
-    mosquitto.stop()
+    mosquitto.close()
 
 
 @pytest.fixture(scope="module")

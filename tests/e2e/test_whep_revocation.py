@@ -24,11 +24,13 @@ import pytest
 
 from edge.config.video import UplinkConfig
 from edge.outputs.video.uplink import VideoUplink
-from smarteye.sim.broker import MosquittoBroker, find_mosquitto
+from smarteye.cli import STATION_ENV_PREFIX
+from smarteye.sim.broker import STATION_USER, MosquittoBroker, find_mosquitto
 from smarteye.sim.ports import free_tcp_port
 from smarteye.sim.whep_viewer import WhepViewer
 from tests.support.h264 import Encoding, live_camera
 from tests.support.polling import wait_for
+from tests.support.secure_broker import cli_login
 
 PASSWORD = "revocation-test-password"
 ENDED_WITHIN_S = 8.0  # the station re-checks every 2 s; generous for a loaded 2-core machine
@@ -85,14 +87,14 @@ def station(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, dict
     tokens = {name: accounts.create_token(name, role, "test")[1] for name, role in (("e1", Role.EDGE),
                                                                                     ("wall", Role.VIEWER))}  # fmt: skip
     store.close()
-    broker = MosquittoBroker()
-    broker.start()
+    broker = MosquittoBroker.secured([]).start()  # the station's own login over TLS; no node speaks MQTT here
+    mqtt_url, ca_env = cli_login(broker, STATION_USER, STATION_ENV_PREFIX)
     port = free_tcp_port()
     log = (tmp_path / "station.log").open("wb")
     process = subprocess.Popen(
-        [*_smarteye(), "ground-station", "run", "--database", database, "--port", str(port), "--mqtt", broker.url,
+        [*_smarteye(), "ground-station", "run", "--database", database, "--port", str(port), "--mqtt", mqtt_url,
          "--log-level", "info"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **ca_env},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -112,7 +114,7 @@ def station(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, dict
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        broker.stop()
+        broker.close()
 
 
 def _login(url: str, user: str) -> dict[str, str]:

@@ -28,11 +28,13 @@ def mqtt_settings(broker: MosquittoBroker, user: str = STATION_USER) -> dict[str
     return broker.client_settings(user) if broker.users else {"url": broker.url}
 
 
-def edge_cli_login(broker: MosquittoBroker, node: str) -> tuple[str, dict[str, str]]:
-    """What `smarteye edge --mqtt URL --node NODE` needs on the secured broker: the URL with the node's login
-    (the edge moves it out of the URL) and the environment naming the test CA."""
-    url = f"mqtts://{node}:{broker.users[node]}@{broker.host}:{broker.port}"
-    return url, {"SMARTEYE_EDGE_MQTT__TLS__CA_FILE": str(broker.ca_file)}
+def cli_login(broker: MosquittoBroker, user: str, env_prefix: str = "SMARTEYE_EDGE_") -> tuple[str, dict[str, str]]:
+    """What `smarteye edge --mqtt URL` (or, with smarteye.cli's STATION_ENV_PREFIX, `smarteye ground-station run
+    --mqtt URL`)
+    needs on the secured broker: the URL with `user`'s login (moved out of the URL on parsing) and the
+    environment naming the test CA."""
+    url = f"mqtts://{user}:{broker.users[user]}@{broker.host}:{broker.port}"
+    return url, {f"{env_prefix}MQTT__TLS__CA_FILE": str(broker.ca_file)}
 
 
 def paho_client(

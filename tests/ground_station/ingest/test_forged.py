@@ -5,7 +5,6 @@ payload is refused by the station and counted (`wrong_topic`).  Real Mosquitto, 
 
 from __future__ import annotations
 
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.wire.messages import Telemetry
 from tests.support.factories import make_event
 from tests.support.ingest import wait_until
+from tests.support.secure_broker import paho_client
 
 pytestmark = [pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
               pytest.mark.timeout(60)]  # fmt: skip
@@ -37,10 +37,7 @@ class Node:
     """What an edge node looks like to the broker: its own login over verified TLS, MQTT 5, QoS 1."""
 
     def __init__(self, broker: MosquittoBroker, user: str) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}",
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
-        self.client.username_pw_set(user, broker.users[user])
-        self.client.tls_set_context(ssl.create_default_context(cafile=str(broker.ca_file)))
+        self.client = paho_client(broker, user, protocol=mqtt.MQTTv5)
         self.refused: list[str] = []  # topics the broker answered "Not authorized"
         self.acked: set[int] = set()
         self.client.on_publish = self._on_publish
