@@ -35,11 +35,11 @@ class SeenOrder:
 
 
 def test_parallel_detection_keeps_every_frame_in_order(model_path: Path, tmp_path: Path) -> None:
-    with MosquittoBroker() as broker:
+    with MosquittoBroker.secured(["workers"]) as broker:
         config = parse_config({
             "node": "workers", "sources": [{"name": "cam", "url": "vtest.avi", "realtime": False}],
             "detector": {"model": str(model_path), "imgsz": 320, "backend": "openvino"},
-            "mqtt": {"url": broker.url, "spool_dir": str(tmp_path)}, "video": {"enabled": False},
+            "mqtt": {**broker.client_settings("workers"), "spool_dir": str(tmp_path)}, "video": {"enabled": False},
             "metrics": {"enabled": False},
         })  # fmt: skip
         node = build_node(config)
