@@ -10,11 +10,16 @@ and a stolen core slows only one stream. ultralytics runs one request synchronou
 AsyncInferQueue, ultralytics#25923), so each detection worker gets its own predictor (a YOLO object loaded from
 the same export) whose backend calls its own infer request of the one THROUGHPUT-compiled model: plain
 synchronous `infer` calls from several threads, no callbacks. Pre- and post-processing stay ultralytics' own.
+
+At most MAX_STREAMS streams (frames in flight): two already overlap one frame's inference with the other's pre-
+and post-processing, and each stream still gets half the cores, so a frame's own latency at most about doubles
+(THROUGHPUT's default, one stream per core, would make it single-threaded on a many-core box).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ import numpy as np
 log = logging.getLogger("edge.detect")
 
 HINT = "THROUGHPUT"
+MAX_STREAMS = 2
 
 
 class _Request:
@@ -52,18 +58,20 @@ def _xml(path: str) -> Path:
 
 
 def compile_for_throughput(model: Any) -> Any | None:
-    """The model's export compiled with the THROUGHPUT hint on the CPU, or None when that does not apply: not an
-    OpenVINO model, a device other than the CPU, a dynamic input (sliced detection's tiles), an internal that moved."""
+    """The model's export compiled with the THROUGHPUT hint on the CPU, or None when that does not apply: a single
+    core, not an OpenVINO model, a device other than the CPU, a dynamic input (sliced detection's tiles), an
+    internal that moved."""
+    streams = min(MAX_STREAMS, os.cpu_count() or 1)
     backend = _backend(model)
-    if backend is None:
+    if backend is None or streams < 2:
         return None
     current = backend.ov_compiled_model
     if list(current.get_property("EXECUTION_DEVICES")) != ["CPU"] or current.input().get_partial_shape().is_dynamic:
         return None
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(_xml(str(model.ckpt_path))), "CPU", {"PERFORMANCE_HINT": HINT})
-    return compiled
+    settings = {"PERFORMANCE_HINT": HINT, "NUM_STREAMS": streams}
+    return ov.Core().compile_model(str(_xml(str(model.ckpt_path))), "CPU", settings)
 
 
 def optimal_requests(compiled: Any) -> int:
