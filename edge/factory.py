@@ -25,6 +25,7 @@ from edge.outputs.alerts import AlertSink
 from edge.outputs.camera_tracking import CameraTracking
 from edge.outputs.events import EventSink
 from edge.outputs.mqtt_publisher import MqttPublisher
+from edge.outputs.publication import Publication
 from edge.outputs.status import StatusReporter
 from edge.outputs.video.service import LiveVideo
 from edge.pipeline import Pipeline, Sink, Stage, StreamStats, stream_stages
@@ -76,16 +77,16 @@ def build_node(
         stages[source.name] = stream_stages(runs, StreamTracker(config.tracker), geolocator, rules, lifecycle)
     prefix = config.mqtt.topic_prefix
     stats = {name: StreamStats() for name in streams}  # recorded by the pipeline, read by the video overlay
-    events = EventSink(publisher, config.node, prefix, config.snapshots, metrics, on_event)
+    out = Publication(publisher, config.node, prefix, config.snapshots, metrics)
+    events = EventSink(out, on_event)
     names = {name: found.names for name, found in detectors.items()}  # a stream's own model labels its boxes
     video = (
         LiveVideo(config.video, config.node, list(streams), detector.names, metrics, stats, stream_class_names=names)
         if config.video.enabled
         else None
     )
-    alerts = AlertSink(
-        publisher, config.node, prefix, config.snapshots, metrics, fanouts=video.fanouts if video is not None else None
-    )  # clips are cut from the live video's own H.264: without video, alerts carry no clip (said once per stream)
+    # clips are cut from the live video's own H.264: without video, alerts carry no clip (said once per stream)
+    alerts = AlertSink(out, fanouts=video.fanouts if video is not None else None)
     cameras = _mavlink_cameras(config, mavlink, {name: parts.supervisor for name, parts in streams.items()})
     sinks: list[Sink] = [events, alerts, *([CameraTracking(cameras)] if cameras else []), *([video] if video else [])]
     # video last: it draws on the picture

@@ -20,11 +20,9 @@ import threading
 import time
 from collections.abc import Mapping
 
-from edge.config.node import SnapshotConfig
 from edge.frame import Frame
-from edge.metrics import EdgeMetrics
 from edge.outputs.alert_snapshot import alert_snapshot
-from edge.outputs.mqtt_publisher import MqttPublisher
+from edge.outputs.publication import Publication, PublishingSink
 from edge.outputs.video.clips import ClipLimits, ClipRecorder
 from smarteye.media.fanout import PacketFanout
 from smarteye.wire.messages import Alert, AlertClip, AlertState, ZoneCounts
@@ -56,7 +54,7 @@ def clip_announcement(start: Alert, clip: AlertClip) -> Alert:
     )
 
 
-class AlertSink:
+class AlertSink(PublishingSink):
     """Publishes each frame's alerts (with snapshots and clips) and zone counts.
 
     `fanouts`: the encoded video of each stream (the node's live video); the sink keeps a clip recorder on each.
@@ -67,17 +65,13 @@ class AlertSink:
 
     def __init__(
         self,
-        publisher: MqttPublisher,
-        node: str,
-        topic_prefix: str,
-        snapshots: SnapshotConfig,
-        metrics: EdgeMetrics | None = None,
+        out: Publication,
         fanouts: Mapping[str, PacketFanout] | None = None,
         clip_limits: ClipLimits | None = None,
         no_clips_reason: str = "the node has no live video (video.enabled: false)",
     ) -> None:
-        self.publisher, self.node, self.prefix = publisher, node, topic_prefix
-        self.snapshots, self.metrics = snapshots, metrics
+        super().__init__(out)
+        metrics = out.metrics
         self.recorders = {
             stream: ClipRecorder(
                 fanout, self.publish_clip, clip_limits,

@@ -9,30 +9,20 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge.config.node import SnapshotConfig
 from edge.frame import Frame
-from edge.metrics import EdgeMetrics
-from edge.outputs.mqtt_publisher import MqttPublisher
+from edge.outputs.publication import Publication, PublishingSink
 from smarteye.wire.messages import DetectionEvent, EventType
 from smarteye.wire.topics import events_topic, snapshot_topic
 
 
-class EventSink:
+class EventSink(PublishingSink):
     """Publishes events as they happen: from frames, and from the node when objects end without one."""
 
     name = "publish"
 
-    def __init__(
-        self,
-        publisher: MqttPublisher,
-        node: str,
-        topic_prefix: str,
-        snapshots: SnapshotConfig,
-        metrics: EdgeMetrics | None = None,
-        on_event: Callable[[DetectionEvent], None] | None = None,
-    ) -> None:
-        self.publisher, self.node, self.prefix = publisher, node, topic_prefix
-        self.snapshots, self.metrics, self.on_event = snapshots, metrics, on_event
+    def __init__(self, out: Publication, on_event: Callable[[DetectionEvent], None] | None = None) -> None:
+        super().__init__(out)
+        self.on_event = on_event
         self.published = 0
 
     def consume(self, frame: Frame) -> None:

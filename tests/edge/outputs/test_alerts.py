@@ -26,6 +26,7 @@ from edge.frame import Frame
 from edge.metrics import EdgeMetrics
 from edge.outputs.alerts import AlertSink
 from edge.outputs.mqtt_publisher import MqttPublisher
+from edge.outputs.publication import Publication
 from smarteye.config.mqtt import MqttConfig
 from smarteye.sim.broker import MosquittoBroker, find_mosquitto
 from smarteye.wire.messages import Alert, AlertObject, AlertState, Box, ZoneCounts
@@ -153,7 +154,7 @@ def test_start_update_end_snapshot_and_counts_reach_the_broker(
     the zone in the rule's severity colour and the object boxed, downscaled like event snapshots, and leaves the
     frame's own picture clean for the video sink. No video: alerts carry no clip, and the sink says so once."""
     metrics = EdgeMetrics("node1")
-    sink = AlertSink(publisher, "node1", PREFIX, SnapshotConfig(max_width=320), metrics)
+    sink = AlertSink(Publication(publisher, "node1", PREFIX, SnapshotConfig(max_width=320), metrics))
     rules = door_rules()
     t = time.time()
     counts = ZoneCounts(node="node1", stream="cam", zones={"door": 1}, lines={}, rules_version=3, time=t + 0.2)
@@ -199,7 +200,7 @@ def test_start_update_end_snapshot_and_counts_reach_the_broker(
 
 
 def test_snapshots_off_means_no_snapshot_and_the_start_says_so(publisher: MqttPublisher, collector: Collector) -> None:
-    sink = AlertSink(publisher, "node1", PREFIX, SnapshotConfig(enabled=False))
+    sink = AlertSink(Publication(publisher, "node1", PREFIX, SnapshotConfig(enabled=False)))
     t = time.time()
     sink.consume(frame_with(1, t, door_rules(), [alert(AlertState.START, 0, t, t)]))
     wait_for(lambda: len(collector.alerts()) == 1, 10)
@@ -216,7 +217,8 @@ def test_a_start_gets_a_clip_from_the_streams_video_announced_by_its_own_update(
     encoding = Encoding(EncoderConfig(keyframe_interval_s=1.0))
     encoding.encoder.start()
     metrics = EdgeMetrics("node1")
-    sink = AlertSink(publisher, "node1", PREFIX, SnapshotConfig(), metrics, fanouts={"cam": encoding.fanout})
+    out = Publication(publisher, "node1", PREFIX, SnapshotConfig(), metrics)
+    sink = AlertSink(out, fanouts={"cam": encoding.fanout})
     rules = door_rules(ClipSettings(pre_s=1, post_s=1))
     t0 = round(time.time(), 1)
     try:
