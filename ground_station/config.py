@@ -13,6 +13,7 @@ from ground_station.feeds.cot import CotConfig
 from smarteye.config.ice import IceServer
 from smarteye.config.mqtt import MqttConfig
 from smarteye.config.origins import check_origin
+from smarteye.strict import StrictModel
 from smarteye.wire.messages import AlertState
 from smarteye.wire.names import repeated
 from smarteye.wire.rules import Severity
@@ -44,10 +45,8 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-class WebConfig(BaseModel):
+class WebConfig(StrictModel):
     """The web UI and API server."""
-
-    model_config = ConfigDict(extra="forbid")
 
     host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")
     port: int = Field(8080, ge=1, le=65535, title="Port", description="HTTP(S) port.")
@@ -117,10 +116,8 @@ class WebConfig(BaseModel):
         return self.tls_self_signed or self.tls_cert is not None
 
 
-class LiveVideoConfig(BaseModel):
+class LiveVideoConfig(StrictModel):
     """The relay of the edge nodes' live video to browsers (WHEP)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_viewers: int = Field(64, ge=1, le=4096, title="Maximum viewers", description="WebRTC sessions at once.")
     max_streams: int = Field(256, ge=1, le=65536, title="Maximum streams", description="Streams relayed at once.")
@@ -149,10 +146,8 @@ class LiveVideoConfig(BaseModel):
         return [check_origin(origin) for origin in origins]
 
 
-class AlertsConfig(BaseModel):
+class AlertsConfig(StrictModel):
     """What the station keeps of the edge nodes' alerts."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_clip_bytes: int = Field(
         32_000_000,
@@ -199,11 +194,9 @@ class WebhookEndpoint(BaseModel):
         return value
 
 
-class WebhooksConfig(BaseModel):
+class WebhooksConfig(StrictModel):
     """Alerts POSTed to other systems: retried with exponential backoff, kept in the database until
     delivered (a restart loses nothing), never in the ingest path's way."""
-
-    model_config = ConfigDict(extra="forbid")
 
     endpoints: list[WebhookEndpoint] = Field(
         default_factory=list, max_length=32, title="Endpoints", description="Receivers of the alerts (none: off)."

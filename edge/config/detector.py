@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from smarteye.strict import StrictModel
 
 
-class SlicingConfig(BaseModel):
+class SlicingConfig(StrictModel):
     """Tiles of a large frame, each run at the model's own scale, merged back into one set of boxes.
 
     A 4K nadir frame shrunk to 640 px leaves a car 4 px wide; a tile keeps it at full resolution. The cost
     grows with the tile count, so `max_tiles_per_frame` bounds it: the grid is visited in turn across
     frames and each tile's latest boxes stand in until it is run again.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     tile: int = Field(
         640,
@@ -63,10 +63,8 @@ class SlicingConfig(BaseModel):
     )
 
 
-class DetectorConfig(BaseModel):
+class DetectorConfig(StrictModel):
     """Which YOLO model runs, on what, with which thresholds."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
         "yolov8n.pt",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from edge.geo.projection import GimbalFrame
+from smarteye.strict import StrictModel
 
 
 class TelemetrySource(StrEnum):
@@ -15,10 +16,8 @@ class TelemetrySource(StrEnum):
     KLV = "klv"
 
 
-class TelemetryConfig(BaseModel):
+class TelemetryConfig(StrictModel):
     """Where a drone stream's pose comes from, and how its clock relates to the video."""
-
-    model_config = ConfigDict(extra="forbid")
 
     source: TelemetrySource = Field(title="Source", description="mavlink (a link URL) or klv (the stream's own).")
     mavlink_url: str | None = Field(
@@ -47,10 +46,8 @@ class TelemetryConfig(BaseModel):
         return self
 
 
-class CameraConfig(BaseModel):
+class CameraConfig(StrictModel):
     """The camera's optics and mount, for whatever telemetry does not report."""
-
-    model_config = ConfigDict(extra="forbid")
 
     hfov_deg: float | None = Field(
         None, gt=0, lt=180, title="Horizontal FOV", description="None: from CAMERA_INFORMATION or KLV."
@@ -65,20 +62,16 @@ class CameraConfig(BaseModel):
     mount_yaw_deg: float = Field(0.0, ge=-180, le=360, title="Mount yaw", description="Fixed camera yaw vs the nose.")
 
 
-class CalibrationPoint(BaseModel):
+class CalibrationPoint(StrictModel):
     """One pixel of a fixed camera's image and the surveyed position it shows."""
-
-    model_config = ConfigDict(extra="forbid")
 
     pixel: tuple[float, float] = Field(title="Pixel", description="(u, v): u to the right, v down, in pixels.")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class GeoConfig(BaseModel):
+class GeoConfig(StrictModel):
     """How this source's detections get a ground position (lat/lon with an error in metres)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     telemetry: TelemetryConfig | None = Field(None, title="Telemetry", description="For cameras on drones.")
     calibration: list[CalibrationPoint] | None = Field(

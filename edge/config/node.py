@@ -13,23 +13,20 @@ from edge.config.tracking import EventsConfig, TrackerConfig
 from edge.config.video import VideoConfig
 from smarteye.config.loading import load_model, parse_model
 from smarteye.config.mqtt import MqttConfig
+from smarteye.strict import StrictModel
 from smarteye.wire.names import repeated, valid_name
 
 
-class SnapshotConfig(BaseModel):
+class SnapshotConfig(StrictModel):
     """A JPEG of the frame that confirmed each object, sent with its `new` event."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, title="Enabled", description="Send a snapshot with every `new` event.")
     max_width: int = Field(640, ge=64, le=4096, title="Maximum width", description="Downscale wider frames (px).")
     quality: int = Field(80, ge=10, le=100, title="JPEG quality", description="Encoder quality (10-100).")
 
 
-class MetricsConfig(BaseModel):
+class MetricsConfig(StrictModel):
     """Prometheus metrics of the node (stage histograms and counters), served at /metrics."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, title="Enabled", description="Serve /metrics over HTTP.")
     host: str = Field("127.0.0.1", title="Host", description="Address to listen on (0.0.0.0 for every interface).")

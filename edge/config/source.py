@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from edge.config.detector import DetectorConfig
 from edge.config.geo import GeoConfig, TelemetrySource
 from smarteye.config.urls import check_network_url, redact_url
+from smarteye.strict import StrictModel
 from smarteye.wire.names import valid_name
 from smarteye.wire.rules import RuleSet
 
@@ -48,10 +49,8 @@ def infer_kind(url: str) -> SourceKind:
     return SourceKind.FILE
 
 
-class ReconnectConfig(BaseModel):
+class ReconnectConfig(StrictModel):
     """Capped exponential backoff between attempts to reopen a source."""
-
-    model_config = ConfigDict(extra="forbid")
 
     initial_s: float = Field(1.0, gt=0, le=60, title="Initial delay", description="Delay before the first retry.")
     max_s: float = Field(30.0, gt=0, le=3600, title="Maximum delay", description="Cap of the backoff delay.")

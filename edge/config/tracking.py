@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from smarteye.strict import StrictModel
 
 
 class TrackerType(StrEnum):
@@ -12,10 +14,8 @@ class TrackerType(StrEnum):
     BOTSORT = "botsort"
 
 
-class TrackerConfig(BaseModel):
+class TrackerConfig(StrictModel):
     """Ultralytics tracker settings (ByteTrack by default: no appearance model, cheap on CPU)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: TrackerType = Field(TrackerType.BYTETRACK, title="Tracker", description="bytetrack or botsort.")
     track_high_thresh: float = Field(0.25, gt=0, lt=1, title="High threshold", description="First association.")
@@ -25,10 +25,8 @@ class TrackerConfig(BaseModel):
     match_thresh: float = Field(0.8, gt=0, le=1, title="Match threshold", description="Association IoU cost.")
 
 
-class EventsConfig(BaseModel):
+class EventsConfig(StrictModel):
     """When a tracked object produces `new`, `update` and `end` events."""
-
-    model_config = ConfigDict(extra="forbid")
 
     min_hits: int = Field(
         3, ge=1, le=100, title="Minimum hits", description="Frames an object must be seen before its `new` event."

@@ -10,12 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from smarteye.config.ice import IceServer
 from smarteye.config.origins import check_origin, is_loopback
 from smarteye.config.urls import check_network_url, redact_url
+from smarteye.strict import StrictModel
 
 
-class AnnotationConfig(BaseModel):
+class AnnotationConfig(StrictModel):
     """What is drawn on the frames that went through detection."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, title="Enabled", description="Draw boxes and labels (off: the plain picture).")
     classes: list[str] | None = Field(
@@ -26,10 +25,8 @@ class AnnotationConfig(BaseModel):
     overlay: bool = Field(True, title="Overlay", description="Stream name, detection fps and latency in a corner.")
 
 
-class EncoderConfig(BaseModel):
+class EncoderConfig(StrictModel):
     """H.264 settings of the one encoder per stream (libx264 via PyAV, tuned for latency)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_bitrate_kbps: int = Field(
         2500, ge=100, le=50_000, title="Maximum bitrate", description="VBV cap of the constant-quality encoder."
@@ -53,10 +50,8 @@ class EncoderConfig(BaseModel):
 BoxesMode = Literal["page", "burn_in"]
 
 
-class LiveConfig(BaseModel):
+class LiveConfig(StrictModel):
     """How the boxes reach the live video's viewers (WHEP and the station's live wall)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     boxes: BoxesMode = Field(
         "page",
@@ -158,10 +153,8 @@ class UplinkConfig(BaseModel):
         return f"{'wss' if scheme == 'https' else 'ws'}:{rest}/api/video/uplink"
 
 
-class VideoConfig(BaseModel):
+class VideoConfig(StrictModel):
     """Annotated live video: encoded once per stream, then sent to every consumer as the same packets."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, title="Enabled", description="Encode the annotated streams.")
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig, title="Annotation")

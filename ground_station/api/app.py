@@ -63,6 +63,7 @@ from ground_station.web import server as web
 from ground_station.web.headers import SecurityHeaders
 from ground_station.webhooks import WebhookDispatcher
 from smarteye.media.webrtc import WhepServer
+from smarteye.strict import StrictModel
 
 SESSION_COOKIE = "smarteye_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -79,9 +80,7 @@ class SessionInfo(BaseModel):
     csrf_token: str | None = None
 
 
-class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewUser(StrictModel):
     username: str = Field(max_length=64, pattern=f"^{USERNAME_PATTERN}$")
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     role: Role
@@ -97,9 +96,7 @@ class UserChange(BaseModel):
     disabled: bool | SkipJsonSchema[None] = None
 
 
-class NewToken(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewToken(StrictModel):
     # Printable, not only spaces: the same rule as Accounts.create_token (control characters refused by both).
     name: str = Field(min_length=1, max_length=128, pattern=TOKEN_NAME_PATTERN)
     role: Role

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from smarteye.strict import StrictModel
 from smarteye.wire.names import valid_name
 from smarteye.wire.rules import Space, Zone
 
 MAVLINK_SCHEMES = ("tcp:", "tcpin:", "udpin:", "udpout:", "udp:", "udpbcast:", "/dev/", "COM")
 
 
-class VehicleConfig(BaseModel):
+class VehicleConfig(StrictModel):
     """One vehicle the station can command (the same URL forms as QGroundControl/MAVProxy links)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, valid_name("vehicle name")] = Field(
         title="Name", description="How pilots and the API name the vehicle (letters, digits, _ and -)."
@@ -41,10 +40,8 @@ class VehicleConfig(BaseModel):
         return value
 
 
-class CommandConfig(BaseModel):
+class CommandConfig(StrictModel):
     """Vehicles and the limits every planned flight is checked against before any MAVLink is sent."""
-
-    model_config = ConfigDict(extra="forbid")
 
     vehicles: list[VehicleConfig] = Field(default_factory=list, title="Vehicles")
     altitude_above_target_m: float = Field(

@@ -21,9 +21,10 @@ from collections import deque
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from smarteye.config.urls import redact_url
+from smarteye.strict import StrictModel
 from smarteye.wire.messages import Alert, DetectionEvent, GeoPosition
 
 log = logging.getLogger("ground_station.cot")
@@ -34,10 +35,8 @@ UNKNOWN_CE_M = 9_999_999.0  # CoT's "unknown" for ce and le
 ALARM_TYPE = "b-a-o-tbl"
 
 
-class CotConfig(BaseModel):
+class CotConfig(StrictModel):
     """Where to send CoT, and what."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(
         None,

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from smarteye.strict import StrictModel
+
 _SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 
 
@@ -53,10 +55,8 @@ def validate_topic_name(topic: str, what: str = "topic") -> str:
     return topic
 
 
-class MqttTlsConfig(BaseModel):
+class MqttTlsConfig(StrictModel):
     """TLS settings; leave the files unset to verify the broker against the system CAs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     ca_file: Path | None = Field(
         None,

@@ -8,8 +8,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from smarteye.strict import StrictModel
 from smarteye.wire.rules import Direction, RuleKind, RuleSet, Severity
 from smarteye.wire.telemetry import SensorMetadata, VehicleState
 
@@ -45,10 +46,8 @@ class GeoStatus(StrEnum):
     ABOVE_HORIZON = "above_horizon"  # the footpoint's ray never meets the ground
 
 
-class GeoPosition(BaseModel):
+class GeoPosition(StrictModel):
     """Where an object stands on the ground, and how sure that is."""
-
-    model_config = ConfigDict(extra="forbid")
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -59,10 +58,8 @@ class GeoPosition(BaseModel):
     telemetry_age_s: float | None = Field(None, description="Time between the frame and the pose used.")
 
 
-class Box(BaseModel):
+class Box(StrictModel):
     """An axis-aligned box: pixels of the frame, or fractions of its width/height."""
-
-    model_config = ConfigDict(extra="forbid")
 
     x1: float
     y1: float
@@ -70,9 +67,7 @@ class Box(BaseModel):
     y2: float
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _Message(StrictModel):
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Bumped on incompatible changes.")
     node: str = Field(description="Edge node that produced the message.")
 
@@ -213,10 +208,8 @@ class VideoFrameTiming(_Message):
     clock_rate: Literal[90000] = Field(90000, description="RTP timestamp ticks per second.")
 
 
-class VideoBox(BaseModel):
+class VideoBox(StrictModel):
     """One box as a page draws it over the video (H.264 passthrough), in the frame's own pixels."""
-
-    model_config = ConfigDict(extra="forbid")
 
     track_id: int
     class_id: int
@@ -264,10 +257,8 @@ class AlertState(StrEnum):
     END = "end"  # it cleared
 
 
-class AlertObject(BaseModel):
+class AlertObject(StrictModel):
     """One tracked object that is part of an alert's situation, as it was last seen."""
-
-    model_config = ConfigDict(extra="forbid")
 
     track_id: int
     label: str
@@ -278,10 +269,8 @@ class AlertObject(BaseModel):
     time_in_zone_s: float | None = Field(None, description="Seconds it has been in the rule's zone.")
 
 
-class AlertClip(BaseModel):
+class AlertClip(StrictModel):
     """The video of an alert: cut from the node's own H.264 stream around the start, sent as MP4."""
-
-    model_config = ConfigDict(extra="forbid")
 
     start_time: float = Field(description="Capture time of the clip's first frame (epoch s).")
     end_time: float = Field(description="Capture time of the clip's last frame (epoch s).")

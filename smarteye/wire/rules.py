@@ -20,8 +20,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from smarteye.strict import StrictModel
 from smarteye.wire.names import repeated, valid_name
 
 Point = tuple[float, float]
@@ -66,10 +67,8 @@ def _check_points(points: list[Point], space: Space) -> None:
             raise ValueError(f"point {index} ({first}, {second}) is not a (lat, lon) in degrees")
 
 
-class ObjectFilter(BaseModel):
+class ObjectFilter(StrictModel):
     """Which tracked objects count for a zone or a line."""
-
-    model_config = ConfigDict(extra="forbid")
 
     labels: list[str] | None = Field(
         None, title="Labels", description="Class names that count (e.g. person, car); unset: every class."
@@ -97,10 +96,8 @@ class ObjectFilter(BaseModel):
     )  # fmt: skip
 
 
-class Zone(BaseModel):
+class Zone(StrictModel):
     """A named polygon, in the picture or on the map."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, valid_name("zone name")] = Field(
         title="Name", description="Unique among the stream's zones and lines."
@@ -124,10 +121,8 @@ class Zone(BaseModel):
         return self
 
 
-class Line(BaseModel):
+class Line(StrictModel):
     """A named line segment from `a` to `b` that objects cross."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, valid_name("line name")] = Field(
         title="Name", description="Unique among the stream's zones and lines."
@@ -145,10 +140,8 @@ class Line(BaseModel):
         return self
 
 
-class Rule(BaseModel):
+class Rule(StrictModel):
     """What raises an alert: a kind of situation on one zone or line."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, valid_name("rule name")] = Field(
         title="Name", description="Unique in the stream; alerts name it."
@@ -182,20 +175,16 @@ class Rule(BaseModel):
         return self
 
 
-class ClipSettings(BaseModel):
+class ClipSettings(StrictModel):
     """The video kept with each alert: cut from the H.264 the node already encodes (no second encoder)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, title="Enabled", description="Attach a clip to every alert.")
     pre_s: float = Field(5.0, ge=0, le=30, title="Before", description="Seconds of video before the alert starts.")
     post_s: float = Field(5.0, ge=0, le=30, title="After", description="Seconds of video after the alert starts.")
 
 
-class RuleSet(BaseModel):
+class RuleSet(StrictModel):
     """Everything one stream's rules stage runs; `version` says which edit it is."""
-
-    model_config = ConfigDict(extra="forbid")
 
     version: int = Field(0, ge=0, title="Version", description="0: the edge's own YAML; the ground station numbers "
                          "its edits from 1, and a pushed version replaces the YAML's.")  # fmt: skip
