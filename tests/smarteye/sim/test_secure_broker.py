@@ -51,8 +51,9 @@ class Client:
         self.connack: ReasonCode | None = None
         self.pubacks: dict[int, ReasonCode] = {}
         self.messages: list[tuple[str, bytes]] = []
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # set by a CONNACK, or by the broker closing the connection first
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *args: self.connected.set()
         self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
 
