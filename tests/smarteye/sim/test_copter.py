@@ -22,6 +22,7 @@ from smarteye.sim.ports import free_tcp_port
 mavlink = mavutil.mavlink
 SPEEDUP = 10.0
 HOME = (36.3725, 127.3650, 60.0)
+ESTIMATE_S = 10.0  # simulated seconds to a position estimate where a test only waits for it
 
 
 class Gcs:
@@ -65,9 +66,14 @@ class Gcs:
 
 
 @pytest.fixture
-def copter() -> Iterator[tuple[CopterSimulator, Gcs]]:
+def copter(request: pytest.FixtureRequest) -> Iterator[tuple[CopterSimulator, Gcs]]:
+    """The simulator with a GCS connected; the position estimate comes after `request.param` simulated seconds
+    (ArduCopter's ~35 s where a test checks the wait itself, ESTIMATE_S where it only waits)."""
     port = free_tcp_port()
-    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP).start()
+    estimate = getattr(request, "param", ESTIMATE_S)
+    sim = CopterSimulator(
+        f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP, position_estimate_after_s=estimate
+    ).start()
     gcs = Gcs(f"tcp:127.0.0.1:{port}")
     try:
         gcs.wait("HEARTBEAT", lambda m: m.get_srcComponent() == 1)
@@ -85,6 +91,7 @@ def _airborne(sim: CopterSimulator, gcs: Gcs, alt: float = 20.0) -> None:
     gcs.fly_until(lambda p: abs(p[2] - alt) < 0.5)
 
 
+@pytest.mark.parametrize("copter", [35.0], indirect=True)  # as long as ArduCopter SITL takes
 def test_no_position_and_no_arming_before_the_estimate_then_guided_take_off(copter) -> None:
     sim, gcs = copter
     first = gcs.wait("GLOBAL_POSITION_INT")
