@@ -24,6 +24,7 @@ from tests.support.factories import make_event
 
 HOME = (36.3725, 127.3650, 60.0)
 SPEEDUP = 10.0
+ESTIMATE_S = 10.0  # simulated seconds to the vehicle's position estimate where a test only waits for it
 
 
 def _until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -37,9 +38,14 @@ def _until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @pytest.fixture
-def flying() -> Iterator[tuple[CopterSimulator, Commander, list[tuple]]]:
+def flying(request: pytest.FixtureRequest) -> Iterator[tuple[CopterSimulator, Commander, list[tuple]]]:
+    """A simulated copter and the commander linked to it; the position estimate comes after `request.param`
+    simulated seconds (ArduCopter's ~35 s where the test sees the refusal before it, else ESTIMATE_S)."""
     port = free_tcp_port()
-    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP).start()
+    estimate = getattr(request, "param", ESTIMATE_S)
+    sim = CopterSimulator(
+        f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP, position_estimate_after_s=estimate
+    ).start()
     audit: list[tuple] = []
     corners = ((-50, 200), (-50, 260), (50, 260), (50, 200))  # metres north, east of home
     no_fly = {"name": "school", "space": "geo", "points": [moved(*HOME[:2], n, e) for n, e in corners]}
@@ -58,6 +64,7 @@ def flying() -> Iterator[tuple[CopterSimulator, Commander, list[tuple]]]:
         sim.stop()
 
 
+@pytest.mark.parametrize("flying", [35.0], indirect=True)  # as long as ArduCopter SITL takes
 def test_take_off_then_look_at_a_target_reaches_the_standoff_with_the_camera_on_the_target(flying) -> None:
     sim, commander, audit = flying
     early = commander.takeoff("copter1", 20, "pia")
@@ -119,7 +126,9 @@ def test_a_vehicle_that_goes_silent_shows_link_lost_within_the_heartbeat_timeout
 
 def test_detections_near_the_target_after_arrival_confirm_the_alert_and_none_means_not_seen() -> None:
     port = free_tcp_port()
-    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP).start()
+    sim = CopterSimulator(
+        f"tcpin:127.0.0.1:{port}", home=HOME, speedup=SPEEDUP, position_estimate_after_s=ESTIMATE_S
+    ).start()
     rows: list[dict] = []
     config = CommandConfig.model_validate({
         "vehicles": [{"name": "copter1", "url": f"tcp:127.0.0.1:{port}", "stream": "drone-node/drone"}],
@@ -210,7 +219,8 @@ def test_two_vehicles_on_one_link_are_told_apart_by_system_id() -> None:
     from smarteye.sim.ports import free_udp_port
 
     ports = [free_udp_port(), free_udp_port()]
-    sims = [CopterSimulator(f"udpin:127.0.0.1:{port}", home=HOME, system_id=i + 1, speedup=SPEEDUP).start()
+    sims = [CopterSimulator(f"udpin:127.0.0.1:{port}", home=HOME, system_id=i + 1, speedup=SPEEDUP,
+                            position_estimate_after_s=ESTIMATE_S).start()
             for i, port in enumerate(ports)]  # fmt: skip
     router = _Router([("127.0.0.1", port) for port in ports])
     url = f"udpout:127.0.0.1:{router.port}"
