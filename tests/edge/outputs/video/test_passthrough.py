@@ -183,3 +183,11 @@ def test_page_mode_falls_back_to_burning_in_for_a_source_it_cannot_forward(
     assert decode(packets)  # H.264 from the encoder, boxes burned in
     state = page_video.describe("cam")
     assert state["boxes"] == "burn_in" and "mpeg4" in str(state["passthrough_refused"])
+
+
+def test_a_stream_set_to_burn_in_has_no_passthrough_and_one_fan_out() -> None:
+    config = VideoConfig.model_validate({"whep": {"enabled": False}, "live": {"streams": {"qgc": "burn_in"}}})
+    live = LiveVideo(config, "node1", ["cam", "qgc"], {0: "person"})
+    assert live.passthrough["qgc"] is None and live.burned["qgc"] is live.fanouts["qgc"]
+    assert live.passthrough["cam"] is not None and live.burned["cam"] is not live.fanouts["cam"]
+    assert live.describe("qgc")["boxes"] == "burn_in"
