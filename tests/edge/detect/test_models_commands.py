@@ -6,8 +6,13 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from edge.detect.export import entry_dir
 from tests.support.edge_process import smarteye_command
+
+# Whole-component: the real CLI in its own process loads, exports and times the model on every runtime (a minute).
+pytestmark = pytest.mark.e2e
 
 
 def _smarteye(*args: str) -> subprocess.CompletedProcess[str]:

@@ -137,6 +137,7 @@ def test_tiles_of_an_obb_model_merge_into_oriented_boxes(
     assert (found.xyxy[:, 0] < found.xywhr[:, 0]).all() and (found.xyxy[:, 2] > found.xywhr[:, 0]).all()
 
 
+@pytest.mark.e2e
 @pytest.mark.slow  # exports the model (OpenVINO by default on a CPU): ~30 s on a quiet 2-core machine
 def test_an_exported_obb_model_gives_the_same_oriented_boxes(
     obb_models: dict[float, Path], street_frames: list[np.ndarray]

@@ -35,6 +35,7 @@ def matched(found: Detections, truth: np.ndarray) -> int:
     return len(match(box_iou(found.xyxy, truth), np.argsort(-found.conf)))
 
 
+@pytest.mark.e2e
 @pytest.mark.slow  # 32 tiles and a whole frame through the real model: ~8 s on a quiet 2-core machine
 def test_tiles_find_vehicles_the_whole_frame_misses(model_path: Path, aerial_frame) -> None:
     image, truth = aerial_frame
