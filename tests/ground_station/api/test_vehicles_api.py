@@ -4,7 +4,7 @@ only pilots (and admins) command, a refused plan sends nothing, every command is
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,8 @@ PASSWORD = "vehicles-password-1"
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[tuple[GroundStation, CopterSimulator]]:
     port = free_tcp_port()
-    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=10.0).start()
+    # 10 simulated seconds to a position estimate (ArduCopter's 35 s is tested in tests/smarteye/sim): 1 s here
+    sim = CopterSimulator(f"tcpin:127.0.0.1:{port}", home=HOME, speedup=10.0, position_estimate_after_s=10.0).start()
     config = GroundStationConfig.model_validate({
         "database_url": f"sqlite:///{tmp_path / 'gs.sqlite'}",
         "web": {"secure_cookies": False},
@@ -53,14 +54,18 @@ def _client(station: GroundStation, user: str) -> TestClient:
     return client
 
 
-def _wait_position(client: TestClient) -> dict:
+def _wait_vehicle(client: TestClient, condition: Callable[[dict], bool], what: str) -> dict:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         vehicle = client.get("/api/vehicles/copter1").json()
-        if vehicle["link"] == "ok" and vehicle["home"]:
+        if condition(vehicle):
             return vehicle
-        time.sleep(0.2)
-    raise AssertionError("no position from the simulated copter")
+        time.sleep(0.1)
+    raise AssertionError(f"the simulated copter never showed {what}")
+
+
+def _wait_position(client: TestClient) -> dict:
+    return _wait_vehicle(client, lambda v: v["link"] == "ok" and v["home"], "a position")
 
 
 def test_only_pilots_command_refusals_send_nothing_and_commands_are_audited(station) -> None:
@@ -89,7 +94,7 @@ def test_only_pilots_command_refusals_send_nothing_and_commands_are_audited(stat
     ]  # fmt: skip
     plan = pilot.post("/api/vehicles/copter1/plans", json={**near, "alert_id": "a-7"}).json()
     assert plan["target"]["alert_id"] == "a-7" and len(plan["route"]) == 2 and plan["eta_s"] > 0
-    time.sleep(2.5)  # climbing: the plan waits for the pilot
+    _wait_vehicle(pilot, lambda v: (v["position"] or {}).get("alt_m", 0) > 14.5, "15 m")  # the pilot waits for it
     confirmed = pilot.post(f"/api/vehicles/copter1/plans/{plan['id']}/confirm").json()
     assert confirmed["ok"], confirmed
     assert pilot.post(f"/api/vehicles/copter1/plans/{plan['id']}/confirm").status_code == 409, "a plan flies once"
