@@ -89,3 +89,11 @@ def test_bind_says_so_when_a_model_has_no_openvino_backend(model_path) -> None:
     from ultralytics import YOLO
 
     assert openvino_requests.bind(YOLO(str(model_path)), object()) is False  # no predictor: nothing to swap
+
+
+def test_detectors_sharing_a_loaded_model_share_its_slots(detector: Detector, model_path) -> None:
+    """The pool's streams that differ only in thresholds run on one runtime: its predictors are checked out from one
+    set of slots, so two detection workers never predict on the same ultralytics predictor at once."""
+    stricter = Detector(DetectorConfig(model=str(model_path), backend="openvino", conf=0.6), model=detector.model)
+    assert stricter.slots is detector.slots
+    assert stricter.parallelize() == detector.parallelize()
