@@ -94,7 +94,8 @@ def test_only_pilots_command_refusals_send_nothing_and_commands_are_audited(stat
     ]  # fmt: skip
     plan = pilot.post("/api/vehicles/copter1/plans", json={**near, "alert_id": "a-7"}).json()
     assert plan["target"]["alert_id"] == "a-7" and len(plan["route"]) == 2 and plan["eta_s"] > 0
-    _wait_vehicle(pilot, lambda v: (v["position"] or {}).get("alt_m", 0) > 14.5, "15 m")  # the pilot waits for it
+    # The pilot waits for the climb: armed (next 1 Hz heartbeat) and at 15 m (4 Hz position)
+    _wait_vehicle(pilot, lambda v: v["armed"] and (v["position"] or {}).get("alt_m", 0) > 14.5, "armed at 15 m")
     confirmed = pilot.post(f"/api/vehicles/copter1/plans/{plan['id']}/confirm").json()
     assert confirmed["ok"], confirmed
     assert pilot.post(f"/api/vehicles/copter1/plans/{plan['id']}/confirm").status_code == 409, "a plan flies once"
