@@ -112,7 +112,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Whole-system tests (processes, browsers, real video end to end) live in tests/e2e and carry the
-    `e2e` marker, so `pytest -m "not e2e"` is the fast subset."""
+    `e2e` marker, so `pytest -m "not e2e"` is the fast subset; whole-component tests elsewhere mark themselves."""
     for item in items:
         if E2E_DIR in item.path.parents:
             item.add_marker(pytest.mark.e2e)

@@ -71,6 +71,7 @@ def test_the_served_document_is_valid_openapi_with_security_and_whep(product) ->
     assert unprocessable["properties"]["detail"]["type"] == "array"
 
 
+@pytest.mark.e2e  # whole-component: generated requests through every operation of the station's API (~10 s)
 def test_api_conforms_to_its_document(api_schema, product) -> None:
     """Every operation, each with a few generated requests (valid and invalid), all of schemathesis' checks.
 
