@@ -559,8 +559,15 @@ def test_map_shows_drones_tracks_footprints_and_markers(browser, gs, jpeg):
 
     # The object's fused position (edge/geo/fusion.py): its 1-sigma circle shrinks as fixes agree.
     def area(d) -> float:
-        found = css(d, '#map g.marker[data-event-id="map-1"] circle.marker-area')
-        return float(found[0].get_attribute("r")) if found else 0.0
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(5):  # the map redraws the marker as messages arrive: a found element can go stale
+            try:
+                found = css(d, '#map g.marker[data-event-id="map-1"] circle.marker-area')
+                return float(found[0].get_attribute("r")) if found else 0.0
+            except StaleElementReferenceException:
+                continue
+        return 0.0
 
     for seq, sigma in ((1, 20.0), (2, 4.0)):
         message = event_msg("map-1", seq, "update", node="drone-1", stream="aerial",
@@ -729,7 +736,7 @@ def test_demo_runs_the_whole_system_with_the_drone_on_the_pilot_map(browser, med
     assert proc.returncode == 0, errors
     assert "Traceback" not in errors
     assert "site-cam" in screen and "parking" in screen and "live" in screen, screen
-    rows = [line for line in screen.splitlines() if "│ new" in line]
+    rows = [line for line in screen.splitlines() if "│ new" in line or "│ update" in line]  # the latest rows shown
     assert any("person" in row for row in rows) and any("car" in row for row in screen.splitlines()), screen
     # The simulated drone's detections are geolocated (aphill flight, Virginia: 38.2°N 77.3°W).
     located = screen[screen.index("latest ground positions") :].splitlines()
