@@ -273,7 +273,8 @@ def test_alerts_page_lists_filters_shows_a_live_alert_with_snapshot_and_clip_and
     open_page(driver, station, "/alerts")
     wait(driver, lambda d: len(row_ids(d)) == 3, message="the three alerts are not listed")
     assert row_ids(driver) == ["hist2", "hist1", "hist0"]  # newest start first
-    assert all(image_loaded(driver, f'#alerts li[data-alert-id="hist{i}"] img.thumb') for i in range(3))
+    wait(driver, lambda d: all(image_loaded(d, f'#alerts li[data-alert-id="hist{i}"] img.thumb') for i in range(3)),
+         message="the snapshots of the listed alerts do not load")  # fmt: skip
 
     # Filters: critical only, then back to all.
     for severity in ("warning", "info"):
