@@ -10,7 +10,10 @@ Every `--interval` seconds it samples the edge and the station: RSS, open descri
 (p50/p95/p99; an `end` is sent on purpose `end_after_s` after the object's last frame),
 and the frames each viewer decoded. After `--warmup` seconds (model loading, caches, the first
 clients), growth is the last sample against the first sample after warm-up: RSS in percent (target
-< 5 %), descriptors and threads as counts (target: flat).
+< 5 %), descriptors and threads as counts (target: flat). Whenever a process's descriptor count changes
+between two samples, the descriptors added and removed are recorded (their /proc/PID/fd targets, sockets
+with their TCP/UDP addresses or Unix path), printed and kept in the JSON (`fd_changes` in that sample and
+in the growth), so a step in the count says what it was.
 
     python3 scripts/soak.py                       # 30 minutes, sample every 10 s
     python3 scripts/soak.py --minutes 2 --warmup 45 --json soak.json   # what CI runs
@@ -50,13 +53,81 @@ STREAMS = {"people": "vtest.avi", "walkers": "intel_one-by-one-person-detection.
 TARGET_RSS_GROWTH_PCT = 5.0
 
 
-def process_sample(pid: int) -> dict[str, int]:
-    """RSS (KiB), threads and open descriptors of a live process."""
+def process_sample(pid: int, fds: int | None = None) -> dict[str, int]:
+    """RSS (KiB), threads and open descriptors of a live process (`fds`: counted already)."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return {
         "rss_kib": int(status["VmRSS"].split()[0]),
         "threads": int(status["Threads"]),
-        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")) if fds is None else fds,
+    }
+
+
+def fd_targets(pid: int) -> dict[int, str]:
+    """Each open descriptor of a live process and what it points at (readlink of /proc/PID/fd/N)."""
+    targets = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:  # closed between the listing and the readlink
+            continue
+    return targets
+
+
+_TCP_STATES = {"01": "established", "02": "syn-sent", "06": "time-wait", "07": "close", "08": "close-wait",
+               "0A": "listen"}  # fmt: skip
+
+
+def _address(hex_address: str) -> str:
+    """A /proc/net/tcp{,6} address (host byte order words in hex, then the port) as text."""
+    import ipaddress
+
+    host, port = hex_address.split(":")
+    words = bytes.fromhex(host)
+    raw = b"".join(words[i : i + 4][::-1] for i in range(0, len(words), 4))  # each 32-bit word is little-endian
+    return f"{ipaddress.ip_address(raw)}:{int(port, 16)}"
+
+
+def socket_names(pid: int) -> dict[str, str]:
+    """Socket inode → what it is (protocol, local → remote address and state, or the Unix path), as the
+    process's network namespace lists them in /proc/PID/net."""
+    names: dict[str, str] = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10:
+                continue
+            state = _TCP_STATES.get(fields[3], fields[3]) if proto.startswith("tcp") else ""
+            names[fields[9]] = f"{proto} {_address(fields[1])} -> {_address(fields[2])} {state}".rstrip()
+    try:
+        unix = Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        unix = []
+    for line in unix:
+        fields = line.split()
+        if len(fields) >= 7:
+            names[fields[6]] = f"unix {fields[7] if len(fields) > 7 else '(unnamed)'}"
+    return names
+
+
+def fd_changes(pid: int, before: dict[int, str], after: dict[int, str]) -> dict[str, list[str]]:
+    """The descriptors opened and closed between two listings ("fd: target", sockets described)."""
+    added = {fd: target for fd, target in after.items() if before.get(fd) != target}
+    removed = {fd: target for fd, target in before.items() if after.get(fd) != target}
+    changed = [*added.values(), *removed.values()]
+    names = socket_names(pid) if any(target.startswith("socket:[") for target in changed) else {}
+
+    def describe(fd: int, target: str) -> str:
+        inode = target.removeprefix("socket:[").removesuffix("]") if target.startswith("socket:[") else None
+        return f"{fd}: {target}" + (f" ({names[inode]})" if inode in names else "")
+
+    return {
+        "added": [describe(fd, target) for fd, target in sorted(added.items())],
+        "removed": [describe(fd, target) for fd, target in sorted(removed.items())],
     }
 
 
@@ -175,6 +246,7 @@ def main() -> int:
         return 2
 
     samples: list[dict[str, Any]] = []
+    fd_steps: list[dict[str, Any]] = []  # every change of a process's descriptor count, with what changed
     clock = EventClock()
     context = mp.get_context("spawn")
     stop, counts = context.Event(), context.Array("q", len(STREAMS))
@@ -195,17 +267,31 @@ def main() -> int:
             viewers.start()
             started = time.monotonic()
             previous_frames = [0] * len(STREAMS)
+            pids = {"edge": system.edge.pid, "station": system.station.pid}
+            previous_fds = {name: fd_targets(pid) for name, pid in pids.items()}
             while time.monotonic() - started < args.minutes * 60:
                 time.sleep(max(0.0, args.interval - ((time.monotonic() - started) % args.interval)))
                 if system.edge.poll() is not None or system.station.poll() is not None:
                     raise RuntimeError(f"a process exited during the soak; see {tmp}/edge.log, station.log")
                 latencies = clock.take()
                 frames = list(counts)
+                t = round(time.monotonic() - started, 1)
+                processes = {}
+                for name, pid in pids.items():
+                    targets = fd_targets(pid)
+                    processes[name] = process_sample(pid, fds=len(targets))
+                    if len(targets) != len(previous_fds[name]):  # a step in the count: say what it was
+                        change = fd_changes(pid, previous_fds[name], targets)
+                        processes[name]["fd_changes"] = change
+                        fd_steps.append({"t": t, "process": name, "fds": [len(previous_fds[name]), len(targets)],
+                                         **change})  # fmt: skip
+                        print(f"{t:7.1f} s  {name} fds {len(previous_fds[name])} → {len(targets)}: "
+                              f"+{change['added']} -{change['removed']}", flush=True)  # fmt: skip
+                    previous_fds[name] = targets
                 sample = {
-                    "t": round(time.monotonic() - started, 1),
+                    "t": t,
                     "load_1min": round(os.getloadavg()[0], 2),  # the machine's, not ours: figures move with it
-                    "edge": process_sample(system.edge.pid),
-                    "station": process_sample(system.station.pid),
+                    **processes,
                     "events": len(latencies),
                     "latency_ms": latency_ms(latencies),
                     "viewer_fps": [
@@ -236,6 +322,7 @@ def main() -> int:
     result["latency_p99_ms_median"] = statistics.median(all_latencies) if all_latencies else None
     result["events"] = clock.received
     result["load_1min_median"] = statistics.median(s["load_1min"] for s in samples) if samples else None
+    result["fd_changes"] = fd_steps
     print()
     for name in ("edge", "station"):
         g = result[name]
@@ -248,6 +335,11 @@ def main() -> int:
         f"events received: {clock.received}; median p99 latency per interval: {result['latency_p99_ms_median']} ms"
         f"; machine load (1-min average, median of the samples): {result['load_1min_median']}"
     )
+    for step in fd_steps:
+        print(f"{step['process']} descriptors at {step['t']:.0f} s: {step['fds'][0]} → {step['fds'][1]}")
+        for what in ("added", "removed"):
+            for line in step[what]:
+                print(f"  {what} {line}")
     if args.json:
         args.json.write_text(json.dumps({"samples": samples, "growth": result}, indent=2))
     return 0
