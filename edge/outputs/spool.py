@@ -10,6 +10,13 @@ by the same limit) and written, in order, as soon as there is room again (`flush
 cannot be written are retried the same way.  The real error ("database or disk is full") is logged
 once when it starts and once when it ends, and counted (`disk_full`).  Only a file SQLite says is
 corrupt or not a database is set aside at start; any other failure to open it is raised as it is.
+
+End-to-end confirmations (smarteye.wire.confirm): each row carries the `digest` of its topic and payload
+and `sent_at`, when the broker accepted it (NULL: not yet).  With confirmations the publisher marks a row
+sent on the broker's PUBACK (`mark_sent`) and deletes it only when the ground station names its digest
+(`confirm`): a broker that crashes with the message in memory loses nothing, because sent rows are sent
+again after a reconnect or a timeout (`requeue_sent`).  `peek` returns unsent rows only; the bound counts
+both kinds.  A spool file of the older schema gains the two columns in place when opened.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from smarteye.wire.confirm import digest_key, message_digest
 
 try:
     import fcntl
@@ -61,13 +70,41 @@ CREATE TABLE IF NOT EXISTS messages (
     payload BLOB NOT NULL,
     qos INTEGER NOT NULL,
     retain INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    digest INTEGER,
+    sent_at REAL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 """
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a spool file of the older schema (no `digest`, no `sent_at`) up to date in place: add the
+    columns, compute the digest of every waiting row (all unsent), then index it."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "digest" not in columns or "sent_at" not in columns:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if "digest" not in columns:
+                conn.execute("ALTER TABLE messages ADD COLUMN digest INTEGER")
+            if "sent_at" not in columns:
+                conn.execute("ALTER TABLE messages ADD COLUMN sent_at REAL")
+            rows = conn.execute("SELECT seq, topic, payload FROM messages WHERE digest IS NULL").fetchall()
+            conn.executemany(
+                "UPDATE messages SET digest = ? WHERE seq = ?",
+                [(digest_key(message_digest(topic, bytes(payload))), seq) for seq, topic, payload in rows],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        log.info("spool: added end-to-end confirmation columns (%d waiting messages kept)", len(rows))
+    conn.execute("CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest)")
 
 
 def _exclusive_lock(lock_path: Path) -> BinaryIO:
@@ -119,6 +156,7 @@ class Spool:
             raise
         self._held: collections.deque[tuple[str, bytes, int, bool, float]] = collections.deque()
         self._unacked: set[int] = set()  # delivered, but their delete could not be written yet
+        self._confirm_later: set[int] = set()  # confirmed digest keys whose delete could not be written yet
         self._full_since: float | None = None  # monotonic time the disk became full; None: not full
         self.disk_full = 0  # writes refused for lack of space, over this run (the metric)
         self._count: int = self._conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
@@ -160,6 +198,7 @@ class Spool:
             conn.execute("PRAGMA wal_autocheckpoint=128")
             conn.execute("PRAGMA journal_size_limit=524288")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
             conn.execute("SELECT COUNT(*) FROM messages").fetchone()
         except sqlite3.DatabaseError:
             conn.close()
@@ -228,9 +267,11 @@ class Spool:
         if not self._held:
             return 0
         rows = list(self._held)
-        sql = "INSERT INTO messages(topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?)"
+        sql = "INSERT INTO messages(topic, payload, qos, retain, created, digest) VALUES (?, ?, ?, ?, ?, ?)"
         try:
-            _, seq = self._write(len(rows), *((sql, (t, p, q, int(r), c)) for t, p, q, r, c in rows))
+            _, seq = self._write(
+                len(rows), *((sql, (t, p, q, int(r), c, digest_key(message_digest(t, p)))) for t, p, q, r, c in rows)
+            )
         except sqlite3.Error as error:
             if not is_disk_full(error):
                 self._held.pop()  # the new message is refused; earlier held ones wait for room
@@ -274,16 +315,21 @@ class Spool:
             if self._unacked and not self._held:
                 pending, self._unacked = self._unacked, set()
                 self._delete(pending)
+            if self._confirm_later and not self._held:
+                keys, self._confirm_later = self._confirm_later, set()
+                self._delete_confirmed(keys)
             return seq
 
     def peek(self, limit: int, after_seq: int = 0) -> list[SpooledMessage]:
-        """Up to `limit` pending messages with seq > after_seq, oldest first (nothing is removed)."""
+        """Up to `limit` unsent messages with seq > after_seq, oldest first (nothing is removed); rows
+        marked sent (`mark_sent`) wait for their confirmation and are not returned."""
         if limit <= 0:
             return []
         with self._lock:
             self._check_open()
             rows = self._conn.execute(
-                "SELECT seq, topic, payload, qos, retain, created FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, topic, payload, qos, retain, created FROM messages"
+                " WHERE seq > ? AND sent_at IS NULL ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         return [SpooledMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
@@ -322,6 +368,87 @@ class Spool:
         self._count -= removed
         return removed
 
+    def mark_sent(self, seqs: Iterable[int]) -> int:
+        """The broker accepted these rows: keep them, but out of `peek`, until confirmed or requeued; how
+        many were marked.  On a full disk nothing is marked: the rows stay unsent and are sent again after
+        the next reconnect (a duplicate, which the station absorbs), never lost."""
+        wanted = sorted({int(s) for s in seqs})
+        if not wanted:
+            return 0
+        with self._lock:
+            self._check_open()
+            return self._update(
+                "UPDATE messages SET sent_at = ? WHERE seq = ? AND sent_at IS NULL",
+                [(time.time(), seq) for seq in wanted],
+            )
+
+    def requeue_sent(self, older_than: float | None = None) -> int:
+        """Make sent but unconfirmed rows unsent again (all, or those sent before the wall-clock time
+        `older_than`), so `peek` returns them and they are sent again; how many."""
+        with self._lock:
+            self._check_open()
+            if older_than is None:
+                return self._update("UPDATE messages SET sent_at = NULL WHERE sent_at IS NOT NULL", [()])
+            return self._update(
+                "UPDATE messages SET sent_at = NULL WHERE sent_at IS NOT NULL AND sent_at < ?", [(older_than,)]
+            )
+
+    def _update(self, sql: str, params: Sequence[tuple[object, ...]]) -> int:
+        """Run an UPDATE over `params` in one transaction; rows changed (0 on a full disk: counted, not raised)."""
+        before = self._conn.total_changes
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(sql, params)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            if not is_disk_full(error):
+                raise
+            self._disk_full(error)
+            return 0
+        except BaseException:
+            self._rollback()
+            raise
+        return self._conn.total_changes - before
+
+    def confirm(self, digests: Iterable[bytes]) -> int:
+        """The ground station is finished with the messages of these digests: delete their rows, sent or
+        not; how many were deleted (a digest of a row already gone is ignored)."""
+        keys = {digest_key(d) for d in digests}
+        if not keys:
+            return 0
+        with self._lock:
+            self._check_open()
+            return self._delete_confirmed(keys)
+
+    def _delete_confirmed(self, keys: set[int]) -> int:
+        """Caller holds the lock.  On a full disk the keys are kept and deleted by `flush_held`."""
+        before = self._conn.total_changes
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany("DELETE FROM messages WHERE digest = ?", [(key,) for key in sorted(keys)])
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            if not is_disk_full(error):
+                raise
+            self._disk_full(error)
+            self._confirm_later |= keys
+            return 0
+        except BaseException:
+            self._rollback()
+            raise
+        removed = self._conn.total_changes - before
+        self._count -= removed
+        return removed
+
+    @property
+    def unconfirmed(self) -> int:
+        """Rows the broker accepted that the station has not confirmed yet (part of `len`)."""
+        with self._lock:
+            self._check_open()
+            return int(self._conn.execute("SELECT COUNT(*) FROM messages WHERE sent_at IS NOT NULL").fetchone()[0])
+
     @property
     def last_seq(self) -> int:
         """Highest seq ever assigned in this file (0 if none), pending or not."""
@@ -349,6 +476,8 @@ class Spool:
                 self._write_held()
                 if self._unacked and not self._held:
                     self._delete(self._unacked)
+                if self._confirm_later and not self._held:
+                    self._delete_confirmed(self._confirm_later)
             if self._held:
                 log.error("spool %s: disk still full at close: %d held messages are lost", self.path, len(self._held))
             with contextlib.suppress(sqlite3.Error):

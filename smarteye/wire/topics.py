@@ -11,6 +11,7 @@ parsed here by the ground station, so the two sides cannot drift apart.
     <prefix>/<node>/clips/<stream>/<alert_id>             MP4 around the alert's start
     <prefix>/<node>/counts/<stream>                       zone and line counts
     <prefix>/<node>/rules/<stream>                        station → edge: the stream's rules (retained)
+    <prefix>/<node>/stored                                station → edge: digests of messages it has stored
 
 The builders also make subscription filters: pass `ANY` (the MQTT single-level wildcard) for a level.
 """
@@ -36,6 +37,7 @@ class Section(StrEnum):
     CLIPS = "clips"
     COUNTS = "counts"
     RULES = "rules"
+    STORED = "stored"
 
 
 # Levels after the prefix, per section, which also say what a topic carries: node/section (2),
@@ -51,6 +53,7 @@ _LEVELS = {
     Section.CLIPS: 4,
     Section.COUNTS: 3,
     Section.RULES: 3,
+    Section.STORED: 2,
 }
 
 
@@ -110,6 +113,12 @@ def counts_topic(prefix: str, node: str, stream: str) -> str:
 def rules_topic(prefix: str, node: str, stream: str) -> str:
     """Station → edge, retained: the rules a stream runs (the edge subscribes to its own node's)."""
     return f"{prefix}/{node}/{Section.RULES}/{stream}"
+
+
+def stored_topic(prefix: str, node: str) -> str:
+    """Station → edge, not retained: the digests of the node's messages the station is finished with
+    (smarteye.wire.confirm); the edge deletes those from its spool."""
+    return f"{prefix}/{node}/{Section.STORED}"
 
 
 class TopicParser:
