@@ -22,6 +22,10 @@ from smarteye.sim.ports import free_tcp_port
 from smarteye.wire.messages import GeoPosition
 from tests.support.factories import make_event
 
+# Flies the simulated copter over real MAVLink links for seconds of simulated flight: whole-component, not in
+# the fast subset.
+pytestmark = pytest.mark.e2e
+
 HOME = (36.3725, 127.3650, 60.0)
 SPEEDUP = 10.0
 ESTIMATE_S = 10.0  # simulated seconds to the vehicle's position estimate where a test only waits for it

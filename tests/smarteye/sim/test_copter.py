@@ -19,6 +19,10 @@ from edge.telemetry.vehicle import quaternion_to_euler_deg
 from smarteye.sim.copter import CopterSimulator, Mode, moved, offset_m
 from smarteye.sim.ports import free_tcp_port
 
+# Flies the simulated copter over real MAVLink links for seconds of simulated flight: whole-component, not in
+# the fast subset.
+pytestmark = pytest.mark.e2e
+
 mavlink = mavutil.mavlink
 SPEEDUP = 10.0
 HOME = (36.3725, 127.3650, 60.0)
