@@ -14,6 +14,12 @@ Design, and why:
   `on_connect` is acknowledged (the PUBACK is read only after paho has queued its re-sends) before
   sending anything new.  The same barrier keeps a stale state re-sent by paho from overwriting the
   current one, which is re-published only after it.
+* End-to-end confirmations (`confirmations`, on by default): a PUBACK only says the broker holds the
+  event in memory, which a broker crash loses.  So the PUBACK marks the spooled row sent, and only the
+  ground station's confirmation on `<prefix>/<node>/stored` (the digests of what it has stored,
+  smarteye.wire.confirm) deletes it.  After every reconnect, rows sent but unconfirmed are sent again
+  (the broker may have lost them), and so are rows unconfirmed for `confirm_timeout_s` while connected
+  (the station's session may have expired).  Duplicates cost nothing: the station stores by id once.
 * Lock discipline: paho calls `on_publish` while holding its own message lock, so this class never
   calls into paho while holding `self._cond` (that would deadlock).  Acks are handed to the sender
   thread through a small deque (bounded by the number of messages in flight).
@@ -37,6 +43,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.outputs.spool import Spool
 from smarteye.config.mqtt import MqttConfig, validate_topic_name
+from smarteye.wire.confirm import split_digests
+from smarteye.wire.topics import Section, TopicError, TopicParser, stored_topic
 
 log = logging.getLogger("edge.outputs.mqtt")
 
@@ -69,6 +77,8 @@ class MqttPublisher:
         self._availability_payload = availability_payload
         self._url = config.redacted_url
         self._max_inflight = config.max_inflight
+        self._confirmations = config.confirmations
+        self._stored_topic = _stored_topic(config, availability_topic) if config.confirmations else None
         self._spool = Spool(config.spool_dir / f"{spool_name}.sqlite", config.spool_max_messages)
 
         # Shared state, guarded by _cond.  Never call paho while holding it (see module docstring).
@@ -78,6 +88,11 @@ class MqttPublisher:
         self._barrier_mid: int | None = None
         self._epoch = 0  # bumped on every connect/disconnect, so a batch notices a changed link
         self._acks: collections.deque[int] = collections.deque()
+        self._confirmed: collections.deque[list[bytes]] = collections.deque()  # digests from the station
+        self._requeue = config.confirmations  # after a (re)connect: send again what is sent but unconfirmed
+        self._next_timeout_check = 0.0  # monotonic time to look for confirmations overdue while connected
+        self._resent = 0
+        self._unconfirmed = 0  # last known, for stats() after the spool is closed
         self._last_appended = self._spool.last_seq
         self._states_dirty = False
         self._delivered = 0
@@ -100,6 +115,9 @@ class MqttPublisher:
 
         # Subscriptions, renewed on every connect (clean session); handlers run on paho's network thread.
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
+        if self._stored_topic is not None:
+            self._subscriptions[self._stored_topic] = self._on_stored
+        self._subscribing: dict[int, list[str]] = {}  # SUBSCRIBE mid -> its filters, to name a refused one
 
         # Owned by the sender thread only.
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq
@@ -144,6 +162,7 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # ------------------------------------------------------------------ lifecycle
@@ -253,14 +272,25 @@ class MqttPublisher:
             self._subscriptions[topic_filter] = handler
             connected = self._connected
         if connected:  # otherwise the next connect subscribes (at worst both do: retained messages come twice)
-            self._client.subscribe(topic_filter, qos=1)
+            _, mid = self._client.subscribe(topic_filter, qos=1)
+            with self._cond:
+                self._subscribing[mid] = [topic_filter]
 
     def stats(self) -> dict[str, Any]:
-        """For status reports: connected, pending, delivered, dropped, reconnects, inflight, last_error..."""
+        """For status reports: connected, pending, delivered, dropped, reconnects, inflight, last_error...
+        `pending` counts what waits for the broker and, with confirmations, for the station (`unconfirmed`);
+        `delivered` then counts what the station confirmed."""
+        try:
+            unconfirmed = self._spool.unconfirmed if self._confirmations else 0
+            self._unconfirmed = unconfirmed
+        except RuntimeError:  # closed: the last figure
+            unconfirmed = self._unconfirmed
         with self._cond:
             return {
                 "connected": self._connected,
                 "pending": len(self._spool),
+                "unconfirmed": unconfirmed,
+                "resent": self._resent,
                 "delivered": self._delivered,
                 "dropped": self._spool.dropped,
                 "reconnects": self._reconnects,
@@ -298,6 +328,7 @@ class MqttPublisher:
             self._barrier_mid = info.mid
             self._epoch += 1
             self._states_dirty = True
+            self._requeue = self._confirmations
             self._connections += 1
             if self._connections > 1:
                 self._reconnects += 1
@@ -310,7 +341,9 @@ class MqttPublisher:
         with self._cond:  # read after `_connected` is set, so subscribe() cannot fall between the two
             filters = list(self._subscriptions)
         if filters:
-            client.subscribe([(topic_filter, 1) for topic_filter in filters])
+            _, mid = client.subscribe([(topic_filter, 1) for topic_filter in filters])
+            with self._cond:
+                self._subscribing[mid] = filters
         if down_for is None:
             log.info("MQTT connected to %s as %s (%d events pending)", self._url, self.client_id, pending)
         else:
@@ -369,6 +402,43 @@ class MqttPublisher:
                 except Exception:
                     log.exception("handling a message on %s failed", message.topic)
 
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        """A refused subscription is said once per connection: a refused `stored` topic means no event is
+        ever confirmed (the spool then fills up to its bound)."""
+        with self._cond:
+            filters = self._subscribing.pop(mid, [])
+        for topic_filter, code in zip(filters, reason_codes, strict=False):
+            if not code.is_failure:
+                continue
+            if topic_filter == self._stored_topic:
+                log.error(
+                    "MQTT broker %s refused the subscription to %s: the ground station's confirmations cannot "
+                    "arrive and events stay in the spool; allow it in the broker ACL (configs/mosquitto/acl) "
+                    "or set mqtt.confirmations false",
+                    self._url,
+                    topic_filter,
+                )
+            else:
+                log.warning("MQTT broker %s refused the subscription to %s", self._url, topic_filter)
+
+    def _on_stored(self, topic: str, payload: bytes) -> None:
+        """The station's confirmation (paho's network thread): handed to the sender, which deletes the rows."""
+        try:
+            digests = split_digests(payload)
+        except ValueError as error:
+            log.warning("ignoring a confirmation on %s: %s", topic, error)
+            return
+        with self._cond:
+            self._confirmed.append(digests)
+            self._cond.notify_all()
+
     def _on_publish(
         self,
         client: mqtt.Client,
@@ -399,7 +469,10 @@ class MqttPublisher:
 
     def _work_available(self) -> bool:
         """Caller holds _cond."""
-        if self._acks or (self._spool.held and time.monotonic() >= self._next_flush):
+        if self._acks or self._confirmed or (self._spool.held and time.monotonic() >= self._next_flush):
+            return True
+        confirming = self._ready and not self._stopping and self._confirmations
+        if confirming and (self._requeue or time.monotonic() >= self._next_timeout_check):
             return True
         can_send = len(self._inflight) < self._max_inflight and self._last_appended > self._sent_seq
         if self._stopping:
@@ -421,6 +494,8 @@ class MqttPublisher:
                 self._cond.wait(_IDLE_WAIT_S)
             acks = list(self._acks)
             self._acks.clear()
+            confirmed = [digest for digests in self._confirmed for digest in digests]
+            self._confirmed.clear()
             ready = self._ready
             republish = ready and not self._stopping and self._states_dirty
             if republish:
@@ -436,6 +511,12 @@ class MqttPublisher:
             target = self._last_appended
         if acks:
             self._settle(acks)
+        if confirmed:
+            deleted = self._spool.confirm(confirmed)
+            with self._cond:
+                self._delivered += deleted
+        if ready and self._confirmations and not self._stopping:
+            self._resend_unconfirmed()
         with self._cond:
             if self._stopping and not self._acks and self._flushed_or_out_of_time():
                 return False  # flushed, disconnected or out of time
@@ -446,13 +527,39 @@ class MqttPublisher:
         return True
 
     def _settle(self, mids: list[int]) -> None:
-        """Delete acknowledged events from the spool (acks of state/availability messages are ignored)."""
+        """Acknowledged events: marked sent (confirmations: the station's word deletes them) or deleted
+        from the spool; acks of state/availability messages are ignored."""
         seqs = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
         if not seqs:
+            return
+        if self._confirmations:
+            self._spool.mark_sent(seqs)
             return
         self._spool.ack_many(seqs)
         with self._cond:
             self._delivered += len(seqs)
+
+    def _resend_unconfirmed(self) -> None:
+        """After a (re)connect, every row sent but unconfirmed goes out again (the broker may have lost
+        it); while connected, those unconfirmed for `confirm_timeout_s` do (the station may have lost it)."""
+        timeout = self.config.confirm_timeout_s
+        with self._cond:
+            after_connect, self._requeue = self._requeue, False
+            now = time.monotonic()
+            if not after_connect and now < self._next_timeout_check:
+                return
+            self._next_timeout_check = now + min(max(timeout / 10, 1.0), 30.0)
+        requeued = self._spool.requeue_sent(None if after_connect else time.time() - timeout)
+        if not requeued:
+            return
+        self._sent_seq = 0  # look from the start again; what is still in flight is skipped (_send_batch)
+        with self._cond:
+            self._resent += requeued
+        log.info(
+            "MQTT sending again %d events the ground station has not confirmed (%s)",
+            requeued,
+            "after a reconnect" if after_connect else f"unconfirmed for {timeout:g} s",
+        )
 
     def _republish_states(self, epoch: int) -> None:
         with self._state_lock:
@@ -466,9 +573,13 @@ class MqttPublisher:
         if room <= 0:
             return
         batch = self._spool.peek(room, after_seq=self._sent_seq)
+        in_flight = set(self._inflight.values())
         for msg in batch:
             if self._epoch != epoch:
                 return  # stop feeding a link that changed under us; resume on the next round
+            if msg.seq in in_flight:  # requeued while paho still holds it (and re-sends it after a reconnect)
+                self._sent_seq = msg.seq
+                continue
             try:
                 info = self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
             except ValueError as error:
@@ -487,3 +598,17 @@ class MqttPublisher:
             # The spool had nothing more when peeked, so every seq up to `target` is settled
             # (sent or dropped) and need not be looked for again.
             self._sent_seq = max(self._sent_seq, target)
+
+
+def _stored_topic(config: MqttConfig, availability_topic: str) -> str:
+    """The node's confirmation topic, from its availability topic `<prefix>/<node>/availability`."""
+    try:
+        parsed = TopicParser(config.topic_prefix).parse(availability_topic)
+    except TopicError:
+        parsed = None
+    if parsed is None or parsed.section is not Section.AVAILABILITY:
+        raise ValueError(
+            f"confirmations need the availability topic {config.topic_prefix}/<node>/availability, not "
+            f"{availability_topic!r} (or set mqtt.confirmations false)"
+        )
+    return stored_topic(config.topic_prefix, parsed.node)

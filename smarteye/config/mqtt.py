@@ -144,6 +144,21 @@ class MqttConfig(BaseModel):
         title="Max in flight",
         description="Most events sent but not yet acknowledged by the broker (QoS 1 window).",
     )
+    confirmations: bool = Field(
+        True,
+        title="Storage confirmations",
+        description="Edge only: keep each event in the spool until the ground station confirms it stored it (on "
+        "<prefix>/<node>/stored), not just until the broker accepts it, so a broker crash loses nothing. Set false "
+        "when no ground station consumes this node: otherwise the spool keeps everything up to its size.",
+    )
+    confirm_timeout_s: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        title="Confirmation timeout",
+        description="Edge only: events the station has not confirmed this many seconds after the broker accepted "
+        "them are sent again (they are also sent again after every reconnect).",
+    )
     reconnect_min_s: float = Field(
         1.0, gt=0, le=60, title="First reconnect wait", description="Seconds before the first reconnect attempt "
         "after the broker is lost; doubles per failed attempt.",

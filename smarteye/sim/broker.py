@@ -58,16 +58,19 @@ def acl_rules(prefix: str, station_users: Sequence[str] = (STATION_USER,)) -> st
         f"# SmartEye broker ACL (mosquitto acl_file) for the topic prefix {prefix}.",
         "# Made by smarteye.sim.broker.acl_rules (a test keeps configs/mosquitto/acl equal to it).",
         "",
-        "# The ground station: reads every node's messages, publishes the rules each stream runs.",
+        "# The ground station: reads every node's messages, publishes the rules each stream runs and",
+        "# the confirmations of what it has stored.",
     ]
     for user in station_users:
-        lines += [f"user {user}", f"topic read {prefix}/#", f"topic write {prefix}/+/rules/+", ""]
+        lines += [f"user {user}", f"topic read {prefix}/#", f"topic write {prefix}/+/rules/+",
+                  f"topic write {prefix}/+/stored", ""]  # fmt: skip
     lines += [
         "# Every other user is an edge node whose user name is its node name (%u): it may publish only",
         "# under its own topics (events, status, availability and its last will, telemetry, snapshots,",
-        "# alerts, alert snapshots, clips, counts) and read only its own rules.",
+        "# alerts, alert snapshots, clips, counts) and read only its own rules and confirmations.",
         f"pattern write {prefix}/%u/#",
         f"pattern read {prefix}/%u/rules/+",
+        f"pattern read {prefix}/%u/stored",
     ]
     return "\n".join(lines) + "\n"
 

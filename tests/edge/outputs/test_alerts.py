@@ -94,7 +94,12 @@ def broker(secure_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
 
 @pytest.fixture
 def publisher(broker: MosquittoBroker, tmp_path: Path) -> Iterator[MqttPublisher]:
-    settings = {**broker.client_settings("node1"), "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX}
+    settings = {
+        **broker.client_settings("node1"),
+        "spool_dir": tmp_path / "spool",
+        "topic_prefix": PREFIX,
+        "confirmations": False,
+    }  # no station here: the broker's PUBACK settles a message
     config = MqttConfig.model_validate(settings)
     pub = MqttPublisher(config, client_id="edge-node1", availability_topic=f"{PREFIX}/node1/availability",
                         spool_name="node1")  # fmt: skip

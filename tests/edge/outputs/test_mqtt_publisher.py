@@ -105,10 +105,11 @@ def event(i: int) -> bytes:
 def make_publisher(broker: MosquittoBroker, tmp_path: Path, **overrides: object) -> MqttPublisher:
     # A short reconnect wait: the outage tests wait for reconnects, which the default 1 s backoff only slows.
     # The login and TLS tests run their own brokers, without node1: they give what the publisher needs.
+    # No station here: the broker's PUBACK settles a message (confirmations are tested on their own).
     login = broker.client_settings(NODE) if NODE in broker.users else {"url": broker.url}
     config = MqttConfig.model_validate(
         {**login, "spool_dir": tmp_path / "spool", "topic_prefix": PREFIX, "reconnect_min_s": 0.1,
-         "reconnect_max_s": 0.5, **overrides}
+         "reconnect_max_s": 0.5, "confirmations": False, **overrides}
     )  # fmt: skip
     return MqttPublisher(config, client_id=f"pub-{uuid.uuid4().hex[:8]}", availability_topic=AVAIL, spool_name="node1")
 
@@ -243,7 +244,7 @@ _KILLED_PUBLISHER = """
 import json, sys, time
 from smarteye.config.mqtt import MqttConfig
 from edge.outputs.mqtt_publisher import MqttPublisher
-config = MqttConfig.model_validate({**json.loads(sys.argv[1]), "spool_dir": sys.argv[2]})
+config = MqttConfig.model_validate({**json.loads(sys.argv[1]), "spool_dir": sys.argv[2], "confirmations": False})
 pub = MqttPublisher(config, client_id="doomed", availability_topic=sys.argv[3], spool_name="doomed")
 pub.start()
 deadline = time.monotonic() + 10

@@ -125,7 +125,7 @@ def test_events_published_while_the_disk_is_full_all_arrive_once_there_is_room(
         subscriber.connect(broker.host, broker.port)
         subscriber.loop_start()
         config = MqttConfig.model_validate({**broker.client_settings("node"), "spool_dir": str(small_disk),
-                                            "reconnect_min_s": 0.1})  # fmt: skip
+                                            "reconnect_min_s": 0.1, "confirmations": False})  # fmt: skip
         publisher = MqttPublisher(config, f"edge-{uuid.uuid4().hex[:6]}", "full/node/availability", "edge")
         try:
             publisher.start()
