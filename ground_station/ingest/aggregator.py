@@ -9,7 +9,9 @@ A composition of the ingest parts, each with its own guarantees (see their docst
   the connection a message came in on; retention passes in between (retention.py).
 * the webhook dispatcher (ground_station/webhooks): the writer adds a new alert message's deliveries
   to its transaction and wakes the dispatcher's workers, which POST them on their own threads.
-The station also publishes on the aggregator's connection: `publish_retained` (a stream's rules).
+The station also publishes on the aggregator's connection: `publish_retained` (a stream's rules), and
+after each committed batch the digests of the edge nodes' messages it is finished with, on
+`<prefix>/<node>/stored` (`_confirm`; smarteye.wire.confirm, docs/mqtt.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ground_station.config import GroundStationConfig
@@ -29,8 +31,10 @@ from ground_station.ingest.writer import MessageHandler, Writer
 from ground_station.snapshots import Snapshots
 from ground_station.store import AlertMedia, Received, Store
 from ground_station.webhooks import WebhookDispatcher
+from smarteye.wire.confirm import confirmation_payloads, message_digest
 from smarteye.wire.topics import (
     ANY,
+    Section,
     alert_snapshot_topic,
     alerts_topic,
     availability_topic,
@@ -39,8 +43,17 @@ from smarteye.wire.topics import (
     events_topic,
     snapshot_topic,
     status_topic,
+    stored_topic,
     telemetry_topic,
 )
+
+# What an edge node spools and keeps until the station confirms it (edge/outputs/mqtt_publisher.py).
+CONFIRMED_SECTIONS = frozenset(
+    s.value.encode()
+    for s in (Section.EVENTS, Section.SNAPSHOTS, Section.ALERTS, Section.ALERT_SNAPSHOTS, Section.CLIPS, Section.COUNTS)
+)
+_STORED = Section.STORED.value.encode()
+_STORED_SUFFIX = b"/" + _STORED
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +113,8 @@ class Aggregator:
         self._connect_listeners: list[Callable[[], None]] = []
         self._malformed = MalformedCounter()
         self._received = 0  # network thread; each received message becomes one item for the writer
+        self._head = (config.mqtt.topic_prefix + "/").encode()
+        self.confirmations = 0  # `stored` messages published (writer thread)
         self._last_error: str | None = None  # the latest trouble, from either thread
         self._started = self._stopped = False
         self._handoff = Handoff(config.queue_max)
@@ -109,7 +124,7 @@ class Aggregator:
         )
         self._writer = Writer(
             config, self.store, snapshots, self._handoff, self._loop.acknowledge, self._malformed, on_message,
-            self._error, self.webhooks,
+            self._error, self.webhooks, self._confirm,
         )  # fmt: skip
 
     def subscriptions(self) -> list[str]:
@@ -258,9 +273,46 @@ class Aggregator:
     def _error(self, text: str | None) -> None:
         self._last_error = text
 
+    def _confirm(self, batch: Sequence[Item]) -> None:
+        """Writer thread, after the commit: per node, the digests of its messages in `batch`, QoS 1, not
+        retained, in chunks.  Not waited for: a lost confirmation only makes the edge send again."""
+        by_node: dict[str, list[bytes]] = {}
+        for item in batch:
+            if item.confirm is not None:
+                by_node.setdefault(item.confirm[0], []).append(item.confirm[1])
+        prefix = self.config.mqtt.topic_prefix
+        for node, digests in by_node.items():
+            for payload in confirmation_payloads(digests):
+                if self._loop.publish(stored_topic(prefix, node), payload, retain=False) is None:
+                    return  # not connected: the edges send these again after their timeout
+                self.confirmations += 1
+
+    def _confirmable(self, topic: bytes, payload: bytes, qos: int) -> tuple[str, bytes] | None:
+        """(node, digest) of a message an edge node keeps until confirmed, else None."""
+        if qos != 1 or not topic.startswith(self._head):
+            return None
+        levels = topic[len(self._head) :].split(b"/", 2)
+        if len(levels) < 2 or levels[1] not in CONFIRMED_SECTIONS:
+            return None
+        try:
+            node = levels[0].decode()
+        except UnicodeDecodeError:
+            return None
+        return node, message_digest(topic, payload)
+
+    def _is_own_confirmation(self, topic: bytes) -> bool:
+        """A `stored` message is ours (if a subscription ever overlaps it): not the edge's, not malformed."""
+        if not topic.startswith(self._head):
+            return False
+        levels = topic[len(self._head) :].split(b"/")
+        return len(levels) == 2 and levels[1] == _STORED
+
     def _on_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
         """Every PUBLISH, in arrival order: parse, then queue it (or a bare ack) for the writer."""
         self._received += 1
+        if topic.endswith(_STORED_SUFFIX) and self._is_own_confirmation(topic):
+            self._burst.items.append(Item(None, None, mid, qos, self._loop.connection))
+            return
         received: Received | None = None
         cleared: Cleared | None = None
         snapshot: Snapshot | None = None
@@ -284,4 +336,5 @@ class Aggregator:
             self._malformed.count(INTERNAL, topic_text(topic), repr(error))
         # Malformed and live-only messages are queued too (as bare acks): acks go out in the order
         # messages came in.  Handed over to the writer at the end of the read burst.
-        self._burst.items.append(Item(received, cleared, mid, qos, self._loop.connection, snapshot, media))
+        confirm = self._confirmable(topic, payload, qos)
+        self._burst.items.append(Item(received, cleared, mid, qos, self._loop.connection, snapshot, media, confirm))

@@ -21,7 +21,8 @@ class Item(NamedTuple):
     """One received PUBLISH for the writer: a message to store, a cleared state, a snapshot, an alert's
     snapshot or clip, or (for a malformed or live-only message) nothing but the ack, so acks go out in the
     order messages came in.
-    `connection` is the connection it came in on: the ack may only go there (see writer.py)."""
+    `connection` is the connection it came in on: the ack may only go there (see writer.py).
+    `confirm` is (node, digest) for what an edge node spools, confirmed to it once the batch is committed."""
 
     received: Received | None
     cleared: Cleared | None
@@ -30,6 +31,7 @@ class Item(NamedTuple):
     connection: int
     snapshot: Snapshot | None = None
     media: AlertMedia | None = None
+    confirm: tuple[str, bytes] | None = None
 
 
 class Handoff:

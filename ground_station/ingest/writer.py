@@ -11,6 +11,11 @@ An ack goes only to the connection its message came in on (`acknowledge(connecti
 nothing for an earlier connection: see loop.py for why).  While stopping, what is still written is
 no longer acknowledged either: the connection is gone, and the broker re-sends it next time.
 
+After the acks, `confirm(batch)` tells the edge nodes which of their messages the station is finished
+with (stored, duplicate or refused as bad data): the broker's own copy may die with it, so an edge keeps a
+message until this end-to-end confirmation (smarteye.wire.confirm).  A confirmation that cannot be sent
+is logged and forgotten: the edge sends the message again later, and storage never waits for it.
+
 Outages and everything else differ.  Only a store outage (connection lost or refused, disk full,
 database locked: `is_outage`) retries the same batch with backoff, holding the acks (and so, through
 the receive maximum, the broker) back.  Any other failure belongs to some message of the batch (the
@@ -84,6 +89,7 @@ class Writer:
         on_message: MessageHandler | None,
         on_error: Callable[[str], None],
         webhooks: WebhookDispatcher | None = None,
+        confirm: Callable[[Sequence[Item]], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -94,6 +100,8 @@ class Writer:
         self._on_message = on_message
         self._on_error = on_error
         self._webhooks = webhooks
+        self._confirm = confirm
+        self.confirm_errors = 0
         self._retention = RetentionSchedule(config, store, snapshots)
         self.processed = 0  # items taken off the hand-off and finished
         self.events = 0  # valid event messages handed to the store
@@ -167,6 +175,7 @@ class Writer:
                     return
                 delay = min(delay * 2, 10.0)
         self._acknowledge_batch(batch)
+        self._confirm_batch(batch)
         self.batches += 1
         self.processed += len(batch)
 
@@ -231,6 +240,19 @@ class Writer:
                     log.error("bug while storing a message; skipped", exc_info=error)
                 self._malformed.count(reason, _item_topic(self.config.mqtt.topic_prefix, item),
                                       f"{type(error).__name__}: {error}".splitlines()[0][:300])  # fmt: skip
+
+    def _confirm_batch(self, batch: list[Item]) -> None:
+        """Confirm the committed batch to its edge nodes; a failure is counted and logged (the first, then
+        every 1000th): it must never stop storage."""
+        if self._confirm is None:
+            return
+        try:
+            self._confirm(batch)
+        except Exception as error:
+            self.confirm_errors += 1
+            if self.confirm_errors % 1000 == 1:
+                log.warning("cannot confirm stored messages to the edge nodes (%s: %s); they will be sent again",
+                            type(error).__name__, error)  # fmt: skip
 
     def _acknowledge_batch(self, batch: list[Item]) -> None:
         """Each run of items from one connection goes to `acknowledge`, which sends only the current one's."""
