@@ -497,6 +497,11 @@ class MqttPublisher:
             confirmed = [digest for digests in self._confirmed for digest in digests]
             self._confirmed.clear()
             ready = self._ready
+            confirming = ready and self._confirmations and not self._stopping
+            # Read with the acks: a PUBACK of the old connection is then settled before the requeue.
+            after_connect = confirming and self._requeue
+            if after_connect:
+                self._requeue = False
             republish = ready and not self._stopping and self._states_dirty
             if republish:
                 self._states_dirty = False
@@ -515,8 +520,8 @@ class MqttPublisher:
             deleted = self._spool.confirm(confirmed)
             with self._cond:
                 self._delivered += deleted
-        if ready and self._confirmations and not self._stopping:
-            self._resend_unconfirmed()
+        if confirming:
+            self._resend_unconfirmed(after_connect)
         with self._cond:
             if self._stopping and not self._acks and self._flushed_or_out_of_time():
                 return False  # flushed, disconnected or out of time
@@ -539,12 +544,11 @@ class MqttPublisher:
         with self._cond:
             self._delivered += len(seqs)
 
-    def _resend_unconfirmed(self) -> None:
+    def _resend_unconfirmed(self, after_connect: bool) -> None:
         """After a (re)connect, every row sent but unconfirmed goes out again (the broker may have lost
         it); while connected, those unconfirmed for `confirm_timeout_s` do (the station may have lost it)."""
         timeout = self.config.confirm_timeout_s
         with self._cond:
-            after_connect, self._requeue = self._requeue, False
             now = time.monotonic()
             if not after_connect and now < self._next_timeout_check:
                 return
