@@ -127,7 +127,8 @@ def build_node(
             for name, parts in streams.items()
         }
 
-    metrics.add_totals(counters, lambda: publisher.stats()["pending"], lambda: publisher.stats()["disk_full"])
+    metrics.add_totals(counters, lambda: publisher.stats()["pending"], lambda: publisher.stats()["disk_full"],
+                       lambda: publisher.stats()["unconfirmed"])  # fmt: skip
     return node
 
 

@@ -44,9 +44,11 @@ class _Totals(Collector):
     """Turns the parts' own counters into metric families when Prometheus scrapes."""
 
     def __init__(self, node: str, streams: Callable[[], dict[str, StreamCounters]],
-                 spool_depth: Callable[[], int], spool_disk_full: Callable[[], int] | None = None) -> None:  # fmt: skip
+                 spool_depth: Callable[[], int], spool_disk_full: Callable[[], int] | None = None,
+                 spool_unconfirmed: Callable[[], int] | None = None) -> None:  # fmt: skip
         self.node, self.streams, self.spool_depth = node, streams, spool_depth
         self.spool_disk_full = spool_disk_full
+        self.spool_unconfirmed = spool_unconfirmed
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         labels = ["node", "stream"]
@@ -93,6 +95,15 @@ class _Totals(Collector):
         spool = GaugeMetricFamily("smarteye_edge_spool_depth", "Events waiting in the MQTT spool.", labels=["node"])
         spool.add_metric([self.node], self.spool_depth())
         yield spool
+        if self.spool_unconfirmed is not None:
+            waiting = GaugeMetricFamily(
+                "smarteye_edge_spool_unconfirmed",
+                "Spooled events the broker accepted but the ground station has not confirmed storing yet "
+                "(part of the spool depth).",
+                labels=["node"],
+            )
+            waiting.add_metric([self.node], self.spool_unconfirmed())
+            yield waiting
         if self.spool_disk_full is not None:
             full = CounterMetricFamily("smarteye_edge_spool_disk_full",
                                        "Spool writes refused for lack of disk space (held in memory, written later).",
@@ -168,8 +179,9 @@ class EdgeMetrics:
         self.alert_clips.labels(self.node, stream, outcome).inc()
 
     def add_totals(self, streams: Callable[[], dict[str, StreamCounters]], spool_depth: Callable[[], int],
-                   spool_disk_full: Callable[[], int] | None = None) -> None:  # fmt: skip
-        self.registry.register(_Totals(self.node, streams, spool_depth, spool_disk_full))
+                   spool_disk_full: Callable[[], int] | None = None,
+                   spool_unconfirmed: Callable[[], int] | None = None) -> None:  # fmt: skip
+        self.registry.register(_Totals(self.node, streams, spool_depth, spool_disk_full, spool_unconfirmed))
 
     def serve(self, host: str, port: int) -> int | None:
         """Serve /metrics on host:port (0 picks a free port); a taken port is a warning, not a failure:
