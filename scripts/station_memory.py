@@ -12,8 +12,19 @@ tracemalloc cannot see), the SQLAlchemy pool, and the machine's load. At the end
 allocations that grew most between the end of `--warmup` and the last sample, by traceback: an unbounded
 per-event structure shows up there by file and line.
 
+The keeper behind the slow growth once blamed on `parse.py` (`model_validate_json`, ~80 bytes per stored event)
+is pydantic-core's string cache: JSON strings of 2-63 bytes are kept process-wide in a cache of 16 384 slots, so
+each event's unique `id`/`event_id` stays alive until a later string takes its slot. It is bounded (~1.3-1.4 MiB
+of ids; at this load's mix full after ~18 000 events), so it only looks linear while it fills: the 30-min soak
+(~10 000 events) had not filled it. Each traced sample prints what parse.py allocated that is still alive (the
+cache's content plus messages in flight), which levels off; at the end the load stops, the station stores all it
+received, pydantic's cache is flushed (200 000 unique strings parsed) and what parse.py allocated and is still
+alive is printed again: near zero when the cache was the only keeper. `--string-cache none` turns the cache off
+for the wire models (an A/B: no parse.py growth from the start).
+
     python3 scripts/station_memory.py --minutes 5 --rate 50
     python3 scripts/station_memory.py --minutes 5 --rate 50 --cache-kib 500   # a smaller SQLite page cache
+    python3 scripts/station_memory.py --minutes 2 --rate 30 --string-cache none   # pydantic's string cache off
 """
 
 from __future__ import annotations
@@ -200,6 +211,101 @@ def top_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, limit:
     return rows
 
 
+PARSE_PY = str(REPO / "ground_station" / "ingest" / "parse.py")
+STRING_CACHE_SLOTS = 16_384  # pydantic-core (jiter) caches JSON strings of 2-63 bytes in this many slots
+NO_GROWTH_BYTES_PER_EVENT = 5.0  # below this, the parse.py figure is noise (messages in flight at warm-up)
+FLUSH_STRINGS = 200_000  # a slot missed by all of them: (1 - 1/16384) ** 200000 ~ 5e-6
+
+
+def set_string_cache(mode: str) -> None:
+    """Rebuild the wire models with `cache_strings=mode` (an A/B knob for this tool, not the product's setting)."""
+    from smarteye.wire.messages import MESSAGE_MODELS
+
+    for model in MESSAGE_MODELS.values():
+        model.model_config["cache_strings"] = mode  # type: ignore[typeddict-item]
+        model.model_rebuild(force=True)
+
+
+def flush_string_cache() -> None:
+    """Evict every string pydantic-core's cache holds by parsing many unique short strings (it has no clear
+    call): what the station's parse still holds afterwards is kept by something else."""
+    import pydantic_core
+
+    pydantic_core.from_json(("[" + ",".join(f'"flush-{i:026x}"' for i in range(FLUSH_STRINGS)) + "]").encode())
+
+
+def live_bytes(snapshot: tracemalloc.Snapshot, path: str, lines: range | None = None) -> int:
+    """Bytes still allocated with `path` (and one of `lines`, if given) anywhere in their traceback."""
+    # The snapshot's raw tuples (domain, size, ((filename, lineno), ...), frames): an order of magnitude faster
+    # than its Trace objects, which matters while the station runs (this holds the GIL).
+    raw = getattr(snapshot.traces, "_traces", None)
+    if raw is None:
+        raw = [(0, trace.size, tuple((f.filename, f.lineno) for f in trace.traceback)) for trace in snapshot.traces]
+    return sum(trace[1] for trace in raw
+               if any(name == path and (lines is None or line in lines) for name, line in trace[2]))  # fmt: skip
+
+
+def _lines(function: Any) -> range:
+    numbers = [line for *_, line in function.__code__.co_lines() if line is not None]
+    return range(min(numbers), max(numbers) + 1)
+
+
+def levelled_off(samples: list[dict[str, Any]]) -> dict[str, int] | None:
+    """Where the samples' parse.py figure reached 95 % of its highest and stayed there for two more samples (the
+    string cache full), or None if it was still rising at the end."""
+    series = [(s["stored"], s["parse_kib"]) for s in samples if s.get("parse_kib") is not None]
+    if not series:
+        return None
+    top = max(kib for _, kib in series)
+    first = next(i for i, (_, kib) in enumerate(series) if kib >= 0.95 * top)
+    if len(series) - first < 3 or any(kib < 0.9 * top for _, kib in series[first:]):
+        return None
+    return {"events": series[first][0], "kib": series[first][1]}
+
+
+def string_cache_report(baseline: tracemalloc.Snapshot, final: tracemalloc.Snapshot, flushed: tracemalloc.Snapshot,
+                        events: int, samples: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """What parse.py's allocations held at warm-up, at the end and after flushing pydantic's string cache."""
+    at_warmup, at_end, after_flush = (live_bytes(s, PARSE_PY) for s in (baseline, final, flushed))
+    cache_full = live_bytes(flushed, __file__, _lines(flush_string_cache))  # the flush's strings now fill it
+    per_event = (at_end - at_warmup) / max(events, 1)
+    return {
+        "parse_bytes": {"warmup": at_warmup, "end": at_end, "after_flush": after_flush},
+        "events_after_warmup": events, "bytes_per_event": round(per_event, 1),
+        "bytes_per_event_after_flush": round(after_flush / max(events, 1), 1),  # an upper bound for a keeper
+        "string_cache_full_bytes": cache_full,
+        "levelled_off": levelled_off(samples),  # {"events": stored by then, "kib": parse.py's figure then}
+        "only_string_cache": after_flush * 10 < max(at_end, 1) or after_flush < 16 * 1024,
+    }  # fmt: skip
+
+
+def print_string_cache(report: dict[str, Any]) -> None:
+    parse = report["parse_bytes"]
+    print(f"\nparse.py (model_validate_json) allocations still alive: {parse['warmup'] / 1024:.1f} KiB at warm-up → "
+          f"{parse['end'] / 1024:.1f} KiB at the end ({report['bytes_per_event']:+.1f} bytes per stored event over "
+          f"{report['events_after_warmup']} events) → {parse['after_flush'] / 1024:.1f} KiB after flushing pydantic's "
+          f"string cache")  # fmt: skip
+    if report["bytes_per_event"] < NO_GROWTH_BYTES_PER_EVENT:
+        print("  no growth per event: what parse.py allocates does not outlive its message (beyond the cache's hold)")
+    elif report["only_string_cache"]:
+        level = report["levelled_off"]
+        print(f"  not a leak: pydantic-core's string cache kept them ({STRING_CACHE_SLOTS} slots, "
+              f"{report['string_cache_full_bytes'] / 1024 / 1024:.2f} MiB when full of 32-character strings); "
+              "nothing else holds them")  # fmt: skip
+        print(f"  levelled off at {level['kib']} KiB once {level['events']} events were stored" if level else
+              "  still filling at the end: run longer (or at a higher --rate) to see it level off")  # fmt: skip
+    else:
+        print(f"  parse.py allocations survive the flush ({report['bytes_per_event_after_flush']} bytes per event):"
+              " something besides pydantic's string cache keeps them (see the table after the flush)")  # fmt: skip
+
+
+def per_event(first: dict[str, Any], last: dict[str, Any], key: str) -> str:
+    """Growth of `key` (KiB) between two samples in bytes per event stored between them."""
+    if first[key] is None or last[key] is None or last["stored"] == first["stored"]:
+        return "n/a"
+    return f"{(last[key] - first[key]) * 1024 / (last['stored'] - first['stored']):+.0f} B"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
@@ -210,6 +316,8 @@ def main() -> int:
     parser.add_argument("--cache-kib", type=int, help="SQLite page cache per connection (PRAGMA cache_size=-N)")
     parser.add_argument("--no-trace", action="store_true", help="RSS only (tracemalloc slows every allocation)")
     parser.add_argument("--json", type=Path, help="write every sample and the top growth here too")
+    parser.add_argument("--string-cache", choices=("all", "keys", "none"),
+                        help="pydantic's cache_strings for the wire models (default: as they declare it)")  # fmt: skip
     args = parser.parse_args()
 
     import secrets
@@ -222,12 +330,16 @@ def main() -> int:
     from smarteye.sim.broker import MosquittoBroker
     from smarteye.sim.ports import free_tcp_port
 
+    if args.string_cache is not None:
+        set_string_cache(args.string_cache)
     if not args.no_trace:
         tracemalloc.start(args.frames)
     prefix = "smarteye/v1"
     password = secrets.token_urlsafe(16)
     samples: list[dict[str, Any]] = []
     growth: list[dict[str, Any]] = []
+    growth_flushed: list[dict[str, Any]] = []
+    cache: dict[str, Any] | None = None
     context = mp.get_context("spawn")
     stop, counts = context.Event(), context.Array("q", 2)
     with tempfile.TemporaryDirectory(prefix="smarteye-mem-") as tmp, MosquittoBroker() as broker:
@@ -258,23 +370,39 @@ def main() -> int:
                     raise RuntimeError("the load process ended early")
                 t = round(time.monotonic() - started, 1)
                 traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+                snapshot = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
                 stats = station.aggregator.stats()
                 sample = {
                     "t": t, "load_1min": round(os.getloadavg()[0], 2), **process_sample(),
                     "python_kib": None if traced is None else traced // 1024,
+                    "parse_kib": None,
                     "sqlite_kib": (sqlite_memory_used() or 0) // 1024,
                     "pool": station.store.engine.pool.status(), "sent": counts[0], "stored": stats.stored,
                     "live_pushed": counts[1], "queue": stats.queue_depth,
                 }  # fmt: skip
+                if snapshot is not None:  # parse.py's allocations still alive: pydantic's string cache, in flight
+                    sample["parse_kib"] = live_bytes(snapshot, PARSE_PY) // 1024
                 samples.append(sample)
                 print(f"{t:6.0f} s load {sample['load_1min']:5.2f} | RSS {sample['rss_kib'] / 1024:6.1f} MiB "
-                      f"python {(sample['python_kib'] or 0) / 1024:5.1f} MiB sqlite {sample['sqlite_kib'] / 1024:5.1f}"
-                      f" MiB | fds {sample['fds']} thr {sample['threads']} | sent {sample['sent']} stored "
-                      f"{sample['stored']} pushed {sample['live_pushed']} | {sample['pool']}", flush=True)  # fmt: skip
-                if tracemalloc.is_tracing() and baseline is None and t >= args.warmup:
-                    baseline = tracemalloc.take_snapshot()
+                      + (f"python {sample['python_kib'] / 1024:5.1f} MiB (parse.py {sample['parse_kib']} KiB) "
+                         if sample["python_kib"] is not None else "python untraced ") +
+                      f"sqlite {sample['sqlite_kib'] / 1024:5.1f} MiB | fds {sample['fds']} thr {sample['threads']} | "
+                      f"sent {sample['sent']} stored {sample['stored']} pushed {sample['live_pushed']} | "
+                      f"{sample['pool']}", flush=True)  # fmt: skip
+                if snapshot is not None and baseline is None and t >= args.warmup:
+                    baseline = snapshot
+                del snapshot
+            stop.set()
+            load.join(30)
+            station.aggregator.wait_idle(30)  # everything received is stored: nothing is in flight
             if baseline is not None:
-                growth = top_growth(baseline, tracemalloc.take_snapshot(), 15)
+                final = tracemalloc.take_snapshot()
+                growth = top_growth(baseline, final, 15)
+                flush_string_cache()
+                flushed = tracemalloc.take_snapshot()
+                growth_flushed = top_growth(baseline, flushed, 10)
+                events = station.aggregator.stats().stored - next(s["stored"] for s in samples if s["t"] >= args.warmup)
+                cache = string_cache_report(baseline, final, flushed, events, samples)
         finally:
             stop.set()
             load.join(30)
@@ -283,6 +411,12 @@ def main() -> int:
         print("\nPython allocations that grew most after warm-up (KiB, blocks, where):")
         for row in growth:
             print(f"  {row['kib_diff']:+9.1f} KiB {row['count_diff']:+7d}  {' < '.join(reversed(row['where']))}")
+    if growth_flushed:
+        print("\n… and after flushing pydantic's string cache (the flush's own strings are this script's):")
+        for row in growth_flushed:
+            print(f"  {row['kib_diff']:+9.1f} KiB {row['count_diff']:+7d}  {' < '.join(reversed(row['where']))}")
+    if cache is not None:
+        print_string_cache(cache)
     after = [s for s in samples if s["t"] >= args.warmup] or samples
     if after:
         first, last = after[0], samples[-1]
@@ -290,12 +424,17 @@ def main() -> int:
         print(f"\nafter warm-up ({first['t']:.0f} s → {last['t']:.0f} s, {last['stored'] - first['stored']} events "
               f"stored): RSS {first['rss_kib'] / 1024:.1f} → {last['rss_kib'] / 1024:.1f} MiB "
               f"({(last['rss_kib'] - first['rss_kib']) / 1024 / minutes:+.2f} MiB/min), SQLite "
-              f"{first['sqlite_kib'] / 1024:.1f} → {last['sqlite_kib'] / 1024:.1f} MiB, fds {first['fds']} → "
+              f"{first['sqlite_kib'] / 1024:.1f} → {last['sqlite_kib'] / 1024:.1f} MiB, python heap "
+              f"{per_event(first, last, 'python_kib')} and RSS {per_event(first, last, 'rss_kib')} per stored event, "
+              f"fds {first['fds']} → "
               f"{last['fds']}; load (1 min) {min(s['load_1min'] for s in samples)}–"
               f"{max(s['load_1min'] for s in samples)}")  # fmt: skip
+        if first["python_kib"] is not None:
+            print("  (RSS here includes tracemalloc's own cost and its warm-up snapshot: measure RSS with --no-trace)")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "samples": samples,
-                                         "growth": growth}, indent=1) + "\n")  # fmt: skip
+                                         "growth": growth, "growth_after_flush": growth_flushed,
+                                         "string_cache": cache}, indent=1) + "\n")  # fmt: skip
     return 0
 
 
