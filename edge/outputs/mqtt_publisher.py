@@ -14,12 +14,14 @@ Design, and why:
   `on_connect` is acknowledged (the PUBACK is read only after paho has queued its re-sends) before
   sending anything new.  The same barrier keeps a stale state re-sent by paho from overwriting the
   current one, which is re-published only after it.
-* End-to-end confirmations (`confirmations`, on by default): a PUBACK only says the broker holds the
-  event in memory, which a broker crash loses.  So the PUBACK marks the spooled row sent, and only the
-  ground station's confirmation on `<prefix>/<node>/stored` (the digests of what it has stored,
-  smarteye.wire.confirm) deletes it.  After every reconnect, rows sent but unconfirmed are sent again
-  (the broker may have lost them), and so are rows unconfirmed for `confirm_timeout_s` while connected
-  (the station's session may have expired).  Duplicates cost nothing: the station stores by id once.
+* End-to-end confirmations (`confirmations`): a PUBACK only says the broker holds the event in memory,
+  which a broker crash loses.  So the PUBACK marks the spooled row sent, and only the ground station's
+  confirmation on `<prefix>/<node>/stored` (the digests of what it has stored, smarteye.wire.confirm)
+  deletes it.  `auto` (the default) starts keeping rows at the first confirmation a station ever sends
+  this spool, so a node that no station consumes keeps settling on the PUBACK and never re-sends.
+  After every reconnect, rows sent but unconfirmed are sent again (the broker may have lost them), and
+  so are rows unconfirmed for `confirm_timeout_s` while connected (the station's session may have
+  expired).  Duplicates cost nothing: the station stores by id once.
 * Lock discipline: paho calls `on_publish` while holding its own message lock, so this class never
   calls into paho while holding `self._cond` (that would deadlock).  Acks are handed to the sender
   thread through a small deque (bounded by the number of messages in flight).
@@ -52,6 +54,7 @@ ONLINE = "online"
 OFFLINE = "offline"
 _MAX_PAYLOAD = 268_435_455  # MQTT's largest remaining-length
 _IDLE_WAIT_S = 0.5
+_STATION_CONFIRMS = "station_confirms"  # spool meta: a station has confirmed rows of this spool
 
 
 class MqttPublisher:
@@ -77,8 +80,8 @@ class MqttPublisher:
         self._availability_payload = availability_payload
         self._url = config.redacted_url
         self._max_inflight = config.max_inflight
-        self._confirmations = config.confirmations
-        self._stored_topic = _stored_topic(config, availability_topic) if config.confirmations else None
+        self._stored_topic = _stored_topic(config, availability_topic) if config.confirmations != "off" else None
+        self._confirmations = self._stored_topic is not None  # listening for the station's confirmations
         self._spool = Spool(config.spool_dir / f"{spool_name}.sqlite", config.spool_max_messages)
 
         # Shared state, guarded by _cond.  Never call paho while holding it (see module docstring).
@@ -89,7 +92,12 @@ class MqttPublisher:
         self._epoch = 0  # bumped on every connect/disconnect, so a batch notices a changed link
         self._acks: collections.deque[int] = collections.deque()
         self._confirmed: collections.deque[list[bytes]] = collections.deque()  # digests from the station
-        self._requeue = config.confirmations  # after a (re)connect: send again what is sent but unconfirmed
+        # Keeping rows until confirmed: `on`, or `auto` once a station has confirmed anything to this spool (a node
+        # no station consumes would otherwise keep and re-send everything).
+        self._keeping = self._confirmations and (
+            config.confirmations == "on" or self._spool.remembered(_STATION_CONFIRMS)
+        )
+        self._requeue = self._keeping  # after a (re)connect: send again what is sent but unconfirmed
         self._next_timeout_check = 0.0  # monotonic time to look for confirmations overdue while connected
         self._resent = 0
         self._unconfirmed = 0  # last known, for stats() after the spool is closed
@@ -281,7 +289,7 @@ class MqttPublisher:
         `pending` counts what waits for the broker and, with confirmations, for the station (`unconfirmed`);
         `delivered` then counts what the station confirmed."""
         try:
-            unconfirmed = self._spool.unconfirmed if self._confirmations else 0
+            unconfirmed = self._spool.unconfirmed if self._keeping else 0
             self._unconfirmed = unconfirmed
         except RuntimeError:  # closed: the last figure
             unconfirmed = self._unconfirmed
@@ -290,6 +298,7 @@ class MqttPublisher:
                 "connected": self._connected,
                 "pending": len(self._spool),
                 "unconfirmed": unconfirmed,
+                "confirming": self._keeping,  # events are kept until the station confirms them
                 "resent": self._resent,
                 "delivered": self._delivered,
                 "dropped": self._spool.dropped,
@@ -328,7 +337,7 @@ class MqttPublisher:
             self._barrier_mid = info.mid
             self._epoch += 1
             self._states_dirty = True
-            self._requeue = self._confirmations
+            self._requeue = self._keeping
             self._connections += 1
             if self._connections > 1:
                 self._reconnects += 1
@@ -421,7 +430,7 @@ class MqttPublisher:
                 log.error(
                     "MQTT broker %s refused the subscription to %s: the ground station's confirmations cannot "
                     "arrive and events stay in the spool; allow it in the broker ACL (configs/mosquitto/acl) "
-                    "or set mqtt.confirmations false",
+                    "or set mqtt.confirmations off",
                     self._url,
                     topic_filter,
                 )
@@ -471,7 +480,7 @@ class MqttPublisher:
         """Caller holds _cond."""
         if self._acks or self._confirmed or (self._spool.held and time.monotonic() >= self._next_flush):
             return True
-        confirming = self._ready and not self._stopping and self._confirmations
+        confirming = self._ready and not self._stopping and self._keeping
         if confirming and (self._requeue or time.monotonic() >= self._next_timeout_check):
             return True
         can_send = len(self._inflight) < self._max_inflight and self._last_appended > self._sent_seq
@@ -497,7 +506,7 @@ class MqttPublisher:
             confirmed = [digest for digests in self._confirmed for digest in digests]
             self._confirmed.clear()
             ready = self._ready
-            confirming = ready and self._confirmations and not self._stopping
+            confirming = ready and self._keeping and not self._stopping
             # Read with the acks: a PUBACK of the old connection is then settled before the requeue.
             after_connect = confirming and self._requeue
             if after_connect:
@@ -517,6 +526,8 @@ class MqttPublisher:
         if acks:
             self._settle(acks)
         if confirmed:
+            if not self._keeping:
+                self._start_keeping()
             deleted = self._spool.confirm(confirmed)
             with self._cond:
                 self._delivered += deleted
@@ -537,12 +548,19 @@ class MqttPublisher:
         seqs = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
         if not seqs:
             return
-        if self._confirmations:
+        if self._keeping:
             self._spool.mark_sent(seqs)
             return
         self._spool.ack_many(seqs)
         with self._cond:
             self._delivered += len(seqs)
+
+    def _start_keeping(self) -> None:
+        """A station confirms this node's events (`auto`): from now on each is kept until it says it stored it."""
+        self._spool.remember(_STATION_CONFIRMS)
+        with self._cond:
+            self._keeping = True
+        log.info("a ground station confirms what it stores: events now stay in the spool until it does")
 
     def _resend_unconfirmed(self, after_connect: bool) -> None:
         """After a (re)connect, every row sent but unconfirmed goes out again (the broker may have lost
@@ -604,15 +622,18 @@ class MqttPublisher:
             self._sent_seq = max(self._sent_seq, target)
 
 
-def _stored_topic(config: MqttConfig, availability_topic: str) -> str:
-    """The node's confirmation topic, from its availability topic `<prefix>/<node>/availability`."""
+def _stored_topic(config: MqttConfig, availability_topic: str) -> str | None:
+    """The node's confirmation topic, from its availability topic `<prefix>/<node>/availability` (`auto` without
+    one: None, no confirmations)."""
     try:
         parsed = TopicParser(config.topic_prefix).parse(availability_topic)
     except TopicError:
         parsed = None
     if parsed is None or parsed.section is not Section.AVAILABILITY:
+        if config.confirmations == "auto":
+            return None
         raise ValueError(
             f"confirmations need the availability topic {config.topic_prefix}/<node>/availability, not "
-            f"{availability_topic!r} (or set mqtt.confirmations false)"
+            f"{availability_topic!r} (or set mqtt.confirmations off)"
         )
     return stored_topic(config.topic_prefix, parsed.node)

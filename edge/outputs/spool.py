@@ -442,6 +442,24 @@ class Spool:
         self._count -= removed
         return removed
 
+    def remembered(self, key: str) -> bool:
+        """A fact this spool file keeps across restarts (`remember`), e.g. that a station confirms its rows."""
+        with self._lock:
+            self._check_open()
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return bool(row and row[0])
+
+    def remember(self, key: str) -> None:
+        """Keep `key` as true in this file; a failed write (a full disk) only costs remembering it next time."""
+        with self._lock:
+            self._check_open()
+            try:
+                self._conn.execute(
+                    "INSERT INTO meta(key, value) VALUES(?, 1) ON CONFLICT(key) DO UPDATE SET value = 1", (key,)
+                )
+            except sqlite3.Error as error:
+                log.warning("spool %s: could not remember %s: %s", self.path, key, error)
+
     @property
     def unconfirmed(self) -> int:
         """Rows the broker accepted that the station has not confirmed yet (part of `len`)."""

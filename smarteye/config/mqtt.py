@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from smarteye.strict import StrictModel
+
+Confirmations = Literal["auto", "on", "off"]
 
 _SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 
@@ -144,12 +146,14 @@ class MqttConfig(BaseModel):
         title="Max in flight",
         description="Most events sent but not yet acknowledged by the broker (QoS 1 window).",
     )
-    confirmations: bool = Field(
-        True,
+    confirmations: Confirmations = Field(
+        "auto",
         title="Storage confirmations",
         description="Edge only: keep each event in the spool until the ground station confirms it stored it (on "
-        "<prefix>/<node>/stored), not just until the broker accepts it, so a broker crash loses nothing. Set false "
-        "when no ground station consumes this node: otherwise the spool keeps everything up to its size.",
+        "<prefix>/<node>/stored), not just until the broker accepts it, so a broker crash loses nothing. `auto`: "
+        "from the first confirmation a station ever sends this node (remembered in the spool), so a node that no "
+        "station consumes is not made to re-send; `on`: from the start; `off`: the broker's acknowledgement "
+        "settles an event. true/false are read as on/off.",
     )
     confirm_timeout_s: float = Field(
         300.0,
@@ -190,6 +194,12 @@ class MqttConfig(BaseModel):
             data["password"] = secret
         data["url"] = f"{parts.scheme}://{hostport}"
         return data
+
+    @field_validator("confirmations", mode="before")
+    @classmethod
+    def _confirmations_from_bool(cls, value: Any) -> Any:
+        """YAML's true/false (and the earlier boolean setting) mean on/off."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _check_reconnect(self) -> MqttConfig:

@@ -53,10 +53,11 @@ def test_broker_killed_during_a_burst_loses_no_event(tmp_path: Path) -> None:
         })  # fmt: skip
         # The killed broker forgets the station's session: whatever the edge re-sends before the station has
         # subscribed again reaches no one, and only the confirmation timeout sends it once more (300 s by
-        # default; short here so that the test does not wait that long).
+        # default; short here so that the test does not wait that long). `on`: the station, held back from the
+        # start, confirms nothing before the kill, so `auto` would not have started keeping rows yet.
         edge_config = MqttConfig.model_validate({**broker.client_settings("site-a"), "spool_dir": str(tmp_path),
                                                  "reconnect_min_s": 0.1, "reconnect_max_s": 0.5,
-                                                 "confirm_timeout_s": 3})  # fmt: skip
+                                                 "confirmations": "on", "confirm_timeout_s": 3})  # fmt: skip
         published: list[str] = []
         broker_back = threading.Event()
         with Store(station_config.database_url) as store:

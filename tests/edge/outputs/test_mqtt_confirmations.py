@@ -95,8 +95,39 @@ def broker_with_node(secure_broker: Callable[..., MosquittoBroker]) -> Mosquitto
     return secure_broker(NODE, prefix=PREFIX)
 
 
-def test_confirmations_need_a_node_availability_topic(tmp_path: Path) -> None:
-    config = MqttConfig.model_validate({"spool_dir": tmp_path, "topic_prefix": PREFIX})
+def test_confirmations_on_need_a_node_availability_topic_and_auto_goes_without(tmp_path: Path) -> None:
+    config = MqttConfig.model_validate({"spool_dir": tmp_path, "topic_prefix": PREFIX, "confirmations": "on"})
     with pytest.raises(ValueError, match="confirmations need the availability topic"):
         MqttPublisher(config, client_id="x", availability_topic="elsewhere/availability", spool_name="x")
     assert not list(tmp_path.glob("*.sqlite"))  # refused before the spool was opened
+    auto = MqttConfig.model_validate({"spool_dir": tmp_path, "topic_prefix": PREFIX})
+    assert auto.confirmations == "auto"
+    publisher = MqttPublisher(auto, client_id="x", availability_topic="elsewhere/availability", spool_name="x")
+    assert publisher.stats()["unconfirmed"] == 0  # no confirmation topic: the broker's PUBACK settles
+
+
+def test_auto_settles_on_the_puback_until_a_station_first_confirms_and_remembers_it(
+    broker_with_node: MosquittoBroker, tmp_path: Path
+) -> None:
+    """`auto`: a node no station consumes never keeps or re-sends; the first confirmation switches it to keeping
+    events until confirmed, and the spool file remembers that across a restart of the node."""
+    sub = Collector(broker_with_node, EVENTS)
+    pub = make_publisher(broker_with_node, tmp_path, confirmations="auto", confirm_timeout_s=1)
+    pub.start()
+    try:
+        assert wait_until(lambda: pub.connected, 5)
+        pub.publish_event(EVENTS, event(1))
+        assert wait_until(lambda: pub.stats()["delivered"] == 1 and pub.stats()["pending"] == 0, 10), pub.stats()
+        confirm_as_station(broker_with_node, [event(1)])  # a station is there: from now on, keep until confirmed
+        assert wait_until(lambda: pub.stats()["confirming"], 10)
+        pub.publish_event(EVENTS, event(2))
+        assert wait_until(lambda: pub.stats()["unconfirmed"] == 1, 10), pub.stats()
+    finally:
+        pub.stop()
+    assert sub.event_ids().count(1) == 1  # settled by the PUBACK, never sent again
+    again = make_publisher(broker_with_node, tmp_path, confirmations="auto")
+    try:
+        assert again.stats()["confirming"] and again.stats()["unconfirmed"] == 1  # remembered in the spool file
+    finally:
+        again.stop()
+        sub.close()
