@@ -292,8 +292,9 @@ def test_alerts_page_lists_filters_shows_a_live_alert_with_snapshot_and_clip_and
     station.alert(start, snapshot)
     wait(driver, lambda d: row_ids(d)[:1] == ["live1"], message="the live alert is not listed on top")
     wait(driver, visible('#toasts .toast[data-alert-id="live1"]'), message="no toast for the new alert")
-    driver.execute_script("document.querySelector(arguments[0]).click()",
-                          '#alerts li[data-alert-id="live1"] .event-btn')  # fmt: skip (the live list re-renders)
+    driver.execute_script(
+        "document.querySelector(arguments[0]).click()", '#alerts li[data-alert-id="live1"] .event-btn'
+    )  # fmt: skip (the live list re-renders)
     wait(driver, lambda d: image_loaded(d, "#detail-snapshot"), message="the alert's snapshot is not shown")
     assert "arrives a few seconds after" in wait(driver, visible("#detail-no-clip")).text
     objects = css(driver, "#detail-objects tbody tr")

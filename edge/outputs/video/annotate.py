@@ -54,7 +54,6 @@ class Annotator:
         if overlay and self.config.overlay:
             draw_label(image, overlay, (0, 0), OVERLAY_BACKGROUND, scale * 1.1, inside=True)
 
-
     def describe(self, tracks: Sequence[TrackedBox]) -> list[VideoBox]:
         """The boxes `draw` would paint, for a page to draw over the unchanged video (H.264 passthrough): same
         classes, colours and labels, so both modes look alike."""
