@@ -34,7 +34,9 @@ from ground_station.store import Received, Store
 from smarteye.wire.topics import events_topic
 from tests.support.factories import make_event
 
-pytestmark = pytest.mark.timeout(120)
+# Thousands of events through the writer and SQLite under tracemalloc (~20 s): whole-component, not in the fast
+# subset.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.e2e]
 
 PREFIX = "mem-test/v1"
 STRING_CACHE_SLOTS = 16_384  # pydantic-core's (jiter's) string cache
