@@ -349,18 +349,24 @@ class Spool:
 
     def _delete(self, seqs: set[int]) -> int:
         """Delete delivered rows; on a full disk they are remembered and deleted later (caller holds the lock)."""
+        deleted = self._delete_rows("seq", seqs, self._unacked)
+        return len(seqs) if deleted is None else deleted  # full disk: delivered, not to be sent again by this run
+
+    def _delete_rows(self, column: str, values: set[int], later: set[int]) -> int | None:
+        """Delete the rows whose `column` (seq or digest) is one of `values`, in one transaction; how many. On a
+        full disk None, and `values` join `later`, to be deleted once there is room (caller holds the lock)."""
         before = self._conn.total_changes
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.executemany("DELETE FROM messages WHERE seq = ?", [(seq,) for seq in sorted(seqs)])
+            self._conn.executemany(f"DELETE FROM messages WHERE {column} = ?", [(v,) for v in sorted(values)])
             self._conn.execute("COMMIT")
         except sqlite3.Error as error:
             self._rollback()
             if not is_disk_full(error):
                 raise
             self._disk_full(error)
-            self._unacked |= seqs
-            return len(seqs)  # delivered: not to be sent again by this run
+            later |= values
+            return None
         except BaseException:
             self._rollback()
             raise
@@ -423,24 +429,7 @@ class Spool:
 
     def _delete_confirmed(self, keys: set[int]) -> int:
         """Caller holds the lock.  On a full disk the keys are kept and deleted by `flush_held`."""
-        before = self._conn.total_changes
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._conn.executemany("DELETE FROM messages WHERE digest = ?", [(key,) for key in sorted(keys)])
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            self._rollback()
-            if not is_disk_full(error):
-                raise
-            self._disk_full(error)
-            self._confirm_later |= keys
-            return 0
-        except BaseException:
-            self._rollback()
-            raise
-        removed = self._conn.total_changes - before
-        self._count -= removed
-        return removed
+        return self._delete_rows("digest", keys, self._confirm_later) or 0
 
     def remembered(self, key: str) -> bool:
         """A fact this spool file keeps across restarts (`remember`), e.g. that a station confirms its rows."""
