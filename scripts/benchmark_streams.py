@@ -78,6 +78,7 @@ class Phase:
     cpu_node: float = 0.0
     cpu_server: float = 0.0
     rss_mb: float = 0.0
+    load_1min: float = 0.0  # median of the machine's 1-min load average, sampled every 10 s
 
 
 class LatencyRecorder:
@@ -190,8 +191,12 @@ def measure(node: Any, phase: Phase, seconds: float, recorder: LatencyRecorder, 
     before, cpu_before = snapshot(), process_cpu_s()
     server_before = sum(process_cpu_s(pid) for pid in server_pids)
     started = time.monotonic()
-    time.sleep(seconds)
+    loads = []
+    while (left := seconds - (time.monotonic() - started)) > 0:
+        time.sleep(min(10.0, left))
+        loads.append(os.getloadavg()[0])  # the machine's, not ours: the figures move with it
     phase.seconds = time.monotonic() - started
+    phase.load_1min = statistics.median(loads)
     after = snapshot()
     phase.cpu_node = 100 * (process_cpu_s() - cpu_before) / phase.seconds
     phase.cpu_server = 100 * (sum(process_cpu_s(pid) for pid in server_pids) - server_before) / phase.seconds
@@ -250,8 +255,8 @@ def report(phase: Phase, bare: float, priorities: dict[str, int]) -> dict[str, A
         + f" ms over {len(every_event)} events"
     )
     return {"seconds": seconds, "total_detection_fps": total, "ratio_to_bare": total / bare, "cpu_node_pct":
-            phase.cpu_node, "cpu_rtsp_server_pct": phase.cpu_server, "rss_mb": phase.rss_mb, "streams": streams,
-            **overall}  # fmt: skip
+            phase.cpu_node, "cpu_rtsp_server_pct": phase.cpu_server, "rss_mb": phase.rss_mb,
+            "load_1min_median": round(phase.load_1min, 2), "streams": streams, **overall}  # fmt: skip
 
 
 def main() -> int:
