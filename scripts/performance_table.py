@@ -109,7 +109,7 @@ def _soak(d: dict[str, Any]) -> str:
         f"station {s['rss_growth_pct']:+.2f} % (target < 5 %); fds {e['fds'][0]}→{e['fds'][1]} / "
         f"{s['fds'][0]}→{s['fds'][1]}; threads {e['threads'][0]}→{e['threads'][1]} / {s['threads'][0]}→"
         f"{s['threads'][1]}; p99 capture → MQTT {g['latency_p99_ms_median']} ms"
-        + (f" (machine load {g['load_1min_median']} on 2 cores)." if g.get("load_1min_median") is not None else ".")
+        + (f" (machine load {_f(g['load_1min_median'])} on 2 cores)." if g.get("load_1min_median") is not None else ".")
     )
 
 
