@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -152,7 +154,7 @@ def render() -> str:
                          f"{bench.name}` |")  # fmt: skip
             continue
         data = json.loads(path.read_text())
-        stamp = data.get("_measured", "") if isinstance(data, dict) else ""
+        stamp = ", ".join(filter(None, (data.get("_measured"), data.get("_host")))) if isinstance(data, dict) else ""
         lines.append(f"| {bench.what} | {script} | {bench.summary(data)}{f' ({stamp})' if stamp else ''} |")
     lines += ["", "Regenerate: `python3 scripts/performance_table.py run [name]`; each row is written from "
               "`docs/benchmarks/<name>.json`.", END]  # fmt: skip
@@ -177,6 +179,19 @@ def write_readme(check: bool = False) -> int:
     return 0
 
 
+def host() -> str:
+    """The CPU the figures were measured on: timings from two hosts do not compare, so each row names its own."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} vCPUs"
+
+
 def run(names: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     failed = []
@@ -190,6 +205,7 @@ def run(names: list[str]) -> int:
             data = json.loads(out.read_text())
             if isinstance(data, dict):
                 data["_measured"] = time.strftime("%Y-%m-%d")
+                data["_host"] = host()
                 out.write_text(json.dumps(data, indent=2) + "\n")
         if code != 0:
             failed.append(f"{bench.name} (exit {code})")
