@@ -3,8 +3,9 @@
 
 Each mode runs the edge's own Detector (edge/detect) on A_frame_*.jpg: the whole frame at 640, the whole
 frame at a larger input size, sliced (tiles at full resolution, merged, with and without the whole-frame
-pass), and an oriented-box (OBB) aerial model when one can be loaded (`yolov8n-obb.pt`: found in models/
-or $SMARTEYE_ASSETS/models, or downloaded by ultralytics on a machine with internet).
+pass), the same for other detect models (`--also`, default yolo11n.pt), and an oriented-box (OBB) aerial
+model when one can be loaded (`yolov8n-obb.pt`: found in models/ or $SMARTEYE_ASSETS/models, or downloaded by
+ultralytics on a machine with internet).
 
 Labels are `class x1 y1 … x4 y4` (oriented box corners as fractions; 0 bus, 1 car, 2 truck). Only vehicles
 count: COCO car/bus/truck, VisDrone car/van/truck/bus, DOTA small/large vehicle. A prediction matches a
@@ -116,9 +117,17 @@ def match(iou: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def modes(model: str, obb_model: str, conf: float) -> list[Mode]:
+def modes(model: str, obb_model: str, conf: float, others: list[str] = ()) -> list[Mode]:
     base: dict = {"model": model, "conf": conf, "classes": ["car", "bus", "truck"]}
     tiles = SlicingConfig(tile=640, overlap=0.2, full_frame=True)
+    # Other detect models the user has (e.g. yolo11n.pt, or a VisDrone-trained one): whole frame and tiled.
+    extra = [
+        Mode(f"{Path(other).stem}_{name}", DetectorConfig(**{**base, "model": other}, imgsz=640, slicing=slicing),
+             f"{other}, {note}")
+        for other in others
+        for name, slicing, note in (("full640", None, "whole frame at 640"),
+                                    ("tiled", tiles, "640 px tiles, 20 % overlap + whole frame"))
+    ]  # fmt: skip
     return [
         Mode("full640", DetectorConfig(**base, imgsz=640), "whole frame at 640"),
         Mode("full1920", DetectorConfig(**base, imgsz=1920), "whole frame at 1920"),
@@ -133,6 +142,7 @@ def modes(model: str, obb_model: str, conf: float) -> list[Mode]:
             DetectorConfig(**base, imgsz=640, slicing=tiles.model_copy(update={"full_frame": False})),
             "640 px tiles, 20 % overlap",
         ),
+        *extra,
         Mode("obb", DetectorConfig(model=obb_model, conf=conf, imgsz=1024), "DOTA OBB model, whole frame at 1024"),
         Mode(
             "obb_tiled",
@@ -208,6 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="yolov8n.pt", help="COCO model for the full-frame and tiled modes")
     parser.add_argument("--obb-model", default="yolov8n-obb.pt", help="aerial OBB model (DOTA)")
+    parser.add_argument("--also", default="yolo11n.pt", help="other detect models (comma-separated), whole and tiled")
     parser.add_argument("--conf", type=float, default=0.25)
     parser.add_argument("--modes", default="", help="comma-separated subset of the modes (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -230,7 +241,7 @@ def main() -> int:
 
     wanted = set(filter(None, args.modes.split(",")))
     scores, skipped = [], {}
-    for mode in modes(args.model, args.obb_model, args.conf):
+    for mode in modes(args.model, args.obb_model, args.conf, list(filter(None, args.also.split(",")))):
         if wanted and mode.name not in wanted:
             continue
         try:

@@ -8,6 +8,8 @@
     the annotated live video (drawing + one H.264 encoder feeding a UDP MPEG-TS output) on; as the node runs,
     i.e. with as many detection workers as the runtime infers frames at once (OpenVINO: parallel infer requests
     of a THROUGHPUT-compiled model; (a) keeps ultralytics' own LATENCY-compiled model, one frame at a time);
+(a') bare, the fastest runtime with the node's parallel infer requests all busy (threads feeding them, no
+    pipeline): the ceiling of (b)'s detection, reported beside the ratio to (a);
 (c) naive: the loop a user would write, `model.track(source=video, stream=True)`, on the same runtime.
 (b) and (c) are timed in steady state, as (a) is: from their `--skip`-th frame on (opening the source, the node's
 threads and first frames' set-up are behind them), for `--frames` frames.
@@ -26,6 +28,7 @@ import logging
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +61,33 @@ def bare_model_fps(detector: Detector, frames: list[np.ndarray]) -> float:
     start = time.perf_counter()
     for image in frames:
         model.predict(image, **args)
+    return len(frames) / (time.perf_counter() - start)
+
+
+def bare_parallel_fps(detector: Detector, frames: list[np.ndarray]) -> float | None:
+    """(a') the fastest runtime as the node runs it, pipeline aside: its parallel infer requests all kept busy by as
+    many threads pulling the same frames (None where the runtime infers one frame at a time). Ultralytics' own
+    loop (a) uses one LATENCY-compiled request; this is the ceiling the node's detection workers could reach."""
+    workers = detector.parallelize()
+    if workers < 2:
+        return None
+    configure_threads(detector.backend, force=True)
+    todo, lock = iter(frames), threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                image = next(todo, None)
+            if image is None:
+                return
+            detector.detect(image)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return len(frames) / (time.perf_counter() - start)
 
 
@@ -176,6 +206,7 @@ def main() -> int:
             spool = Path(tempfile.mkdtemp(prefix="smarteye-bench-spool-"))
             runs = {
                 **{f"bare:{name}": (lambda d=d: bare_model_fps(d, frames)) for name, d in detectors.items()},
+                "bare_parallel": lambda: bare_parallel_fps(detector, frames),
                 "pipeline": lambda s=spool: pipeline_fps(
                     detector, video, args.frames, broker.url, s, args.imgsz, args.skip
                 ),
@@ -202,9 +233,14 @@ def main() -> int:
             }
             if naive is not None:
                 row |= {"naive_track_fps": naive, "naive_ratio": naive / bare}
+            parallel = results["bare_parallel"]
+            if parallel is not None:
+                row |= {"bare_parallel_fps": parallel, "ratio_to_parallel": pipe / parallel}
             rounds.append(row)
             bare_text = "  ".join(f"{name} {fps:6.2f}" for name, fps in bare_by_backend.items())
             naive_text = f"  naive model.track {naive:6.2f} fps ({naive / bare:.3f})" if naive else ""
+            if parallel is not None:
+                naive_text += f"  bare {fastest} x{detector.slots.count} requests {parallel:6.2f} fps"
             print(
                 f"round {index + 1}: bare fps {bare_text}  smarteye pipeline ({fastest}) {pipe:6.2f} fps "
                 f"(ratio {pipe / bare:.3f}; from the start {pipe_from_start / bare:.3f}; "
@@ -214,7 +250,16 @@ def main() -> int:
 
     summary = {
         key: statistics.median(r[key] for r in rounds)
-        for key in ("bare_fps", "pipeline_fps", "ratio", "ratio_from_start", "naive_track_fps", "naive_ratio")
+        for key in (
+            "bare_fps",
+            "pipeline_fps",
+            "ratio",
+            "ratio_from_start",
+            "naive_track_fps",
+            "naive_ratio",
+            "bare_parallel_fps",
+            "ratio_to_parallel",
+        )
         if key in rounds[0]
     }
     by_backend = {name: statistics.median(r["bare_fps_by_backend"][name] for r in rounds) for name in detectors}
@@ -235,6 +280,11 @@ def main() -> int:
         )
         + f"; backend auto picks {auto}{'' if auto == fastest else ' (NOT the fastest in this run)'}"
     )
+    if "ratio_to_parallel" in summary:
+        print(
+            f"  bare {fastest} with the node's {detector.slots.count} parallel infer requests (no pipeline) "
+            f"{summary['bare_parallel_fps']:.2f} fps; pipeline / that {summary['ratio_to_parallel']:.3f}"
+        )
     summary["bare_fps_by_backend"] = by_backend
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -247,6 +297,7 @@ def main() -> int:
                     "auto_backend": auto,
                     "imgsz": args.imgsz,
                     "frames": args.frames,
+                    "detection_workers": detector.slots.count,
                     "skip": args.skip,
                     "rounds": rounds,
                     "median": summary,
