@@ -176,6 +176,19 @@ def test_clean_stop_flushes_what_was_just_published(broker: MosquittoBroker, tmp
     sub.close()
 
 
+def test_clean_stops_log_no_error(broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """paho's network thread logs "Client is not connected" at ERROR when it loops once more after our disconnect();
+    a clean stop is not an error, so the node's log must not say one (it did, on most stops)."""
+    caplog.set_level(logging.DEBUG)
+    for round_ in range(3):
+        pub = make_publisher(broker, tmp_path / str(round_))
+        pub.start()
+        assert wait_until(lambda p=pub: p.connected, 5)
+        pub.publish_event(EVENTS, event(round_))
+        pub.stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_outage_spools_events_and_delivers_all_in_order(persistent_broker: MosquittoBroker, tmp_path: Path) -> None:
     broker = persistent_broker
     sub = Collector(broker, f"{PREFIX}/#", client_id="collector-outage", clean_session=False)
