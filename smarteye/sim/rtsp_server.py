@@ -43,6 +43,7 @@ class RtspServer(StartStop):
         *,
         host: str = "127.0.0.1",
         python: str = SYSTEM_PYTHON,
+        keyframe_interval: int = 30,
     ) -> None:
         if not mounts:
             raise ValueError("RtspServer needs at least one mount")
@@ -54,6 +55,7 @@ class RtspServer(StartStop):
         self.loop = loop
         self.host = host
         self.python = python
+        self.keyframe_interval = keyframe_interval  # frames: real cameras send a keyframe every 1-10 s, some rarer
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_KEEP)
         self._readers: list[threading.Thread] = []
@@ -98,7 +100,7 @@ class RtspServer(StartStop):
 
     def _command(self) -> list[str]:
         cmd = [self.python, str(SCRIPT), "--port", str(self.port), "--address", self.host]
-        cmd.append("--exit-with-stdin")
+        cmd += ["--exit-with-stdin", "--keyframe-interval", str(self.keyframe_interval)]
         if self.loop:
             cmd.append("--loop")
         for name, path in self.mounts.items():

@@ -45,7 +45,7 @@ Gst.init(None)
 # it from decoding audio/data streams nobody would consume.
 LAUNCH = (
     "( filesrc name=src ! decodebin name=dec caps=video/x-raw ! videoconvert name=conv"
-    " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30"
+    " ! x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max=30"
     " ! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
 
@@ -161,15 +161,17 @@ class _Looper:
 class FileFactory(GstRtspServer.RTSPMediaFactory):
     """One shared pipeline per mount, built from LAUNCH with the file path set safely."""
 
-    def __init__(self, path: str, loop: bool) -> None:
+    def __init__(self, path: str, loop: bool, keyframe_interval: int = 30) -> None:
         super().__init__()
         self._path = path
         self._loop = loop
+        self._keyframe_interval = keyframe_interval
         self.set_shared(True)
 
     def do_create_element(self, url: object) -> Gst.Element:
         element = Gst.parse_launch(LAUNCH)
         element.get_by_name("src").set_property("location", self._path)
+        element.get_by_name("enc").set_property("key-int-max", self._keyframe_interval)
         element.get_by_name("dec").connect("autoplug-continue", _video_only)
         if self._loop:
             pay_sink = element.get_by_name("pay0").get_static_pad("sink")
@@ -192,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="0.0.0.0", help="bind address (default: all interfaces)")
     parser.add_argument("--mount", type=_parse_mount, action="append", default=[], metavar="/NAME=FILE")
     parser.add_argument("--loop", action="store_true", help="replay each file forever")
+    parser.add_argument(
+        "--keyframe-interval", type=int, default=30, help="frames between keyframes (cameras' GOP: 1-10 s and more)"
+    )
     parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     for mount, path in args.mount:
-        mounts.add_factory(mount, FileFactory(os.path.abspath(path), args.loop))
+        mounts.add_factory(mount, FileFactory(os.path.abspath(path), args.loop, args.keyframe_interval))
 
     # attach() binds and listens; it returns 0 (after a GLib warning) when it cannot.
     source_id = server.attach(None)
