@@ -42,8 +42,9 @@ class EncoderConfig(StrictModel):
         2.0, gt=0, le=60, title="Keyframe interval", description="Longest time between keyframes (s)."
     )
     max_width: int | None = Field(
-        None, ge=64, le=7680, title="Maximum width", description="Downscale wider streams before encoding; unset: "
-        "the source's own size.",
+        1920, ge=64, le=7680, title="Maximum width", description="Downscale wider streams before encoding; null: "
+        "the source's own size. A 4K drone feed took 60 ms a frame to encode on 2 CPU cores and lost 3 frames in "
+        "10 at 30 fps; at 1920 px, 28 ms and none.",
     )  # fmt: skip
 
 
