@@ -18,7 +18,7 @@ import pytest
 from edge.config.detector import DetectorConfig, SlicingConfig
 from edge.config.tracking import EventsConfig, TrackerConfig
 from edge.config.video import AnnotationConfig
-from edge.detect.detector import Detector
+from edge.detect.detector import Detector, ModelError
 from edge.frame import Frame
 from edge.outputs.video.annotate import PALETTE, Annotator
 from edge.track.lifecycle import EventLifecycle
@@ -161,3 +161,18 @@ def test_an_exported_obb_model_gives_the_same_oriented_boxes(
         union = (box[2:] - box[:2]).prod() + (b.xyxy[:, 2:] - b.xyxy[:, :2]).prod(axis=1) - inter
         found += (inter / union).max() > 0.8
     assert found >= 0.75 * len(sure), f"{found} of {len(sure)} confident boxes"
+
+
+def test_the_dota_obb_model_is_fetched_by_name_like_yolov8n(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`model: yolov8n-obb.pt` goes to ultralytics' own download of its release asset when no such file is found
+    (models/, $SMARTEYE_ASSETS/models). With internet it loads as an oriented model; offline (these machines) the
+    error names the file and the official URL it tried, so a user knows what to fetch and where to put it."""
+    monkeypatch.chdir(tmp_path)  # ultralytics saves a download into the working directory
+    try:
+        detector = Detector(DetectorConfig(model="yolov8n-obb.pt", backend="torch"))
+    except ModelError as error:
+        assert "yolov8n-obb.pt" in str(error)
+        assert "github.com/ultralytics/assets/releases/download/" in str(error), error
+        return
+    assert detector.oriented
+    assert {"small vehicle", "large vehicle"} <= set(detector.names.values())
