@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 RESTARTS = 10
 DOWN_S = 1.5
-BASELINE_S = 20.0
+BASELINE_S = 20.0  # two loops of the steady camera's clip
+LOOP_S = 10.0
 
 
 @pytest.fixture
@@ -43,12 +45,21 @@ def _processed_fps(statuses: list[dict], start: float, end: float) -> float:
     return (inside[-1]["processed"] - inside[0]["processed"]) / (inside[-1]["time"] - inside[0]["time"])
 
 
+def _loop_clip(source: Path, seconds: float, out: Path) -> Path:
+    """The first `seconds` of `source`, for a camera that loops it: any window of two loops or more then shows the
+    same scene on average, so an event rate measured before the outages compares with one measured during them
+    (over the whole 80 s of vtest.avi the number of people in view, and with it the event rate, varies by 2x)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-t", str(seconds), "-i", str(source), "-c:v", "libx264",
+                    "-preset", "ultrafast", "-an", str(out)], check=True, timeout=60)  # fmt: skip
+    return out
+
+
 def test_a_camera_killed_and_restarted_ten_times_recovers_each_time_and_the_other_is_untouched(
     broker, media, model_path, gst_available, tmp_path: Path
 ) -> None:
     recorder = MqttRecorder(broker, "smarteye/v1/#")
     flaky = RtspServer({"/cam": media("vtest.avi")}, loop=True)
-    steady = RtspServer({"/cam": media("vtest.avi")}, loop=True)
+    steady = RtspServer({"/cam": _loop_clip(media("vtest.avi"), LOOP_S, tmp_path / "steady.mp4")}, loop=True)
     reconnect = {"initial_s": 0.25, "max_s": 1.0}
     with flaky, steady:
         config = write_config(
@@ -114,7 +125,7 @@ def test_a_camera_killed_and_restarted_ten_times_recovers_each_time_and_the_othe
     print("FIGURE rtsp_restarts " + json.dumps(figure))
     assert len(recoveries) == RESTARTS
     # Recovery: the reconnect backoff is capped at 1 s; reopening RTSP and the next detection add the rest.
-    assert max(recoveries) < 15.0, recoveries  # quiet: ~5 s; a loaded 2-core machine: up to ~10 s
+    assert max(recoveries) < 15.0, recoveries  # quiet: ~1 s (3.6 s while RTSP probing dropped packets)
     # The other camera shares the detector: with its neighbour down it may get more of it, never less.
     assert fps_during >= 0.8 * fps_before, figure
     assert events_during >= 0.7 * events_before, figure
