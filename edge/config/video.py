@@ -65,6 +65,12 @@ class LiveConfig(StrictModel):
     streams: dict[str, BoxesMode] = Field(
         default_factory=dict, title="Per stream", description="Stream name → `page` or `burn_in`, overriding `boxes`."
     )
+    max_keyframe_interval_s: float = Field(
+        4.0, gt=0, le=600, title="Longest keyframe interval forwarded",
+        description="A forwarded camera cannot make a keyframe on request, so a viewer joining waits for its next "
+        "one. A source whose keyframes come further apart than this (smart-codec cameras: 10-60 s) is encoded "
+        "instead, with a keyframe for every viewer who joins.",
+    )  # fmt: skip
 
     def mode(self, stream: str) -> BoxesMode:
         return self.streams.get(stream, self.boxes)

@@ -8,7 +8,8 @@ frame maps back to it exactly.
 What can be forwarded: H.264, 4:2:0 8-bit (yuv420p / yuvj420p), every frame decoded from its own packet in
 order (no B-frames: WebRTC has no reordering). Anything else is refused with the reason, and the stream falls
 back to the encoder (boxes burned in) until the source reconnects. A forwarded stream cannot make a keyframe on
-request: a viewer joining (or one that fell behind) waits for the source's next keyframe (its GOP).
+request: a viewer joining (or one that fell behind) waits for the source's next keyframe (its GOP), so a source
+whose keyframes come further apart than `video.live.max_keyframe_interval_s` is refused too.
 """
 
 from __future__ import annotations
@@ -48,10 +49,14 @@ def nal_type(unit: bytes) -> int:
 class H264Passthrough:
     """Forwards one stream's source packets to its viewers' fan-out, with each frame's boxes."""
 
-    def __init__(self, stream: str, fanout: PacketFanout, clock: PtsClock) -> None:
+    def __init__(
+        self, stream: str, fanout: PacketFanout, clock: PtsClock, max_keyframe_interval_s: float = 4.0
+    ) -> None:
         self.stream = stream
         self.fanout = fanout
         self.clock = clock
+        self.max_keyframe_interval_s = max_keyframe_interval_s
+        self._since: float | None = None  # source time (s) of the last keyframe, or of the first frame before one
         self.refused: str | None = None  # why this source cannot be forwarded (until it reconnects)
         self.frames_forwarded = 0
         self._source: Any = None  # the av stream the current parameters were read from
@@ -69,6 +74,7 @@ class H264Passthrough:
         self._source = self._to_annex_b = None
         self._parameter_sets = b""
         self._last_source_pts = None
+        self._since = None
 
     def forward(self, frame: Frame, boxes: bytes) -> bool:
         """Publish the frame's own packet with its boxes; False (and `refused` says why) when it cannot be."""
@@ -86,6 +92,14 @@ class H264Passthrough:
             return True  # nothing to show (e.g. a filter still waiting): not a reason to give up
         types = {nal_type(unit) for unit in nal_units(data)}
         keyframe = IDR in types  # the bytes decide (a demuxer's key flag may be missing, e.g. over RTP)
+        now = float(packet.pts * packet.time_base) if packet.pts is not None else frame.capture_time
+        if keyframe or self._since is None:
+            self._since = now
+        elif now - self._since > self.max_keyframe_interval_s:
+            return self._refuse(
+                f"its keyframes come more than {self.max_keyframe_interval_s:g} s apart "
+                "(video.live.max_keyframe_interval_s): a joining viewer would wait that long"
+            )
         if keyframe:
             data = self._with_parameter_sets(data, SPS in types)
         self.fanout.publish(

@@ -107,7 +107,7 @@ class LiveVideo:
             if page:  # one frame clock for both, so a viewer switched between them never goes back in time
                 clock = PtsClock()
                 encoder.clock = PtsClock(clock)
-                passthrough = H264Passthrough(name, fanout, clock)
+                passthrough = H264Passthrough(name, fanout, clock, config.live.max_keyframe_interval_s)
                 fanout.keyframe_requester = functools.partial(self._viewer_keyframe, name)
             if metrics is not None:
                 encoder.on_encoded = functools.partial(metrics.observe_stage, name, "encode")

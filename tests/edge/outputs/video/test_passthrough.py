@@ -28,13 +28,13 @@ SIZE = (160, 120)
 FRAMES = 30
 
 
-def write_video(path: Path, codec: str = "libx264", options: dict[str, str] | None = None) -> Path:
-    """A moving test picture, keyframe every 10 frames."""
+def write_video(path: Path, codec: str = "libx264", options: dict[str, str] | None = None, gop: int = 10) -> Path:
+    """A moving test picture, a keyframe every `gop` frames."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=FPS)
         stream.width, stream.height = SIZE
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.gop_size = 10
+        stream.codec_context.gop_size = gop
         if options:
             stream.codec_context.options = options
         for i in range(FRAMES):
@@ -64,10 +64,10 @@ def read_frames(path: Path, tap: Callable[[Frame], object] = lambda _: None) -> 
     return frames
 
 
-def forward_all(path: Path) -> tuple[list[Frame], H264Passthrough, list]:
+def forward_all(path: Path, max_keyframe_interval_s: float = 4.0) -> tuple[list[Frame], H264Passthrough, list]:
     fanout = PacketFanout("cam")
     reader = fanout.subscribe_thread(maxsize=1000)
-    passthrough = H264Passthrough("cam", fanout, PtsClock())
+    passthrough = H264Passthrough("cam", fanout, PtsClock(), max_keyframe_interval_s)
     frames = read_frames(path, lambda frame: passthrough.active and passthrough.forward(frame, b"[]"))
     packets = []
     while (packet := reader.get(0)) is not None:
@@ -191,3 +191,19 @@ def test_a_stream_set_to_burn_in_has_no_passthrough_and_one_fan_out() -> None:
     assert live.passthrough["qgc"] is None and live.burned["qgc"] is live.fanouts["qgc"]
     assert live.passthrough["cam"] is not None and live.burned["cam"] is not live.fanouts["cam"]
     assert live.describe("qgc")["boxes"] == "burn_in"
+
+
+def test_a_source_whose_keyframes_are_too_far_apart_is_refused_so_joining_viewers_get_one_at_once(
+    tmp_path: Path,
+) -> None:
+    """A forwarded camera cannot make a keyframe when a viewer joins: with one keyframe in 1.2 s of video and
+    0.5 s allowed, forwarding stops at the first frame more than 0.5 s after it (source time, not read time: a
+    file is read faster than real time), naming the setting; the encoder (keyframe on every join) takes over.
+    Keyframes every 0.4 s are forwarded throughout."""
+    _, passthrough, packets = forward_all(write_video(tmp_path / "long.ts", options=NO_B_FRAMES, gop=FRAMES), 0.5)
+    assert passthrough.refused is not None and "video.live.max_keyframe_interval_s" in passthrough.refused
+    assert len(packets) == passthrough.frames_forwarded == round(0.5 * FPS) + 1  # frames 0..12, at 0.00..0.48 s
+    assert packets[0].keyframe and not any(p.keyframe for p in packets[1:])
+    _, passthrough, packets = forward_all(write_video(tmp_path / "short.ts", options=NO_B_FRAMES), 0.5)
+    assert passthrough.refused is None and len(packets) == FRAMES
+    assert VideoConfig().live.max_keyframe_interval_s == 4.0
