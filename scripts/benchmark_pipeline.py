@@ -239,12 +239,12 @@ def main() -> int:
             rounds.append(row)
             bare_text = "  ".join(f"{name} {fps:6.2f}" for name, fps in bare_by_backend.items())
             naive_text = f"  naive model.track {naive:6.2f} fps ({naive / bare:.3f})" if naive else ""
-            if parallel is not None:
-                naive_text += f"  bare {fastest} x{detector.slots.count} requests {parallel:6.2f} fps"
+            workers = row["detection_workers"]
+            parallel_text = f"  bare {fastest} x{workers} requests {parallel:6.2f} fps" if parallel else ""
             print(
                 f"round {index + 1}: bare fps {bare_text}  smarteye pipeline ({fastest}) {pipe:6.2f} fps "
                 f"(ratio {pipe / bare:.3f}; from the start {pipe_from_start / bare:.3f}; "
-                f"{events} MQTT events, {encoded} frames H.264-encoded){naive_text}",
+                f"{events} MQTT events, {encoded} frames H.264-encoded){naive_text}{parallel_text}",
                 flush=True,
             )
 
@@ -282,7 +282,7 @@ def main() -> int:
     )
     if "ratio_to_parallel" in summary:
         print(
-            f"  bare {fastest} with the node's {detector.slots.count} parallel infer requests (no pipeline) "
+            f"  bare {fastest} with the node's {rounds[0]['detection_workers']} parallel infer requests (no pipeline) "
             f"{summary['bare_parallel_fps']:.2f} fps; pipeline / that {summary['ratio_to_parallel']:.3f}"
         )
     summary["bare_fps_by_backend"] = by_backend
@@ -297,7 +297,6 @@ def main() -> int:
                     "auto_backend": auto,
                     "imgsz": args.imgsz,
                     "frames": args.frames,
-                    "detection_workers": detector.slots.count,
                     "skip": args.skip,
                     "rounds": rounds,
                     "median": summary,

@@ -41,7 +41,8 @@ def _pipeline(d: dict[str, Any]) -> str:
     naive = f"; naive `model.track` loop ÷ bare **{_f(m.get('naive_ratio'), 3)}**" if "naive_ratio" in m else ""
     start = f"; timed from the node's start instead: {_f(m['ratio_from_start'], 3)}" if "ratio_from_start" in m else ""
     if "ratio_to_parallel" in m:
-        start += (f"; ÷ the runtime alone with the node's {d.get('detection_workers', 2)} parallel infer requests "
+        workers = d["rounds"][0]["detection_workers"]
+        start += (f"; ÷ the runtime alone with the node's {workers} parallel infer requests "
                   f"({_f(m['bare_parallel_fps'], 1)} fps): {_f(m['ratio_to_parallel'], 3)}")  # fmt: skip
     return (f"{d['model']} at {d['imgsz']} on {d['video']}, {len(d['rounds'])} rounds × {d['frames']} frames. Bare fps "
             f"per runtime: {bare}; `auto` picks **{d['auto_backend']}** (fastest here: {d['fastest_backend']}). "

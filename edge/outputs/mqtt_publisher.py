@@ -44,21 +44,13 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.outputs.spool import Spool
-from smarteye.config.mqtt import MqttConfig, validate_topic_name
+from smarteye.config.mqtt import MqttConfig, paho_logger, validate_topic_name
 from smarteye.wire.confirm import split_digests
 from smarteye.wire.topics import Section, TopicError, TopicParser, stored_topic
 
 log = logging.getLogger("edge.outputs.mqtt")
 
-
-def _not_the_stop_race(record: logging.LogRecord) -> bool:
-    """paho 2.x's network thread runs its loop once more after our own disconnect() and logs "Client is not
-    connected" at ERROR: every clean stop printed an error. Only stop() disconnects, so the line is never news."""
-    return not str(record.msg).startswith("Client is not connected.")
-
-
-_paho_log = logging.getLogger("edge.outputs.mqtt.paho")
-_paho_log.addFilter(_not_the_stop_race)
+_paho_log = paho_logger("edge.outputs.mqtt.paho")
 
 ONLINE = "online"
 OFFLINE = "offline"

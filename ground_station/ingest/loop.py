@@ -43,6 +43,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ground_station.config import GroundStationConfig
 from ground_station.ingest.client import FastClient, message_topic
 from ground_station.ingest.handoff import Burst, Item
+from smarteye.config.mqtt import paho_logger
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,7 @@ NEEDS_MQTT5 = "the ground station needs an MQTT 5 broker (Mosquitto >= 1.6, EMQX
 WARN_INTERVAL_S = 60.0
 
 
-def _drop_disconnected_noise(record: logging.LogRecord) -> bool:
-    # paho 2.2 runs its loop once more after a requested disconnect and logs this at ERROR; we
-    # never call into paho's loop while disconnected otherwise, so the line is always benign here.
-    return not str(record.msg).startswith("Client is not connected.")
-
-
-_paho_log = logging.getLogger("ground_station.ingest.paho")
-_paho_log.addFilter(_drop_disconnected_noise)
+_paho_log = paho_logger("ground_station.ingest.paho")
 
 PublishHandler = Callable[[bytes, bytes, int, int], None]  # (topic, payload, mid, qos), in arrival order
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 from typing import Any, Literal
@@ -280,3 +281,17 @@ class MqttConfig(BaseModel):
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+
+def _not_the_stop_race(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Client is not connected.")
+
+
+def paho_logger(name: str) -> logging.Logger:
+    """The logger a paho client of ours logs to (`client.enable_logger`). paho 2.x's network thread runs its loop
+    once more after our own disconnect() and logs "Client is not connected" at ERROR: every clean stop printed an
+    error. Only a stop disconnects, so that line is dropped here, for edge and station alike."""
+    logger = logging.getLogger(name)
+    if _not_the_stop_race not in logger.filters:
+        logger.addFilter(_not_the_stop_race)
+    return logger
